@@ -1,0 +1,62 @@
+// Process configuration: command-line flags, each with an AW_* environment
+// fallback and a default (flag > environment > default).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace aw {
+
+// A service the binary knows: its name (as used in --target) and default port.
+struct ServiceSpec {
+  std::string name;
+  int default_port = 0;
+};
+
+struct Config {
+  // Services this process runs, as given by --target ("all" expanded), in the
+  // order of the known-services table.
+  std::vector<std::string> targets;
+  std::string listen_host = "0.0.0.0";
+  // gRPC port of every known service (0 = pick a free port).
+  std::map<std::string, int> ports;
+  // Explicit addresses of services (--<svc>_addr / AW_<SVC>_ADDR); empty when
+  // not set, in which case an in-process service's own port or
+  // 127.0.0.1:<port> is used.
+  std::map<std::string, std::string> addrs;
+  // Port of the HTTP /metrics endpoint (0 = pick a free port).
+  int metrics_port = 9100;
+  std::string database_url;
+  int db_pool_size = 4;
+  int workers = 4;
+  int worker_queue = 256;
+  absl::Duration drain_timeout = absl::Seconds(10);
+  absl::Duration health_interval = absl::Seconds(1);
+  absl::Duration dependency_timeout = absl::Milliseconds(500);
+  std::string log_level = "info";
+  // When set, the bound ports are written here as JSON once the servers listen.
+  std::string ports_file;
+  bool help = false;
+};
+
+using GetEnv = std::function<std::optional<std::string>(const std::string&)>;
+
+// Parses `args` (without the program name). Unknown flags, malformed values
+// and unknown targets are INVALID_ARGUMENT naming the flag and its environment
+// variable.
+absl::StatusOr<Config> ParseConfig(const std::vector<std::string>& args, const GetEnv& env,
+                                   const std::vector<ServiceSpec>& services);
+
+// Usage text listing every flag, its environment variable and default.
+std::string ConfigUsage(const std::vector<ServiceSpec>& services);
+
+// Reads the real process environment.
+std::optional<std::string> ProcessEnv(const std::string& name);
+
+}  // namespace aw

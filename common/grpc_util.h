@@ -1,0 +1,42 @@
+// Glue between gRPC callback handlers and blocking work.
+#pragma once
+
+#include <utility>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/status.h"
+#include "common/status.h"
+#include "common/worker_pool.h"
+
+namespace aw {
+
+// Runs `fn` (returning absl::Status) on `pool` and finishes the unary call with
+// its result. A full pool answers RESOURCE_EXHAUSTED at once; a call whose client
+// went away or whose deadline passed while queued is not run.
+//
+//   grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* ctx, const Req* req,
+//                                 Resp* resp) override {
+//     return FinishOnWorker(ctx, workers_, [=] { return logic_.Get(*req, resp); });
+//   }
+template <typename Fn>
+grpc::ServerUnaryReactor* FinishOnWorker(grpc::CallbackServerContext* ctx, WorkerPool& pool,
+                                         Fn fn) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  const bool queued = pool.TrySubmit([ctx, reactor, fn = std::move(fn)]() mutable {
+    if (ctx->IsCancelled()) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED,
+                                   "call cancelled or deadline exceeded while queued"));
+      return;
+    }
+    reactor->Finish(ToGrpcStatus(fn()));
+  });
+  if (!queued) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 "server busy: worker queue of " + pool.name() +
+                                     " is full, retry with backoff"));
+  }
+  return reactor;
+}
+
+}  // namespace aw

@@ -1,0 +1,72 @@
+// The module table: what a service contributes to the single auditwatch binary.
+// A static table of name → port → dependencies → factory (see
+// services/modules.cc); --target picks rows from it.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/status.h"
+#include "common/config.h"
+#include "common/metrics.h"
+#include "common/migrations.h"
+#include "common/pg.h"
+#include "common/worker_pool.h"
+
+namespace aw {
+
+// What a running service gets from the runtime. Pointers outlive the module.
+struct ModuleContext {
+  std::string name;
+  const Config* config = nullptr;
+  db::Pool* db = nullptr;  // bound to the service's own schema
+  WorkerPool* workers = nullptr;
+  Metrics* metrics = nullptr;
+  // "host:port" of another service: its configured address, this process's
+  // server when it runs here, or 127.0.0.1:<its port>.
+  std::function<std::string(const std::string& service)> address_of;
+};
+
+// A running service. Created before its server starts; Start() runs once its
+// schema is migrated (before it reports SERVING); Stop() after its server has
+// stopped taking calls.
+class Module {
+ public:
+  virtual ~Module() = default;
+  virtual std::vector<grpc::Service*> Services() = 0;
+  virtual absl::Status Start() { return absl::OkStatus(); }
+  virtual void Stop() {}
+};
+
+struct ModuleDef {
+  std::string name;
+  int default_port = 0;
+  // Full name of the gRPC service reported on grpc.health.v1.
+  std::string grpc_service;
+  // Services this one calls; it is SERVING only while they are. In one
+  // process they start first and stop last.
+  std::vector<std::string> dependencies;
+  std::vector<db::EmbeddedFile> (*migration_files)() = nullptr;
+  std::function<std::unique_ptr<Module>(const ModuleContext&)> create;
+};
+
+// A module that serves one gRPC service implementation and has no background
+// work. With the generated `CallbackService` base as ServiceImpl every method
+// answers UNIMPLEMENTED.
+template <typename ServiceImpl>
+class ServiceModule : public Module {
+ public:
+  static std::unique_ptr<Module> Create(const ModuleContext&) {
+    return std::make_unique<ServiceModule>();
+  }
+  std::vector<grpc::Service*> Services() override { return {&service_}; }
+
+ private:
+  ServiceImpl service_;
+};
+
+}  // namespace aw

@@ -1,0 +1,47 @@
+// A bounded pool of threads for blocking work (libpqxx calls) that must stay off
+// gRPC's callback threads. When the queue is full, work is refused at once so the
+// caller can answer RESOURCE_EXHAUSTED instead of queueing without bound.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+
+namespace aw {
+
+// Thread-safe. Tasks run in submission order on `threads` workers; at most
+// `max_queue` tasks wait. Shutdown() (also run by the destructor) refuses new
+// work, runs what is queued and joins the workers.
+class WorkerPool {
+ public:
+  WorkerPool(std::string name, int threads, int max_queue);
+  ~WorkerPool();
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  // Queues `task`; false (and `task` is dropped) when the queue is full or the
+  // pool is shutting down.
+  bool TrySubmit(std::function<void()> task);
+  void Shutdown();
+
+  const std::string& name() const { return name_; }
+  int queued() const;
+  int max_queue() const { return max_queue_; }
+
+ private:
+  void Loop();
+
+  const std::string name_;
+  const int max_queue_;
+  mutable absl::Mutex mu_;
+  std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace aw
