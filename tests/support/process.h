@@ -1,0 +1,58 @@
+// Runs the real auditwatch binary for end-to-end tests: every port 0, bound
+// ports read back from its ports file, logs captured to a file.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/time/time.h"
+
+namespace aw::testing {
+
+class AuditwatchProcess {
+ public:
+  // Starts `auditwatch --target=<target>` against `database_url` with
+  // `extra_args` appended, and waits until it listens.
+  AuditwatchProcess(const std::string& target, const std::string& database_url,
+                    const std::vector<std::string>& extra_args = {});
+  ~AuditwatchProcess();  // SIGKILL if still running
+  AuditwatchProcess(const AuditwatchProcess&) = delete;
+  AuditwatchProcess& operator=(const AuditwatchProcess&) = delete;
+
+  int port(const std::string& service) const { return ports_.at(service); }
+  int metrics_port() const { return ports_.at("metrics"); }
+  std::string address(const std::string& service) const;
+  std::shared_ptr<grpc::Channel> Channel(const std::string& service) const;
+
+  // Sends `sig` and waits for the exit; returns the exit code (128+signal when
+  // killed by one, -1 on timeout).
+  int Stop(int sig, absl::Duration timeout = absl::Seconds(30));
+  // Waits for the process to exit by itself; same return values as Stop.
+  int WaitExit(absl::Duration timeout);
+  bool running() const { return pid_ > 0; }
+  std::string Logs() const;
+
+ private:
+  int pid_ = -1;
+  std::string dir_;
+  std::map<std::string, int> ports_;
+};
+
+// grpc.health.v1 status of `service` at `address`: "SERVING", "NOT_SERVING",
+// or "UNREACHABLE: <why>".
+std::string HealthOf(const std::string& address, const std::string& service);
+
+// Polls HealthOf until it equals `want` or `timeout` passes; returns the last status.
+std::string WaitForHealth(const std::string& address, const std::string& service,
+                          const std::string& want, absl::Duration timeout = absl::Seconds(20));
+
+// GET http://127.0.0.1:<port><path>; the body, or "" on failure.
+std::string HttpGet(int port, const std::string& path);
+
+// Runs a shell command; returns its exit status and fills `output` with stdout+stderr.
+int RunCommand(const std::string& command, std::string* output);
+
+}  // namespace aw::testing

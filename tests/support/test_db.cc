@@ -1,0 +1,64 @@
+#include "tests/support/test_db.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <pqxx/pqxx>
+
+#include "absl/strings/str_cat.h"
+
+namespace aw::testing {
+namespace {
+
+std::string Port() {
+  const char* port = std::getenv("AW_TEST_PG_PORT");
+  return port != nullptr ? port : AW_TEST_PG_PORT_DEFAULT;
+}
+
+std::string UrlOf(const std::string& db) {
+  return absl::StrCat("host=127.0.0.1 port=", Port(), " user=postgres dbname=", db);
+}
+
+}  // namespace
+
+std::string AdminUrl() { return UrlOf("postgres"); }
+
+void TestDatabase::Admin(const std::string& sql) {
+  pqxx::connection c(AdminUrl());
+  pqxx::nontransaction tx(c);
+  tx.exec(sql);
+}
+
+TestDatabase::TestDatabase() {
+  static std::atomic<int> counter{0};
+  name_ = absl::StrCat("aw_test_", getpid(), "_", counter++);
+  url_ = UrlOf(name_);
+  Admin("DROP DATABASE IF EXISTS " + name_);
+  Admin("CREATE DATABASE " + name_);
+}
+
+TestDatabase::~TestDatabase() {
+  try {
+    Admin("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+  } catch (const std::exception&) {
+    // The cluster goes away at the end of the run anyway.
+  }
+}
+
+std::string TestDatabase::Query(const std::string& sql) const {
+  pqxx::connection c(url_);
+  pqxx::nontransaction tx(c);
+  const pqxx::result r = tx.exec(sql);
+  if (r.empty() || r[0][0].is_null()) return "";
+  return r[0][0].as<std::string>();
+}
+
+void TestDatabase::Disconnect() {
+  Admin("ALTER DATABASE " + name_ + " ALLOW_CONNECTIONS false");
+  Admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" + name_ + "'");
+}
+
+void TestDatabase::Reconnect() { Admin("ALTER DATABASE " + name_ + " ALLOW_CONNECTIONS true"); }
+
+}  // namespace aw::testing

@@ -1,0 +1,38 @@
+// A fresh database in the throwaway PostgreSQL cluster that ctest starts for the
+// whole run (fixture "pg"), dropped again when the test ends.
+#pragma once
+
+#include <string>
+
+namespace aw::testing {
+
+class TestDatabase {
+ public:
+  TestDatabase();
+  ~TestDatabase();
+  TestDatabase(const TestDatabase&) = delete;
+  TestDatabase& operator=(const TestDatabase&) = delete;
+
+  const std::string& name() const { return name_; }
+  // libpq connection string of this database.
+  const std::string& url() const { return url_; }
+  // Runs SQL on the maintenance database (for ALTER DATABASE and the like).
+  static void Admin(const std::string& sql);
+  // Runs SQL on this database and returns the first column of the first row
+  // ("" when there are no rows).
+  std::string Query(const std::string& sql) const;
+
+  // Refuses new connections and ends the existing ones, as when the database is lost.
+  void Disconnect();
+  // Allows connections again.
+  void Reconnect();
+
+ private:
+  std::string name_;
+  std::string url_;
+};
+
+// Connection string of the cluster's maintenance database.
+std::string AdminUrl();
+
+}  // namespace aw::testing
