@@ -25,6 +25,8 @@ absl::StatusOr<PeriodType> ParsePeriodType(absl::string_view name);
 // Thursday), so week keys use the ISO week-numbering year.
 class Period {
  public:
+  // 1970-01-01, a day; real periods come from Parse or Containing.
+  Period() : Period(PeriodType::kDay, absl::CivilDay()) {}
   // Parses a canonical key; the type follows from its shape.
   static absl::StatusOr<Period> Parse(absl::string_view key);
   // Parses a key that must be of `type`.

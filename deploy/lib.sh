@@ -12,5 +12,5 @@ die() { printf '[auditwatch] error: %s\n' "$*" >&2; exit 1; }
 # Runs a PostgreSQL server binary as the postgres user when we are root
 # (initdb and postgres refuse to run as root).
 as_pg() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
