@@ -39,4 +39,13 @@ grpc::ServerUnaryReactor* FinishOnWorker(grpc::CallbackServerContext* ctx, Worke
   return reactor;
 }
 
+// A server-streaming reactor that ends the call at once with `status` (for
+// requests refused before any work starts).
+template <typename Response>
+class FailedWriteReactor final : public grpc::ServerWriteReactor<Response> {
+ public:
+  explicit FailedWriteReactor(const grpc::Status& status) { this->Finish(status); }
+  void OnDone() override { delete this; }
+};
+
 }  // namespace aw

@@ -6,6 +6,7 @@
 #include "auditwatch/v1/monitor.grpc.pb.h"
 #include "auditwatch/v1/report.grpc.pb.h"
 #include "auditwatch/v1/scoring.grpc.pb.h"
+#include "services/ingest/module.h"
 
 // Generated from services/<svc>/sql at build time.
 namespace aw::ingest { std::vector<db::EmbeddedFile> MigrationFiles(); }
@@ -24,7 +25,7 @@ const std::vector<ModuleDef>& AllModules() {
   // each of their methods answers UNIMPLEMENTED.
   static const std::vector<ModuleDef> kModules = {
       {"ingest", 7101, v1::IngestService::service_full_name(), {},
-       &ingest::MigrationFiles, &ServiceModule<v1::IngestService::CallbackService>::Create},
+       &ingest::MigrationFiles, &ingest::CreateModule},
       {"monitor", 7102, v1::MonitorService::service_full_name(), {"ingest"},
        &monitor::MigrationFiles, &ServiceModule<v1::MonitorService::CallbackService>::Create},
       {"audit", 7103, v1::AuditService::service_full_name(), {"monitor"},

@@ -1,9 +1,14 @@
 // awctl: the operator's command-line client of auditwatch.
 //   awctl health [--wait=DURATION] [--addr=SERVICE=HOST:PORT ...]
-// prints each service's grpc.health.v1 status; exits 0 when all are SERVING
-// (waiting up to DURATION for that), 1 otherwise.
+//       each service's grpc.health.v1 status; exit 0 when all are SERVING
+//       (waiting up to DURATION for that), 1 otherwise.
+//   awctl load-synthetic [--seed=N] [--year=YYYY] [--streams=N] [--ingest=HOST:PORT]
+//       creates the synthetic province's units and indicators and streams its
+//       readings through IngestService; prints progress and counts.
+#include <atomic>
 #include <cstdio>
 #include <map>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -11,15 +16,59 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "auditwatch/v1/ingest.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "services/ingest/synthetic.h"
 #include "services/modules.h"
 
 namespace {
 
+namespace v1 = ::auditwatch::v1;
 using grpc::health::v1::HealthCheckResponse;
+
+// --flag=value arguments of a command.
+class Flags {
+ public:
+  explicit Flags(const std::vector<std::string>& args) {
+    for (const std::string& a : args) {
+      const size_t eq = a.find('=');
+      if (!absl::StartsWith(a, "--") || eq == std::string::npos) {
+        bad_ = a;
+        continue;
+      }
+      values_.emplace_back(a.substr(2, eq - 2), a.substr(eq + 1));
+    }
+  }
+  std::string Get(const std::string& name, const std::string& fallback) const {
+    for (const auto& [k, v] : values_) {
+      if (k == name) return v;
+    }
+    return fallback;
+  }
+  std::vector<std::string> All(const std::string& name) const {
+    std::vector<std::string> out;
+    for (const auto& [k, v] : values_) {
+      if (k == name) out.push_back(v);
+    }
+    return out;
+  }
+  // The first argument not of the form --name=value, or a flag not in `known`.
+  std::string Unknown(const std::vector<std::string>& known) const {
+    if (!bad_.empty()) return bad_;
+    for (const auto& [k, v] : values_) {
+      if (std::find(known.begin(), known.end(), k) == known.end()) return "--" + k;
+    }
+    return "";
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> values_;
+  std::string bad_;
+};
 
 struct Target {
   std::string service;
@@ -38,32 +87,28 @@ std::string Check(const Target& t, const std::shared_ptr<grpc::Channel>& channel
   return HealthCheckResponse::ServingStatus_Name(response.status());
 }
 
-int Health(const std::vector<std::string>& args) {
+int Health(const Flags& flags) {
   absl::Duration wait = absl::ZeroDuration();
+  if (!absl::ParseDuration(flags.Get("wait", "0s"), &wait)) {
+    std::fprintf(stderr, "awctl: --wait: expected a duration such as 60s\n");
+    return 2;
+  }
   std::map<std::string, std::string> addrs;
-  for (const std::string& a : args) {
-    if (absl::StartsWith(a, "--wait=")) {
-      if (!absl::ParseDuration(a.substr(7), &wait)) {
-        std::fprintf(stderr, "awctl: --wait: expected a duration such as 60s\n");
-        return 2;
-      }
-    } else if (absl::StartsWith(a, "--addr=") && a.find('=', 7) != std::string::npos) {
-      const size_t eq = a.find('=', 7);
-      addrs[a.substr(7, eq - 7)] = a.substr(eq + 1);
-    } else {
-      std::fprintf(stderr, "awctl health: unknown argument %s\n", a.c_str());
+  for (const std::string& a : flags.All("addr")) {
+    const size_t eq = a.find('=');
+    if (eq == std::string::npos) {
+      std::fprintf(stderr, "awctl: --addr: expected SERVICE=HOST:PORT, got %s\n", a.c_str());
       return 2;
     }
+    addrs[a.substr(0, eq)] = a.substr(eq + 1);
   }
   std::vector<Target> targets;
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
   for (const aw::ModuleDef& d : aw::AllModules()) {
     std::string addr = absl::StrCat("127.0.0.1:", d.default_port);
     if (auto it = addrs.find(d.name); it != addrs.end()) addr = it->second;
     targets.push_back({d.name, d.grpc_service, addr});
-  }
-  std::vector<std::shared_ptr<grpc::Channel>> channels;
-  for (const Target& t : targets) {
-    channels.push_back(grpc::CreateChannel(t.address, grpc::InsecureChannelCredentials()));
+    channels.push_back(grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
   }
   const absl::Time give_up = absl::Now() + wait;
   for (;;) {
@@ -86,12 +131,114 @@ int Health(const std::vector<std::string>& args) {
   }
 }
 
+int LoadSynthetic(const Flags& flags) {
+  uint64_t seed = 0;
+  int year = 0, streams = 0;
+  const int default_year = static_cast<int>(absl::ToCivilYear(absl::Now(), absl::UTCTimeZone()).year()) - 1;
+  if (!absl::SimpleAtoi(flags.Get("seed", "42"), &seed) ||
+      !absl::SimpleAtoi(flags.Get("year", absl::StrCat(default_year)), &year) ||
+      !absl::SimpleAtoi(flags.Get("streams", "2"), &streams) || streams < 1 || streams > 16) {
+    std::fprintf(stderr, "awctl load-synthetic: --seed, --year and --streams (1..16) take numbers\n");
+    return 2;
+  }
+  auto channel = grpc::CreateChannel(flags.Get("ingest", "127.0.0.1:7101"),
+                                     grpc::InsecureChannelCredentials());
+  auto stub = v1::IngestService::NewStub(channel);
+  const aw::ingest::SyntheticProvince province(seed, year);
+  const absl::Time start = absl::Now();
+
+  int created = 0, existing = 0;
+  for (const v1::CreateUnitRequest& u : province.units()) {
+    grpc::ClientContext ctx;
+    v1::Unit out;
+    const grpc::Status s = stub->CreateUnit(&ctx, u, &out);
+    if (s.ok()) {
+      ++created;
+    } else if (s.error_code() == grpc::StatusCode::ALREADY_EXISTS) {
+      ++existing;
+    } else {
+      std::fprintf(stderr, "CreateUnit %s: %s\n", u.code().c_str(), s.error_message().c_str());
+      return 1;
+    }
+  }
+  std::printf("units: %zu in the tree (%d created, %d already there), %zu deliberately weak\n",
+              province.units().size(), created, existing, province.weak_units().size());
+  for (const v1::Indicator& i : province.indicators()) {
+    grpc::ClientContext ctx;
+    v1::UpsertIndicatorRequest req;
+    *req.mutable_indicator() = i;
+    req.set_actor("synthetic");
+    req.set_reason("synthetic catalogue");
+    v1::Indicator out;
+    const grpc::Status s = stub->UpsertIndicator(&ctx, req, &out);
+    if (!s.ok()) {
+      std::fprintf(stderr, "UpsertIndicator %s: %s\n", i.code().c_str(), s.error_message().c_str());
+      return 1;
+    }
+  }
+  std::printf("indicators: %zu across 8 business categories\n", province.indicators().size());
+
+  // Batches are dealt round-robin to the streams; each stream sends and
+  // collects its acknowledgements.
+  std::vector<std::vector<v1::ReadingBatch>> work(streams);
+  int n = 0;
+  province.ForEachBatch(500, [&](v1::ReadingBatch& b) {
+    work[n++ % streams].push_back(b);
+    return true;
+  });
+  std::atomic<int64_t> accepted{0}, rejected{0}, duplicates{0}, acked{0};
+  std::atomic<bool> failed{false};
+  std::mutex out_mu;
+  const int64_t total_batches = n;
+  auto send = [&](int s) {
+    grpc::ClientContext ctx;
+    auto stream = stub->IngestReadings(&ctx);
+    std::thread writer([&] {
+      for (const auto& b : work[s]) {
+        if (!stream->Write(b)) break;
+      }
+      stream->WritesDone();
+    });
+    v1::BatchResult r;
+    while (stream->Read(&r)) {
+      accepted += r.accepted();
+      rejected += r.rejected();
+      if (r.duplicate()) ++duplicates;
+      const int64_t done = ++acked;
+      if (done % 500 == 0) {
+        std::lock_guard<std::mutex> lock(out_mu);
+        std::printf("  ... %lld of %lld batches acknowledged\n", static_cast<long long>(done),
+                    static_cast<long long>(total_batches));
+        std::fflush(stdout);
+      }
+    }
+    writer.join();
+    const grpc::Status st = stream->Finish();
+    if (!st.ok()) {
+      std::lock_guard<std::mutex> lock(out_mu);
+      std::fprintf(stderr, "IngestReadings: %s\n", st.error_message().c_str());
+      failed = true;
+    }
+  };
+  std::vector<std::thread> senders;
+  for (int s = 0; s < streams; ++s) senders.emplace_back(send, s);
+  for (auto& t : senders) t.join();
+  const double secs = absl::ToDoubleSeconds(absl::Now() - start);
+  std::printf("readings of %d: %lld accepted, %lld rejected, in %lld batches (%lld already applied before)\n",
+              year, static_cast<long long>(accepted.load()), static_cast<long long>(rejected.load()),
+              static_cast<long long>(total_batches), static_cast<long long>(duplicates.load()));
+  std::printf("loaded in %.1f s\n", secs);
+  return failed ? 1 : 0;
+}
+
 void Usage() {
   std::fputs(
-      "usage: awctl <command> [flags]\n\n"
+      "usage: awctl <command> [--flag=value ...]\n\n"
       "commands:\n"
       "  health [--wait=60s] [--addr=SERVICE=HOST:PORT ...]\n"
-      "      grpc.health.v1 status of every service; exit 0 when all are SERVING\n",
+      "      grpc.health.v1 status of every service; exit 0 when all are SERVING\n"
+      "  load-synthetic [--seed=42] [--year=<last year>] [--streams=2] [--ingest=127.0.0.1:7101]\n"
+      "      load the synthetic province (units, indicators, a year of readings)\n",
       stderr);
 }
 
@@ -103,8 +250,16 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string command = argv[1];
-  const std::vector<std::string> args(argv + 2, argv + argc);
-  if (command == "health") return Health(args);
+  const Flags flags(std::vector<std::string>(argv + 2, argv + argc));
+  std::string unknown;
+  if (command == "health") {
+    unknown = flags.Unknown({"wait", "addr"});
+    if (unknown.empty()) return Health(flags);
+  } else if (command == "load-synthetic") {
+    unknown = flags.Unknown({"seed", "year", "streams", "ingest"});
+    if (unknown.empty()) return LoadSynthetic(flags);
+  }
+  if (!unknown.empty()) std::fprintf(stderr, "awctl %s: unknown argument %s\n", command.c_str(), unknown.c_str());
   Usage();
   return 2;
 }

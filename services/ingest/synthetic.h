@@ -1,0 +1,44 @@
+// A deterministic synthetic province for demos, tests and benchmarks: one
+// province company, 21 city bureaus, ~120 district/county companies, ~1,500
+// supply stations and the functional centres; ~60 indicators across the
+// business categories; a year of monthly, half-year and annual values with
+// spread, seasonality and a minority of deliberately weak units. The same seed
+// gives the same province on every machine.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "auditwatch/v1/ingest.pb.h"
+
+namespace aw::ingest {
+
+class SyntheticProvince {
+ public:
+  SyntheticProvince(uint64_t seed, int year);
+
+  // Parents before children; effective from January 1st of the year.
+  const std::vector<auditwatch::v1::CreateUnitRequest>& units() const { return units_; }
+  const std::vector<auditwatch::v1::Indicator>& indicators() const { return indicators_; }
+  // Unit codes generated as weak performers.
+  const std::vector<std::string>& weak_units() const { return weak_; }
+
+  // Every reading of the year in batches of at most `batch_size` rows, unit by
+  // unit (all indicators and periods of a unit together, as a reporting
+  // system sends them). Stops early when `emit` returns false.
+  void ForEachBatch(int batch_size, const std::function<bool(auditwatch::v1::ReadingBatch&)>& emit) const;
+  int64_t reading_count() const;
+
+ private:
+  struct Spec;
+  uint64_t seed_;
+  int year_;
+  std::vector<auditwatch::v1::CreateUnitRequest> units_;
+  std::vector<auditwatch::v1::Indicator> indicators_;
+  std::vector<double> unit_quality_;  // by unit index; negative = weaker
+  std::vector<std::string> weak_;
+};
+
+}  // namespace aw::ingest
