@@ -9,7 +9,7 @@
 #include <catch2/catch.hpp>
 
 #include "absl/strings/str_cat.h"
-#include "auditwatch/v1/ingest.grpc.pb.h"
+#include "auditwatch/v1/monitor.grpc.pb.h"
 #include "services/modules.h"
 #include "tests/support/process.h"
 #include "tests/support/test_db.h"
@@ -35,7 +35,8 @@ TEST_CASE("Every service starts in one process and reports SERVING", "[e2e]") {
   RequireAllServing(p);
   // Each service has its own port and schema.
   for (const ModuleDef& d : AllModules()) {
-    CHECK(db.Query(absl::StrCat("SELECT max(version) FROM ", d.name, ".schema_migrations")) == "1");
+    CHECK(db.Query(absl::StrCat("SELECT max(version) FROM ", d.name, ".schema_migrations")) ==
+          std::to_string(d.migration_files().size()));
   }
   CHECK(p.Stop(SIGTERM) == 0);
   CHECK(p.Logs().find("\"shutdown complete\"") != std::string::npos);
@@ -43,14 +44,14 @@ TEST_CASE("Every service starts in one process and reports SERVING", "[e2e]") {
 
 TEST_CASE("RPCs of services not built yet answer UNIMPLEMENTED", "[e2e]") {
   TestDatabase db;
-  AuditwatchProcess p("ingest", db.url());
-  REQUIRE(WaitForHealth(p.address("ingest"), "auditwatch.v1.IngestService", kServing) == kServing);
-  auto stub = auditwatch::v1::IngestService::NewStub(p.Channel("ingest"));
+  AuditwatchProcess p("monitor", db.url(), {"--ingest_addr=127.0.0.1:1"});
+  REQUIRE(WaitForHealth(p.address("monitor"), "", kNotServing) == kNotServing);
+  auto stub = auditwatch::v1::MonitorService::NewStub(p.Channel("monitor"));
   grpc::ClientContext ctx;
-  auditwatch::v1::GetUnitRequest request;
-  request.set_code("GD");
-  auditwatch::v1::Unit unit;
-  CHECK(stub->GetUnit(&ctx, request, &unit).error_code() == grpc::StatusCode::UNIMPLEMENTED);
+  auditwatch::v1::GetRuleRequest request;
+  request.set_code("R1");
+  auditwatch::v1::Rule rule;
+  CHECK(stub->GetRule(&ctx, request, &rule).error_code() == grpc::StatusCode::UNIMPLEMENTED);
 }
 
 TEST_CASE("Health is NOT_SERVING until the database is reachable and again when it is lost",
@@ -105,10 +106,12 @@ TEST_CASE("Migrations are applied once and not again after a restart", "[e2e]") 
   AuditwatchProcess second("all", db.url());
   RequireAllServing(second);
   for (const ModuleDef& d : AllModules()) {
-    CHECK(db.Query(absl::StrCat("SELECT count(*) FROM ", d.name, ".schema_migrations")) == "1");
+    CHECK(db.Query(absl::StrCat("SELECT count(*) FROM ", d.name, ".schema_migrations")) ==
+          std::to_string(d.migration_files().size()));
   }
   CHECK(db.Query("SELECT applied_at::text FROM audit.schema_migrations") == applied_at);
-  CHECK(second.Logs().find("0 migration(s) applied now, 1 before") != std::string::npos);
+  CHECK(second.Logs().find("schema audit at version 1: 0 migration(s) applied now, 1 before") !=
+        std::string::npos);
 }
 
 TEST_CASE("A changed migration makes the service refuse to start", "[e2e]") {
@@ -150,16 +153,16 @@ TEST_CASE("/metrics counts a call by method and code and passes promtool", "[e2e
   TestDatabase db;
   AuditwatchProcess p("all", db.url());
   RequireAllServing(p);
-  auto stub = auditwatch::v1::IngestService::NewStub(p.Channel("ingest"));
+  auto stub = auditwatch::v1::MonitorService::NewStub(p.Channel("monitor"));
   for (int i = 0; i < 3; ++i) {
     grpc::ClientContext ctx;
-    auditwatch::v1::Unit unit;
-    stub->GetUnit(&ctx, auditwatch::v1::GetUnitRequest(), &unit);
+    auditwatch::v1::Rule rule;
+    stub->GetRule(&ctx, auditwatch::v1::GetRuleRequest(), &rule);
   }
   const std::string text = HttpGet(p.metrics_port(), "/metrics");
   INFO(text);
   const std::string labels =
-      "grpc_method=\"GetUnit\",grpc_service=\"auditwatch.v1.IngestService\",service=\"ingest\"";
+      "grpc_method=\"GetRule\",grpc_service=\"auditwatch.v1.MonitorService\",service=\"monitor\"";
   CHECK(text.find("auditwatch_grpc_server_started_total{" + labels + "} 3") != std::string::npos);
   CHECK(text.find("auditwatch_grpc_server_handled_total{grpc_code=\"UNIMPLEMENTED\"," + labels +
                   "} 3") != std::string::npos);
