@@ -1,6 +1,8 @@
 #include "services/ingest/ingest_service.h"
 
 #include <deque>
+
+#include <google/protobuf/arena.h>
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -13,7 +15,7 @@
 namespace aw::ingest {
 namespace {
 
-constexpr int kFeedBatchesPerPage = 8;
+constexpr int kFeedBatchesPerPage = 16;
 constexpr absl::Duration kHeartbeatInterval = absl::Seconds(5);
 constexpr int kMaxQueryRows = 200000;
 constexpr int kMaxPeriodsPerQuery = 400;
@@ -313,12 +315,12 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchReadingsResp
   }
 
  private:
-  bool Write(v1::WatchReadingsResponse page) {
+  // Writes `page` and waits until gRPC is done with it.
+  bool Write(const v1::WatchReadingsResponse* page) {
     absl::MutexLock lock(&mu_);
     if (cancelled_) return false;
-    out_ = std::move(page);
     writing_ = true;
-    StartWrite(&out_);
+    StartWrite(page);
     mu_.Await(absl::Condition(+[](bool* w) { return !*w; }, &writing_));
     return write_ok_ && !cancelled_;
   }
@@ -349,33 +351,38 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchReadingsResp
         }
         if (!status.ok()) break;
       }
-      auto page = store_->ReadFeed(**catalogue, cursor_, filter_, kFeedBatchesPerPage);
-      if (!page.ok()) {
-        status = ToGrpcStatus(page.status());
+      // Pages live on an arena, reset once the previous page is written.
+      arena_.Reset();
+      auto* page = google::protobuf::Arena::CreateMessage<v1::WatchReadingsResponse>(&arena_);
+      if (absl::Status read = store_->ReadFeed(**catalogue, cursor_, filter_, kFeedBatchesPerPage, page);
+          !read.ok()) {
+        status = ToGrpcStatus(read);
         break;
       }
-      const bool advanced = page->last_seq > cursor_;
-      if (!page->changes.empty() || (advanced && absl::Now() - last_sent > kHeartbeatInterval)) {
-        v1::WatchReadingsResponse out;
+      const bool advanced = page->last_seq() > cursor_;
+      if (page->changes_size() > 0 || (advanced && absl::Now() - last_sent > kHeartbeatInterval)) {
         const absl::Time now = absl::Now();
-        for (auto& change : page->changes) {
-          metrics_->feed_delay_seconds.Observe(absl::ToDoubleSeconds(
-              now - absl::FromUnixSeconds(change.reading().recorded_at().seconds()) -
-              absl::Nanoseconds(change.reading().recorded_at().nanos())));
-          *out.add_changes() = std::move(change);
+        int64_t last_batch = -1;
+        for (const auto& change : page->changes()) {
+          if (CommitSeqOf(change.seq()) != last_batch) {  // one sample per batch
+            last_batch = CommitSeqOf(change.seq());
+            metrics_->feed_delay_seconds.Observe(absl::ToDoubleSeconds(
+                now - absl::FromUnixSeconds(change.reading().recorded_at().seconds()) -
+                absl::Nanoseconds(change.reading().recorded_at().nanos())));
+          }
         }
-        out.set_last_seq(page->last_seq);
-        if (!Write(std::move(out))) break;
+        if (!Write(page)) break;
         last_sent = absl::Now();
       }
-      cursor_ = page->last_seq;
+      cursor_ = page->last_seq();
       if (advanced) continue;  // more may be waiting
       const int64_t latest = hub_->WaitBeyond(CommitSeqOf(cursor_), kHeartbeatInterval);
       metrics_->feed_lag_batches.Set(static_cast<double>(latest - CommitSeqOf(cursor_)));
       if (latest <= CommitSeqOf(cursor_) && absl::Now() - last_sent >= kHeartbeatInterval) {
-        v1::WatchReadingsResponse heartbeat;
-        heartbeat.set_last_seq(cursor_);
-        if (!Write(std::move(heartbeat))) break;
+        arena_.Reset();
+        auto* heartbeat = google::protobuf::Arena::CreateMessage<v1::WatchReadingsResponse>(&arena_);
+        heartbeat->set_last_seq(cursor_);
+        if (!Write(heartbeat)) break;
         last_sent = absl::Now();
       }
     }
@@ -391,8 +398,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchReadingsResp
   int64_t cursor_;
   FeedFilter filter_;
   std::vector<std::string> indicator_codes_;
+  google::protobuf::Arena arena_;
   absl::Mutex mu_;
-  v1::WatchReadingsResponse out_;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool write_ok_ ABSL_GUARDED_BY(mu_) = true;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;

@@ -55,15 +55,21 @@ SELECT $1, $2, coalesce(max(revision), 0) + 1, $3, $4, $5, $6, $7, $8, $9::small
 FROM indicator_versions WHERE indicator_id = $1 AND effective_year = $2
 RETURNING revision)sql";
 
-constexpr char kNextBatchIdSql[] = "SELECT nextval('batch_ids')";
-constexpr char kNextCommitSeqSql[] = "SELECT next_commit_seq()";
+// Opens a batch in one round trip: was it applied before, the catalogue
+// version, and the batch id.
+constexpr char kBeginBatchSql[] = R"sql(
+SELECT EXISTS (SELECT 1 FROM batches WHERE source = $1 AND client_batch_id = $2),
+       (SELECT version FROM catalogue_state), nextval('batch_ids'))sql";
+// Closes a batch: takes the commit sequence (under the commit lock, held to
+// COMMIT) and records the batch, unless a concurrent copy got there first.
 constexpr char kInsertBatchSql[] = R"sql(
-INSERT INTO batches (id, source, client_batch_id, commit_seq, accepted, rejected, result)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+INSERT INTO batches (id, source, client_batch_id, commit_seq, accepted, rejected, last_index,
+                     result, committed_at)
+VALUES ($1, $2, $3, next_commit_seq(), $4, $5, $6, $7, clock_timestamp())
 ON CONFLICT (source, client_batch_id) DO NOTHING
-RETURNING id)sql";
+RETURNING commit_seq, extract(epoch FROM committed_at)::float8)sql";
 constexpr char kBatchResultSql[] =
-    "SELECT result FROM batches WHERE source = $1 AND client_batch_id = $2";
+    "SELECT result, commit_seq, last_index FROM batches WHERE source = $1 AND client_batch_id = $2";
 
 constexpr char kReadVersionsSql[] = R"sql(
 SELECT unit_id, indicator_id, period_start::text, value, commit_seq, idx, entered_by, reason,
@@ -81,19 +87,16 @@ FROM (
 WHERE $6 OR version = versions
 ORDER BY unit_id, indicator_id, period_start, version)sql";
 
-constexpr char kReadFeedSql[] = R"sql(
-SELECT bt.commit_seq, e.idx, b.unit_id, e.indicator_id, b.period_type, b.period_start::text,
-       e.value, e.entered_by, e.reason, bt.source, extract(epoch FROM bt.committed_at)::float8
-FROM (SELECT id, commit_seq, source, committed_at FROM batches
-      WHERE commit_seq >= $1 ORDER BY commit_seq LIMIT $3) bt
-JOIN reading_blocks b ON b.batch_id = bt.id
-CROSS JOIN LATERAL unnest(b.idx, b.indicator_id, b.value, b.entered_by, b.reason)
-  AS e (idx, indicator_id, value, entered_by, reason)
-WHERE bt.commit_seq > $1 OR e.idx > $2
-ORDER BY bt.commit_seq, e.idx)sql";
+// Whole blocks of the next batches in commit order; unnested and ordered here,
+// which is cheaper than in SQL at full feed rate.
+// The next batches in commit order (the page), then the blocks of those not
+// found in memory; unnested and ordered here, cheaper than in SQL.
 constexpr char kFeedBatchesSql[] = R"sql(
-SELECT max(commit_seq) FROM (SELECT commit_seq FROM batches WHERE commit_seq >= $1
-                             ORDER BY commit_seq LIMIT $2) s)sql";
+SELECT id, commit_seq, source, extract(epoch FROM committed_at)::float8 FROM batches
+WHERE commit_seq >= $1 ORDER BY commit_seq LIMIT $2)sql";
+constexpr char kFeedBlocksSql[] = R"sql(
+SELECT batch_id, unit_id, period_type, period_start::text, idx, indicator_id, value, entered_by, reason
+FROM reading_blocks WHERE batch_id = ANY ($1::bigint[]))sql";
 constexpr char kLatestCommitSql[] = "SELECT coalesce(max(commit_seq), 0) FROM batches";
 
 absl::CivilDay ParseDay(const std::string& text) {
@@ -168,6 +171,61 @@ std::string TextArrayLiteral(const std::vector<const std::string*>& values) {
   }
   out += '}';
   return out;
+}
+
+bool ParseNumberArray(const char* text, std::vector<double>& out) {
+  out.clear();
+  if (*text != '{') return false;
+  const char* p = text + 1;
+  if (*p == '}') return true;
+  for (;;) {
+    double v = 0;
+    const char* end = p;
+    while (*end != ',' && *end != '}' && *end != '\0') ++end;
+    auto [ptr, ec] = std::from_chars(p, end, v);
+    if (ec != std::errc() || ptr != end) return false;
+    out.push_back(v);
+    if (*end == '}') return true;
+    if (*end != ',') return false;
+    p = end + 1;
+  }
+}
+
+bool ParseTextArray(const char* text, std::vector<std::string>& out) {
+  size_t n = 0;
+  auto next = [&]() -> std::string& {
+    if (n == out.size()) out.emplace_back();
+    std::string& s = out[n++];
+    s.clear();
+    return s;
+  };
+  if (*text != '{') return false;
+  const char* p = text + 1;
+  if (*p == '}') {
+    out.resize(0);
+    return true;
+  }
+  for (;;) {
+    std::string& s = next();
+    if (*p == '"') {
+      for (++p; *p != '"'; ++p) {
+        if (*p == '\0') return false;
+        if (*p == '\\') ++p;
+        s += *p;
+      }
+      ++p;
+    } else {
+      const char* end = p;
+      while (*end != ',' && *end != '}' && *end != '\0') ++end;
+      s.assign(p, end);
+      p = end;
+    }
+    if (*p == '}') break;
+    if (*p != ',') return false;
+    ++p;
+  }
+  out.resize(n);
+  return true;
 }
 
 void ToProto(const Catalogue& catalogue, const StoredReading& r, v1::Reading* out) {
@@ -283,7 +341,11 @@ IngestStore::IngestStore(db::Pool* pool, Options options)
 
 absl::StatusOr<std::shared_ptr<const Catalogue>> IngestStore::CatalogueIn(
     pqxx::transaction_base& tx) {
-  const int64_t version = tx.exec1(kCatalogueVersionSql)[0].as<int64_t>();
+  return CatalogueAt(tx, tx.exec1(kCatalogueVersionSql)[0].as<int64_t>());
+}
+
+absl::StatusOr<std::shared_ptr<const Catalogue>> IngestStore::CatalogueAt(
+    pqxx::transaction_base& tx, int64_t version) {
   {
     absl::MutexLock lock(&mu_);
     if (catalogue_ != nullptr && catalogue_->version == version) return catalogue_;
@@ -519,13 +581,14 @@ absl::StatusOr<v1::BatchResult> IngestStore::IngestBatch(const v1::ReadingBatch&
   bool duplicate = false;
   absl::Status s = pool_->Run([&](pqxx::connection& c) -> absl::Status {
     pqxx::work tx(c);
+    const pqxx::row begin = tx.exec_params1(kBeginBatchSql, batch.source(), batch.batch_id());
     // A re-sent batch is answered from storage without redoing its work. (A
     // concurrent re-send is caught by the insert below.)
-    if (!tx.exec_params(kBatchResultSql, batch.source(), batch.batch_id()).empty()) {
+    if (begin[0].as<bool>()) {
       duplicate = true;
       return absl::OkStatus();
     }
-    AW_ASSIGN_OR_RETURN(auto catalogue, CatalogueIn(tx));
+    AW_ASSIGN_OR_RETURN(auto catalogue, CatalogueAt(tx, begin[1].as<int64_t>()));
     Validation checked = ValidateRows(*catalogue, batch.rows(), validation);
     result = v1::BatchResult();
     result.set_batch_id(batch.batch_id());
@@ -534,7 +597,7 @@ absl::StatusOr<v1::BatchResult> IngestStore::IngestBatch(const v1::ReadingBatch&
     result.set_accepted(static_cast<int>(checked.rows.size()));
     result.set_rejected(batch.rows_size() - result.accepted());
 
-    const int64_t batch_pk = tx.exec1(kNextBatchIdSql)[0].as<int64_t>();
+    const int64_t batch_pk = begin[2].as<int64_t>();
     if (!checked.rows.empty()) {
       // One block per (unit, period), in order of first appearance.
       struct Block {
@@ -586,16 +649,23 @@ absl::StatusOr<v1::BatchResult> IngestStore::IngestBatch(const v1::ReadingBatch&
       copy.complete();
     }
     if (before_commit_) before_commit_();
-    const int64_t commit_seq = tx.exec1(kNextCommitSeqSql)[0].as<int64_t>();
-    if (!checked.rows.empty()) result.set_last_seq(FeedSeq(commit_seq, checked.rows.back().index));
-    const pqxx::result inserted = tx.exec_params(
-        kInsertBatchSql, batch_pk, batch.source(), batch.batch_id(), commit_seq, result.accepted(),
-        result.rejected(), pqxx::binarystring(result.SerializeAsString()));
+    const int last_index = checked.rows.empty() ? -1 : checked.rows.back().index;
+    const pqxx::result inserted =
+        tx.exec_params(kInsertBatchSql, batch_pk, batch.source(), batch.batch_id(), result.accepted(),
+                       result.rejected(), last_index, pqxx::binarystring(result.SerializeAsString()));
     if (inserted.empty()) {
       duplicate = true;  // applied before (or concurrently): answer with that result
       return absl::OkStatus();  // and roll this attempt back
     }
+    const int64_t commit_seq = inserted[0][0].as<int64_t>();
+    if (last_index >= 0) result.set_last_seq(FeedSeq(commit_seq, last_index));
+    auto recent = std::make_shared<RecentBatches::Batch>();
+    recent->commit_seq = commit_seq;
+    recent->source = batch.source();
+    recent->committed_at = FromEpoch(inserted[0][1].as<double>());
+    recent->rows = std::move(checked.rows);
     tx.commit();
+    recent_.Add(std::move(recent));
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
@@ -606,6 +676,9 @@ absl::StatusOr<v1::BatchResult> IngestStore::IngestBatch(const v1::ReadingBatch&
       if (r.empty()) return absl::AbortedError("batch was being applied concurrently; retry");
       const pqxx::binarystring bytes(r[0][0]);
       if (!result.ParseFromString(bytes.str())) return absl::DataLossError("stored batch result unreadable");
+      if (const int last = r[0][2].as<int>(); last >= 0) {
+        result.set_last_seq(FeedSeq(r[0][1].as<int64_t>(), last));
+      }
       result.set_duplicate(true);
       return absl::OkStatus();
     }));
@@ -645,54 +718,145 @@ absl::StatusOr<std::vector<StoredReading>> IngestStore::ReadVersions(
   return out;
 }
 
-absl::StatusOr<FeedPage> IngestStore::ReadFeed(const Catalogue& catalogue, int64_t from_seq,
-                                               const FeedFilter& filter, int max_batches) {
-  FeedPage page;
-  page.last_seq = from_seq;
+void RecentBatches::Add(std::shared_ptr<const Batch> batch) {
+  absl::MutexLock lock(&mu_);
+  order_.push_back(batch->commit_seq);
+  by_seq_[batch->commit_seq] = std::move(batch);
+  while (order_.size() > capacity_) {
+    by_seq_.erase(order_.front());
+    order_.pop_front();
+  }
+}
+
+std::shared_ptr<const RecentBatches::Batch> RecentBatches::Find(int64_t commit_seq) const {
+  absl::MutexLock lock(&mu_);
+  auto it = by_seq_.find(commit_seq);
+  return it == by_seq_.end() ? nullptr : it->second;
+}
+
+absl::Status IngestStore::ReadFeed(const Catalogue& catalogue, int64_t from_seq,
+                                  const FeedFilter& filter, int max_batches,
+                                  v1::WatchReadingsResponse* page) {
+  page->set_last_seq(from_seq);
+  auto wanted = [](const std::vector<int>& filter, int value) {
+    return filter.empty() || std::find(filter.begin(), filter.end(), value) != filter.end();
+  };
+  // One reading to emit: where it is (a batch in memory or a parsed block).
+  struct Block {
+    v1::Reading base;  // what the block's readings share
+    std::vector<double> idx, indicator, value;
+    std::vector<std::string> by, why;
+  };
+  struct Entry {
+    int64_t seq;
+    const RecentBatches::Batch* batch;  // from memory: batch and row, or
+    const ValidRow* row;
+    const Block* block;                 // from PostgreSQL: block and element
+    uint32_t element;
+  };
+  std::vector<std::shared_ptr<const RecentBatches::Batch>> from_memory;
+  std::vector<Block> parsed;
+  std::vector<Entry> entries;
+  struct BatchInfo {
+    int64_t commit_seq;
+    std::string source;
+    absl::Time committed_at;
+  };
   AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
-    // One snapshot for both statements, so the page bound matches the rows.
+    // One snapshot for both statements, so the blocks match the page.
     pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c);
     const int64_t commit_seq = CommitSeqOf(from_seq);
-    const pqxx::result rows =
-        tx.exec_params(kReadFeedSql, commit_seq, IndexOf(from_seq), max_batches);
-    // The page covers every batch up to the last one read, even filtered out.
-    const pqxx::row last = tx.exec_params1(kFeedBatchesSql, commit_seq, max_batches);
-    if (!last[0].is_null() && last[0].as<int64_t>() > commit_seq) {
-      page.last_seq = FeedSeq(last[0].as<int64_t>(), (1 << kSeqIndexBits) - 1);
+    const pqxx::result batches = tx.exec_params(kFeedBatchesSql, commit_seq, max_batches);
+    absl::flat_hash_map<int64_t, BatchInfo> to_read;  // batch id → info
+    for (const auto& b : batches) {
+      const int64_t seq = b[1].as<int64_t>();
+      if (seq > commit_seq) page->set_last_seq(FeedSeq(seq, (1 << kSeqIndexBits) - 1));
+      if (auto cached = recent_.Find(seq)) {
+        from_memory.push_back(std::move(cached));
+      } else {
+        to_read[b[0].as<int64_t>()] = {seq, b[2].as<std::string>(), FromEpoch(b[3].as<double>())};
+      }
     }
-    for (const auto& row : rows) {
-      const int64_t seq = FeedSeq(row[0].as<int64_t>(), row[1].as<int>());
-      const int indicator_id = row[3].as<int>();
-      const int period_type = row[4].as<int>();
-      if (!filter.indicator_ids.empty() &&
-          std::find(filter.indicator_ids.begin(), filter.indicator_ids.end(), indicator_id) ==
-              filter.indicator_ids.end()) {
-        continue;
+    if (to_read.empty()) return absl::OkStatus();
+    std::vector<int64_t> ids;
+    for (const auto& [id, info] : to_read) ids.push_back(id);
+    const pqxx::result blocks = tx.exec_params(kFeedBlocksSql, IntArray(ids));
+    parsed.resize(blocks.size());
+    for (size_t b = 0; b < blocks.size(); ++b) {
+      const pqxx::row block = blocks[b];
+      const BatchInfo& info = to_read.at(block[0].as<int64_t>());
+      const int period_type = block[2].as<int>();
+      if (!wanted(filter.period_types, period_type)) continue;
+      Block& out = parsed[b];
+      if (!ParseNumberArray(block[4].c_str(), out.idx) ||
+          !ParseNumberArray(block[5].c_str(), out.indicator) ||
+          !ParseNumberArray(block[6].c_str(), out.value) || !ParseTextArray(block[7].c_str(), out.by) ||
+          !ParseTextArray(block[8].c_str(), out.why) || out.idx.size() != out.value.size() ||
+          out.by.size() != out.idx.size() || out.why.size() != out.idx.size() ||
+          out.indicator.size() != out.idx.size()) {
+        return absl::DataLossError(absl::StrCat("reading block of commit ", info.commit_seq, " is malformed"));
       }
-      if (!filter.period_types.empty() &&
-          std::find(filter.period_types.begin(), filter.period_types.end(), period_type) ==
-              filter.period_types.end()) {
-        continue;
+      StoredReading shared;
+      shared.unit_id = block[1].as<int>();
+      shared.period = Period::Containing(static_cast<PeriodType>(period_type),
+                                         ParseDay(block[3].as<std::string>()));
+      shared.source = info.source;
+      shared.recorded_at = info.committed_at;
+      ToProto(catalogue, shared, &out.base);
+      out.base.clear_version();
+      out.base.clear_current();
+      for (size_t i = 0; i < out.idx.size(); ++i) {
+        const int64_t seq = FeedSeq(info.commit_seq, static_cast<int>(out.idx[i]));
+        if (seq <= from_seq || !wanted(filter.indicator_ids, static_cast<int>(out.indicator[i]))) continue;
+        entries.push_back({seq, nullptr, nullptr, &out, static_cast<uint32_t>(i)});
       }
-      StoredReading r;
-      r.unit_id = row[2].as<int>();
-      r.indicator_id = indicator_id;
-      r.period = Period::Containing(static_cast<PeriodType>(period_type),
-                                    ParseDay(row[5].as<std::string>()));
-      r.value = row[6].as<double>();
-      r.seq = seq;
-      r.entered_by = row[7].as<std::string>();
-      r.reason = row[8].as<std::string>();
-      r.source = row[9].as<std::string>();
-      r.recorded_at = FromEpoch(row[10].as<double>());
-      v1::ReadingChange change;
-      change.set_seq(seq);
-      ToProto(catalogue, r, change.mutable_reading());
-      page.changes.push_back(std::move(change));
     }
     return absl::OkStatus();
   }));
-  return page;
+  for (const auto& batch : from_memory) {
+    for (const ValidRow& row : batch->rows) {
+      const int64_t seq = FeedSeq(batch->commit_seq, row.index);
+      if (seq <= from_seq || !wanted(filter.indicator_ids, row.indicator_id) ||
+          !wanted(filter.period_types, static_cast<int>(row.period.type()))) {
+        continue;
+      }
+      entries.push_back({seq, batch.get(), &row, nullptr, 0});
+    }
+  }
+  std::sort(entries.begin(), entries.end(),
+            [](const Entry& a, const Entry& b) { return a.seq < b.seq; });
+  page->mutable_changes()->Reserve(static_cast<int>(entries.size()));
+  for (const Entry& e : entries) {
+    v1::ReadingChange* change = page->add_changes();
+    change->set_seq(e.seq);
+    v1::Reading* r = change->mutable_reading();
+    if (e.block != nullptr) {
+      r->CopyFrom(e.block->base);
+      if (const IndicatorInfo* info = catalogue.IndicatorById(static_cast<int>(e.block->indicator[e.element]))) {
+        r->mutable_key()->set_indicator_code(info->code);
+      }
+      r->set_value(e.block->value[e.element]);
+      r->set_entered_by(e.block->by[e.element]);
+      r->set_reason(e.block->why[e.element]);
+    } else {
+      const ValidRow& row = *e.row;
+      const RecentBatches::Batch* batch = e.batch;
+      StoredReading stored;
+      stored.unit_id = row.unit_id;
+      stored.indicator_id = row.indicator_id;
+      stored.period = row.period;
+      stored.value = row.value;
+      stored.entered_by = row.entered_by;
+      stored.reason = row.reason;
+      stored.source = batch->source;
+      stored.recorded_at = batch->committed_at;
+      ToProto(catalogue, stored, r);
+      r->clear_version();
+      r->clear_current();
+    }
+    r->set_seq(e.seq);
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<int64_t> IngestStore::LatestCommitSeq() {

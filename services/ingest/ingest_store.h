@@ -4,6 +4,7 @@
 // returns a status, never an exception.
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -53,9 +54,27 @@ struct FeedFilter {
   std::vector<int> period_types;    // empty = all
 };
 
-struct FeedPage {
-  std::vector<v1::ReadingChange> changes;
-  int64_t last_seq = 0;  // position reached, filtered-out rows included
+// The batches this process committed most recently, kept so that feed
+// subscribers near the head are served from memory instead of re-reading
+// PostgreSQL. Only ever a shortcut: the feed still asks PostgreSQL which
+// batches are committed, and reads any it does not find here. Thread-safe.
+class RecentBatches {
+ public:
+  struct Batch {
+    int64_t commit_seq = 0;
+    std::string source;
+    absl::Time committed_at;
+    std::vector<ValidRow> rows;
+  };
+  explicit RecentBatches(size_t capacity) : capacity_(capacity) {}
+  void Add(std::shared_ptr<const Batch> batch);
+  std::shared_ptr<const Batch> Find(int64_t commit_seq) const;
+
+ private:
+  const size_t capacity_;
+  mutable absl::Mutex mu_;
+  std::deque<int64_t> order_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<int64_t, std::shared_ptr<const Batch>> by_seq_ ABSL_GUARDED_BY(mu_);
 };
 
 class IngestStore {
@@ -88,9 +107,11 @@ class IngestStore {
                                                           PeriodType type, absl::CivilDay first_day,
                                                           absl::CivilDay last_day, bool history);
 
-  // The change feed page after `from_seq`: at most `max_batches` batches.
-  absl::StatusOr<FeedPage> ReadFeed(const Catalogue& catalogue, int64_t from_seq,
-                                    const FeedFilter& filter, int max_batches);
+  // Fills `page` with the change feed after `from_seq`: the readings of at most
+  // `max_batches` batches in sequence order, and the position reached
+  // (filtered-out rows included). Allocate `page` on an arena for speed.
+  absl::Status ReadFeed(const Catalogue& catalogue, int64_t from_seq, const FeedFilter& filter,
+                        int max_batches, v1::WatchReadingsResponse* page);
   // Greatest committed commit_seq (0 when none).
   absl::StatusOr<int64_t> LatestCommitSeq();
 
@@ -102,10 +123,14 @@ class IngestStore {
 
  private:
   absl::StatusOr<std::shared_ptr<const Catalogue>> CatalogueIn(pqxx::transaction_base& tx);
+  // The catalogue at `version` (read in `tx`): the cached one, or reloaded.
+  absl::StatusOr<std::shared_ptr<const Catalogue>> CatalogueAt(pqxx::transaction_base& tx,
+                                                               int64_t version);
 
   db::Pool* pool_;
   Options options_;
   std::function<void()> before_commit_;
+  RecentBatches recent_{256};
   absl::Mutex mu_;
   std::shared_ptr<const Catalogue> catalogue_ ABSL_GUARDED_BY(mu_);
 };
@@ -115,5 +140,10 @@ absl::StatusOr<std::shared_ptr<Catalogue>> LoadCatalogue(pqxx::transaction_base&
 
 // The COPY text of a PostgreSQL array literal of strings: {"a","b \"c\""}.
 std::string TextArrayLiteral(const std::vector<const std::string*>& values);
+
+// Parse the text form of one-dimensional PostgreSQL arrays without NULLs into
+// `out`, reusing its storage; false when the text is not such an array.
+bool ParseNumberArray(const char* text, std::vector<double>& out);
+bool ParseTextArray(const char* text, std::vector<std::string>& out);
 
 }  // namespace aw::ingest

@@ -230,6 +230,18 @@ TEST_CASE("Corrections add versions and the latest is current", "[ingest]") {
   CHECK(current->front().value == 12);
 }
 
+// One feed page as a plain value.
+struct Page {
+  std::vector<v1::ReadingChange> changes;
+  int64_t last_seq = 0;
+};
+std::optional<Page> Feed(IngestStore& store, const Catalogue& c, int64_t from, const FeedFilter& filter,
+                         int max_batches) {
+  v1::WatchReadingsResponse response;
+  if (!store.ReadFeed(c, from, filter, max_batches, &response).ok()) return std::nullopt;
+  return Page{{response.changes().begin(), response.changes().end()}, response.last_seq()};
+}
+
 TEST_CASE("The feed replays from zero, resumes from a cursor and pages by batch", "[ingest]") {
   TestDatabase db;
   Replica r(db);
@@ -241,8 +253,8 @@ TEST_CASE("The feed replays from zero, resumes from a cursor and pages by batch"
                 .ok());
   }
   auto c = *r.store.GetCatalogue();
-  auto all = r.store.ReadFeed(*c, 0, {}, 100);
-  REQUIRE(all.ok());
+  auto all = Feed(r.store, *c, 0, {}, 100);
+  REQUIRE(all.has_value());
   REQUIRE(all->changes.size() == 10);
   for (size_t i = 1; i < all->changes.size(); ++i) {
     CHECK(all->changes[i].seq() > all->changes[i - 1].seq());
@@ -250,22 +262,22 @@ TEST_CASE("The feed replays from zero, resumes from a cursor and pages by batch"
   CHECK(all->changes[0].reading().key().unit_code() == "S1");
   CHECK(all->changes[0].reading().key().period().key() == "2026-01");
 
-  auto first = r.store.ReadFeed(*c, 0, {}, 2);  // two batches
+  auto first = Feed(r.store, *c, 0, {}, 2);  // two batches
   REQUIRE(first->changes.size() == 4);
-  auto rest = r.store.ReadFeed(*c, first->last_seq, {}, 100);
+  auto rest = Feed(r.store, *c, first->last_seq, {}, 100);
   REQUIRE(rest->changes.size() == 6);
   CHECK(rest->changes[0].seq() == all->changes[4].seq());
   // Resuming from the middle of a batch delivers the rest of that batch.
-  auto mid = r.store.ReadFeed(*c, all->changes[6].seq(), {}, 100);
+  auto mid = Feed(r.store, *c, all->changes[6].seq(), {}, 100);
   REQUIRE(mid->changes.size() == 3);
   CHECK(mid->changes[0].seq() == all->changes[7].seq());
   // A filter skips rows but the position still advances past them.
   FeedFilter only_d1_units;
   only_d1_units.indicator_ids = {c->FindIndicator("RATE")->id};
-  auto none = r.store.ReadFeed(*c, 0, only_d1_units, 100);
+  auto none = Feed(r.store, *c, 0, only_d1_units, 100);
   CHECK(none->changes.empty());
   CHECK(none->last_seq == all->last_seq);
-  auto end = r.store.ReadFeed(*c, all->last_seq, {}, 100);
+  auto end = Feed(r.store, *c, all->last_seq, {}, 100);
   CHECK(end->changes.empty());
   CHECK(end->last_seq == all->last_seq);
 }
@@ -288,14 +300,14 @@ TEST_CASE("The feed has no gap when two writers commit in the opposite order the
 
   // A reader now sees B only, and moves its cursor past B.
   auto c = *b.store.GetCatalogue();
-  auto seen = b.store.ReadFeed(*c, 0, {}, 100);
+  auto seen = Feed(b.store, *c, 0, {}, 100);
   REQUIRE(seen->changes.size() == 1);
   CHECK(seen->changes[0].reading().key().period().key() == "2026-02");
   b_committed.Notify();
   writer_a.join();
   REQUIRE(result_a.ok());
   CHECK(result_a->last_seq() > result_b->last_seq());  // commit order, not start order
-  auto next = b.store.ReadFeed(*c, seen->last_seq, {}, 100);
+  auto next = Feed(b.store, *c, seen->last_seq, {}, 100);
   REQUIRE(next->changes.size() == 1);
   CHECK(next->changes[0].reading().key().period().key() == "2026-01");
 }

@@ -22,7 +22,8 @@ CREATE TABLE batches (
   commit_seq bigint NOT NULL UNIQUE,
   accepted int NOT NULL,
   rejected int NOT NULL,
-  result bytea NOT NULL,                -- the auditwatch.v1.BatchResult sent back
+  last_index int NOT NULL,              -- index of the last accepted row (-1 when none)
+  result bytea NOT NULL,                -- the auditwatch.v1.BatchResult sent back, without last_seq
   committed_at timestamptz NOT NULL DEFAULT now(),
   UNIQUE (source, client_batch_id)
 );
@@ -39,8 +40,7 @@ CREATE TABLE reading_blocks (
   reason text[] NOT NULL
 );
 CREATE INDEX reading_blocks_key ON reading_blocks (unit_id, period_type, period_start);
-CREATE INDEX reading_blocks_period ON reading_blocks (period_type, period_start);
-CREATE INDEX reading_blocks_batch ON reading_blocks USING brin (batch_id) WITH (pages_per_range = 8);
+CREATE INDEX reading_blocks_batch ON reading_blocks (batch_id);
 
 -- One row per reading version, with its batch.
 CREATE VIEW reading_versions AS

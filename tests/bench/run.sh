@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs a benchmark against its own throwaway PostgreSQL cluster and prints its
+# figures:  bash tests/bench/run.sh ingest [--quick]
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+source "$root/deploy/lib.sh"
+name="${1:?usage: run.sh ingest [--quick]}"; shift
+bin="$AW_BUILD_DIR/tests/bench/${name}_bench"
+[ -x "$bin" ] || die "no $bin; run deploy/build.sh first"
+dir="$AW_BUILD_DIR/bench-pg"
+port="${AW_BENCH_PG_PORT:-55477}"
+bash "$root/tests/pg_fixture.sh" start "$dir" "$port"
+trap 'bash "$root/tests/pg_fixture.sh" stop "$dir"' EXIT
+log "PostgreSQL: fsync on, synchronous_commit on (durable on ack)"
+AW_TEST_PG_PORT="$port" "$bin" "$@"
