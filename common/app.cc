@@ -257,6 +257,7 @@ void App::Shutdown() {
   if (!stop_.HasBeenNotified()) stop_.Notify();
   for (auto& r : running_) {
     if (r->supervisor.joinable()) r->supervisor.join();
+    r->module->BeginShutdown();
   }
   const auto deadline =
       std::chrono::system_clock::now() + absl::ToChronoMilliseconds(config_.drain_timeout);

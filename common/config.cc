@@ -72,7 +72,7 @@ std::vector<Option> Options(const std::vector<ServiceSpec>& services, std::strin
       {"database_url", "AW_DATABASE_URL", "host=127.0.0.1 port=5432 user=postgres dbname=auditwatch",
        "PostgreSQL connection string (URI or key=value)", StringSetter(&Config::database_url)},
       {"db_pool_size", "AW_DB_POOL_SIZE", "4", "database connections per service",
-       IntSetter(&Config::db_pool_size, 1, 256)},
+       IntSetter(&Config::db_pool_size, 2, 256)},
       {"workers", "AW_WORKERS", "4", "worker threads per service for blocking work",
        IntSetter(&Config::workers, 1, 256)},
       {"worker_queue", "AW_WORKER_QUEUE", "256",
@@ -95,6 +95,23 @@ std::vector<Option> Options(const std::vector<ServiceSpec>& services, std::strin
        }},
       {"ports_file", "AW_PORTS_FILE", "", "write the bound ports here as JSON",
        StringSetter(&Config::ports_file)},
+      {"timer_interval", "AW_TIMER_INTERVAL", "5s", "how often due timers (scheduled pulls) are claimed",
+       DurationSetter(&Config::timer_interval)},
+      {"data_sources", "AW_DATA_SOURCES", "",
+       "read-only databases for scheduled pulls: name=URL;name2=URL2",
+       [](Config& c, const std::string& v) {
+         c.data_sources.clear();
+         for (absl::string_view part : absl::StrSplit(v, ';', absl::SkipWhitespace())) {
+           const size_t eq = part.find('=');
+           const std::string name(absl::StripAsciiWhitespace(part.substr(0, eq)));
+           if (eq == absl::string_view::npos || name.empty() || eq + 1 >= part.size()) {
+             return absl::InvalidArgumentError(
+                 absl::StrCat("expected name=URL;name2=URL2, got \"", part, "\""));
+           }
+           c.data_sources[name] = std::string(absl::StripAsciiWhitespace(part.substr(eq + 1)));
+         }
+         return absl::OkStatus();
+       }},
   };
   for (const ServiceSpec& s : services) {
     const std::string upper = absl::AsciiStrToUpper(s.name);

@@ -42,6 +42,10 @@ struct Config {
   std::string log_level = "info";
   // When set, the bound ports are written here as JSON once the servers listen.
   std::string ports_file;
+  // Read-only databases that scheduled pulls read from, by name.
+  std::map<std::string, std::string> data_sources;
+  // How often due timers (scheduled pulls, …) are looked for.
+  absl::Duration timer_interval = absl::Seconds(5);
   bool help = false;
 };
 

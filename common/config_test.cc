@@ -37,6 +37,17 @@ TEST_CASE("Config takes a flag over the environment over the default", "[config]
   CHECK(c->addrs.at("ingest") == "ingest:7101");
 }
 
+TEST_CASE("Config reads named data sources for scheduled pulls", "[config]") {
+  auto c = ParseConfig({"--data_sources=reporting=host=db1 dbname=rpt user=ro; billing=postgresql://ro@db2/bill"},
+                       Env({}), kServices);
+  REQUIRE(c.ok());
+  REQUIRE(c->data_sources.size() == 2);
+  CHECK(c->data_sources.at("reporting") == "host=db1 dbname=rpt user=ro");
+  CHECK(c->data_sources.at("billing") == "postgresql://ro@db2/bill");
+  auto bad = ParseConfig({}, Env({{"AW_DATA_SOURCES", "nourl"}}), kServices);
+  CHECK(std::string(bad.status().message()).find("AW_DATA_SOURCES (--data_sources)") == 0);
+}
+
 TEST_CASE("Config derives the metrics port of a service run alone", "[config]") {
   auto alone = ParseConfig({"--target=monitor"}, Env({}), kServices);
   REQUIRE(alone.ok());

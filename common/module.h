@@ -32,13 +32,16 @@ struct ModuleContext {
 };
 
 // A running service. Created before its server starts; Start() runs once its
-// schema is migrated (before it reports SERVING); Stop() after its server has
-// stopped taking calls.
+// schema is migrated (before it reports SERVING); BeginShutdown() when the
+// drain starts; Stop() after its server has stopped taking calls.
 class Module {
  public:
   virtual ~Module() = default;
   virtual std::vector<grpc::Service*> Services() = 0;
   virtual absl::Status Start() { return absl::OkStatus(); }
+  // Shutdown has begun (health is NOT_SERVING, calls still run): end
+  // long-lived streams so that the drain does not wait for them.
+  virtual void BeginShutdown() {}
   virtual void Stop() {}
 };
 

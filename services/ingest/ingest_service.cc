@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/paging.h"
 #include "common/status.h"
+#include "services/ingest/puller.h"
 
 namespace aw::ingest {
 namespace {
@@ -505,8 +506,8 @@ void IngestMetrics::CountRows(const std::string& source, const v1::BatchResult& 
 // --- Service ---------------------------------------------------------------------
 
 IngestServiceImpl::IngestServiceImpl(IngestStore* store, WorkerPool* workers, FeedHub* hub,
-                                     IngestMetrics* metrics)
-    : store_(store), workers_(workers), hub_(hub), metrics_(metrics) {}
+                                     IngestMetrics* metrics, Puller* puller)
+    : store_(store), workers_(workers), hub_(hub), metrics_(metrics), puller_(puller) {}
 
 grpc::ServerUnaryReactor* IngestServiceImpl::CreateUnit(Ctx* ctx, const v1::CreateUnitRequest* req,
                                                         v1::Unit* resp) {
@@ -971,6 +972,56 @@ grpc::ServerWriteReactor<v1::WatchReadingsResponse>* IngestServiceImpl::WatchRea
         grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "from_seq: must not be negative"));
   }
   return new WatchReactor(store_, hub_, metrics_, *req);
+}
+
+grpc::ServerUnaryReactor* IngestServiceImpl::ListDataSources(Ctx* ctx, const v1::ListDataSourcesRequest*,
+                                                             v1::ListDataSourcesResponse* resp) {
+  return FinishOnWorker(ctx, *workers_, [=, this] {
+    for (auto& ds : puller_->DataSources()) *resp->add_sources() = std::move(ds);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* IngestServiceImpl::UpsertPullBinding(Ctx* ctx, const v1::UpsertPullBindingRequest* req,
+                                                               v1::PullBinding* resp) {
+  return FinishOnWorker(ctx, *workers_, [=, this]() -> absl::Status {
+    AW_ASSIGN_OR_RETURN(*resp, puller_->Upsert(*req));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* IngestServiceImpl::ListPullBindings(Ctx* ctx, const v1::ListPullBindingsRequest* req,
+                                                              v1::ListPullBindingsResponse* resp) {
+  return FinishOnWorker(ctx, *workers_, [=, this]() -> absl::Status {
+    AW_ASSIGN_OR_RETURN(const Page page, ParsePage(req->page(), *req));
+    std::vector<v1::PullBinding> bindings;
+    int64_t total = 0;
+    AW_RETURN_IF_ERROR(puller_->List(page.offset, page.size, &bindings, &total));
+    for (auto& b : bindings) *resp->add_bindings() = std::move(b);
+    FillPageResponse(page, total, resp->mutable_page());
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* IngestServiceImpl::RunPull(Ctx* ctx, const v1::RunPullRequest* req, v1::PullRun* resp) {
+  return FinishOnWorker(ctx, *workers_, [=, this]() -> absl::Status {
+    if (req->period().key().empty()) return InvalidField("period.key", "required");
+    AW_ASSIGN_OR_RETURN(*resp, puller_->RunNow(req->binding(), req->period().key(), req->actor()));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* IngestServiceImpl::ListPullRuns(Ctx* ctx, const v1::ListPullRunsRequest* req,
+                                                          v1::ListPullRunsResponse* resp) {
+  return FinishOnWorker(ctx, *workers_, [=, this]() -> absl::Status {
+    AW_ASSIGN_OR_RETURN(const Page page, ParsePage(req->page(), *req));
+    std::vector<v1::PullRun> runs;
+    int64_t total = 0;
+    AW_RETURN_IF_ERROR(puller_->ListRuns(req->binding(), page.offset, page.size, &runs, &total));
+    for (auto& r : runs) *resp->add_runs() = std::move(r);
+    FillPageResponse(page, total, resp->mutable_page());
+    return absl::OkStatus();
+  });
 }
 
 }  // namespace aw::ingest

@@ -59,9 +59,12 @@ struct IngestMetrics {
   prometheus::Family<prometheus::Counter>& pull_runs;
 };
 
+class Puller;
+
 class IngestServiceImpl final : public v1::IngestService::CallbackService {
  public:
-  IngestServiceImpl(IngestStore* store, WorkerPool* workers, FeedHub* hub, IngestMetrics* metrics);
+  IngestServiceImpl(IngestStore* store, WorkerPool* workers, FeedHub* hub, IngestMetrics* metrics,
+                    Puller* puller);
 
   using Ctx = grpc::CallbackServerContext;
   using Unary = grpc::ServerUnaryReactor;
@@ -91,6 +94,12 @@ class IngestServiceImpl final : public v1::IngestService::CallbackService {
                          v1::GetCompletenessResponse*) override;
   grpc::ServerWriteReactor<v1::WatchReadingsResponse>* WatchReadings(
       Ctx*, const v1::WatchReadingsRequest*) override;
+  // IngestService — scheduled pulls
+  Unary* ListDataSources(Ctx*, const v1::ListDataSourcesRequest*, v1::ListDataSourcesResponse*) override;
+  Unary* UpsertPullBinding(Ctx*, const v1::UpsertPullBindingRequest*, v1::PullBinding*) override;
+  Unary* ListPullBindings(Ctx*, const v1::ListPullBindingsRequest*, v1::ListPullBindingsResponse*) override;
+  Unary* RunPull(Ctx*, const v1::RunPullRequest*, v1::PullRun*) override;
+  Unary* ListPullRuns(Ctx*, const v1::ListPullRunsRequest*, v1::ListPullRunsResponse*) override;
 
  private:
   absl::Status WriteOne(const v1::ReadingKey& key, double value, const std::string& entered_by,
@@ -102,6 +111,7 @@ class IngestServiceImpl final : public v1::IngestService::CallbackService {
   WorkerPool* workers_;
   FeedHub* hub_;
   IngestMetrics* metrics_;
+  Puller* puller_;
 };
 
 }  // namespace aw::ingest

@@ -1,6 +1,7 @@
 #include "services/ingest/module.h"
 
 #include "services/ingest/ingest_service.h"
+#include "services/ingest/puller.h"
 
 namespace aw::ingest {
 namespace {
@@ -12,21 +13,31 @@ class IngestModule final : public Module {
       : metrics_(ctx.metrics->registry()),
         store_(ctx.db, IngestStore::Options{.on_commit = [this] { hub_.Poke(); }}),
         hub_(&store_, absl::Milliseconds(20)),
-        service_(&store_, ctx.workers, &hub_, &metrics_) {}
+        puller_(&store_, ctx.config->data_sources, &metrics_, ctx.config->timer_interval),
+        service_(&store_, ctx.workers, &hub_, &metrics_, &puller_) {}
 
   std::vector<grpc::Service*> Services() override { return {&service_}; }
 
   absl::Status Start() override {
     hub_.Start();
+    puller_.Start();
     return absl::OkStatus();
   }
 
-  void Stop() override { hub_.Stop(); }
+  // Feed subscribers are told to resume elsewhere (UNAVAILABLE with their
+  // position) instead of holding the drain open.
+  void BeginShutdown() override { hub_.Stop(); }
+
+  void Stop() override {
+    puller_.Stop();
+    hub_.Stop();
+  }
 
  private:
   IngestMetrics metrics_;
   IngestStore store_;
   FeedHub hub_;
+  Puller puller_;
   IngestServiceImpl service_;
 };
 

@@ -25,7 +25,8 @@ namespace v1 = ::auditwatch::v1;
 // monthly, quarterly and yearly, summed).
 class Ingest {
  public:
-  explicit Ingest(const TestDatabase& db) : process_("ingest", db.url()) {
+  explicit Ingest(const TestDatabase& db, std::vector<std::string> args = {})
+      : process_("ingest", db.url(), args) {
     REQUIRE(WaitForHealth(process_.address("ingest"), "", "SERVING") == "SERVING");
     stub_ = v1::IngestService::NewStub(process_.Channel("ingest"));
     for (auto [code, type, parent] : {std::tuple{"P", v1::UNIT_TYPE_PROVINCE, ""},
@@ -528,6 +529,74 @@ TEST_CASE("SIGKILL in the middle of a bulk stream loses nothing and doubles noth
   CHECK(db.Query("SELECT count(*) FROM ingest.reading_versions") == "2000");
   CHECK(db.Query("SELECT count(*) FROM (SELECT DISTINCT unit_id, indicator_id, period_start FROM ingest.reading_versions) k") == "2000");
   CHECK(db.Query("SELECT count(*) FROM ingest.batches") == "200");
+}
+
+TEST_CASE("Pull bindings are managed and run over gRPC against a configured data source",
+          "[e2e][ingest]") {
+  TestDatabase db, reporting;
+  reporting.Query("CREATE TABLE q (unit_code text, month text, v double precision);"
+                  "INSERT INTO q VALUES ('S1', '2025-06', 41), ('S2', '2025-06', 42); SELECT 1");
+  Ingest ingest(db, {"--data_sources=reporting=" + reporting.url()});
+  auto& stub = ingest.stub();
+  {
+    grpc::ClientContext ctx;
+    v1::ListDataSourcesResponse resp;
+    REQUIRE(stub.ListDataSources(&ctx, v1::ListDataSourcesRequest(), &resp).ok());
+    REQUIRE(resp.sources_size() == 1);
+    CHECK(resp.sources(0).name() == "reporting");
+    CHECK(resp.sources(0).reachable());
+  }
+  v1::UpsertPullBindingRequest req;
+  v1::PullBinding* b = req.mutable_binding();
+  b->set_name("vol-monthly");
+  b->set_indicator_code("VOL");
+  b->set_data_source("reporting");
+  b->set_query("SELECT unit_code, v FROM q WHERE month = $1");
+  b->set_period_type(v1::PERIOD_TYPE_MONTH);
+  b->set_run_day_offset(3);
+  b->set_run_time("02:00");
+  b->set_enabled(true);
+  req.set_actor("tester");
+  {
+    grpc::ClientContext ctx;
+    v1::PullBinding out;
+    REQUIRE(stub.UpsertPullBinding(&ctx, req, &out).ok());
+    CHECK(out.next_run_at().seconds() > absl::ToUnixSeconds(absl::Now()) - 40 * 86400);
+  }
+  {
+    b->set_data_source("elsewhere");
+    grpc::ClientContext ctx;
+    v1::PullBinding out;
+    const grpc::Status s = stub.UpsertPullBinding(&ctx, req, &out);
+    CHECK(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    CHECK(s.error_message().find("binding.data_source") == 0);
+  }
+  v1::RunPullRequest run;
+  run.set_binding("vol-monthly");
+  run.mutable_period()->set_key("2025-06");
+  run.set_actor("operator");
+  {
+    grpc::ClientContext ctx;
+    v1::PullRun out;
+    REQUIRE(stub.RunPull(&ctx, run, &out).ok());
+    CHECK(out.state() == v1::PULL_RUN_STATE_SUCCEEDED);
+    CHECK(out.rows() == 2);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::ListPullRunsResponse runs;
+    v1::ListPullRunsRequest list;
+    list.set_binding("vol-monthly");
+    REQUIRE(stub.ListPullRuns(&ctx, list, &runs).ok());
+    REQUIRE(runs.runs_size() == 1);
+    CHECK(runs.page().total_size() == 1);
+  }
+  v1::ReadingHistory history;
+  grpc::ClientContext ctx;
+  REQUIRE(stub.GetReadingHistory(&ctx, Key("S2", "VOL", "2025-06"), &history).ok());
+  REQUIRE(history.versions_size() == 1);
+  CHECK(history.versions(0).source() == "pull:vol-monthly");
+  CHECK(history.versions(0).value() == 42);
 }
 
 }  // namespace
