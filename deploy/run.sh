@@ -16,6 +16,11 @@ done
 bash "$AW_ROOT/deploy/install-deps.sh"
 bash "$AW_ROOT/deploy/build.sh"
 bash "$AW_ROOT/deploy/up.sh"
+# Whatever happens next, leave no stack behind unless asked to.
+[ "$keep" = 1 ] || trap 'bash "$AW_ROOT/deploy/down.sh"' EXIT
+
+log "loading the synthetic province through the ingest API (seed 42, last year)"
+"$AW_BUILD_DIR/services/awctl" load-synthetic --seed=42 --streams=2
 
 metrics_port="${AW_METRICS_PORT:-9100}"
 series=$(curl -fsS "http://127.0.0.1:$metrics_port/metrics" | grep -c '^auditwatch_' || true)
@@ -27,9 +32,9 @@ for svc in ingest monitor audit scoring report gateway; do
   versions+=("$svc v$v")
 done
 log "schemas migrated: ${versions[*]}"
+log "ingest metrics:"
+curl -fsS "http://127.0.0.1:$metrics_port/metrics" \
+  | grep -E '^auditwatch_ingest_(rows_total|batch_seconds_(count|sum))' | sed 's/^/    /' >&2 || true
 
-if [ "$keep" = 1 ]; then
-  log "stack left running; stop it with: bash deploy/down.sh"
-else
-  bash "$AW_ROOT/deploy/down.sh"
-fi
+[ "$keep" = 1 ] && log "stack left running; stop it with: bash deploy/down.sh"
+exit 0
