@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "auditwatch/v1/ingest.grpc.pb.h"
 #include "tests/support/process.h"
+#include "tests/support/readings.h"
 #include "tests/support/test_db.h"
 
 namespace aw::testing {
@@ -81,20 +82,8 @@ class Ingest {
   std::unique_ptr<v1::IngestService::Stub> stub_;
 };
 
-v1::ReadingBatch Batch(const std::string& id,
-                       std::vector<std::tuple<std::string, std::string, std::string, double>> rows) {
-  v1::ReadingBatch b;
-  b.set_batch_id(id);
-  b.set_source("billing");
-  for (auto& [unit, ind, period, value] : rows) {
-    v1::ReadingInput* r = b.add_rows();
-    r->set_unit_code(unit);
-    r->set_indicator_code(ind);
-    r->mutable_period()->set_key(period);
-    r->set_value(value);
-    r->set_entered_by("system");
-  }
-  return b;
+v1::ReadingBatch Batch(const std::string& id, const std::vector<aw::testing::Row>& rows) {
+  return aw::testing::MakeBatch(id, rows);
 }
 
 // Sends batches on one stream and returns the acknowledgements.
@@ -249,7 +238,7 @@ TEST_CASE("Queries page through current values, roll-ups are derived and refused
   TestDatabase db;
   Ingest ingest(db);
   auto& stub = ingest.stub();
-  std::vector<std::tuple<std::string, std::string, std::string, double>> rows;
+  std::vector<aw::testing::Row> rows;
   for (int m = 1; m <= 3; ++m) {
     for (const char* unit : {"S1", "S2"}) {
       rows.emplace_back(unit, "VOL", absl::StrCat("2025-0", m), 10.0 * m);
@@ -485,7 +474,7 @@ TEST_CASE("SIGKILL in the middle of a bulk stream loses nothing and doubles noth
   const char* units[] = {"P", "C1", "D1", "S1", "S2"};
   std::vector<v1::ReadingBatch> batches;
   for (int b = 0; b < 200; ++b) {
-    std::vector<std::tuple<std::string, std::string, std::string, double>> rows;
+    std::vector<aw::testing::Row> rows;
     for (int i = 0; i < 10; ++i) {
       const int n = b * 10 + i;
       rows.emplace_back(units[n % 5], "DAILY",

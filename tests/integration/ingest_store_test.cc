@@ -9,6 +9,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "common/migrations.h"
+#include "tests/support/readings.h"
 #include "tests/support/test_db.h"
 
 namespace aw::ingest {
@@ -78,19 +79,8 @@ void SeedTree(IngestStore& store) {
   REQUIRE(store.UpsertIndicator(NewIndicator("VOL", v1::ROLLUP_RULE_SUM)).ok());
 }
 
-v1::ReadingBatch Batch(std::string id, std::vector<std::tuple<std::string, std::string, std::string, double>> rows) {
-  v1::ReadingBatch b;
-  b.set_batch_id(std::move(id));
-  b.set_source("billing");
-  for (auto& [unit, ind, period, value] : rows) {
-    v1::ReadingInput* r = b.add_rows();
-    r->set_unit_code(unit);
-    r->set_indicator_code(ind);
-    r->mutable_period()->set_key(period);
-    r->set_value(value);
-    r->set_entered_by("system");
-  }
-  return b;
+v1::ReadingBatch Batch(const std::string& id, const std::vector<aw::testing::Row>& rows) {
+  return aw::testing::MakeBatch(id, rows);
 }
 
 TEST_CASE("Units change with effective dates and old dates still see the old tree", "[ingest]") {
