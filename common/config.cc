@@ -71,7 +71,7 @@ std::vector<Option> Options(const std::vector<ServiceSpec>& services, std::strin
        IntSetter(&Config::metrics_port, 0, 65535)},
       {"database_url", "AW_DATABASE_URL", "host=127.0.0.1 port=5432 user=postgres dbname=auditwatch",
        "PostgreSQL connection string (URI or key=value)", StringSetter(&Config::database_url)},
-      {"db_pool_size", "AW_DB_POOL_SIZE", "4", "database connections per service",
+      {"db_pool_size", "AW_DB_POOL_SIZE", "8", "database connections per service",
        IntSetter(&Config::db_pool_size, 2, 256)},
       {"workers", "AW_WORKERS", "4", "worker threads per service for blocking work",
        IntSetter(&Config::workers, 1, 256)},

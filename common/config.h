@@ -33,7 +33,7 @@ struct Config {
   // Port of the HTTP /metrics endpoint (0 = pick a free port).
   int metrics_port = 9100;
   std::string database_url;
-  int db_pool_size = 4;
+  int db_pool_size = 8;
   int workers = 4;
   int worker_queue = 256;
   absl::Duration drain_timeout = absl::Seconds(10);
