@@ -97,6 +97,8 @@ std::vector<Option> Options(const std::vector<ServiceSpec>& services, std::strin
        StringSetter(&Config::ports_file)},
       {"timer_interval", "AW_TIMER_INTERVAL", "5s", "how often due timers (scheduled pulls) are claimed",
        DurationSetter(&Config::timer_interval)},
+      {"max_whitelist_freeze", "AW_MAX_WHITELIST_FREEZE", "2160h (90 days)",
+       "the longest freeze period a whitelist entry may have", DurationSetter(&Config::max_whitelist_freeze)},
       {"data_sources", "AW_DATA_SOURCES", "",
        "read-only databases for scheduled pulls: name=URL;name2=URL2",
        [](Config& c, const std::string& v) {

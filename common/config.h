@@ -46,6 +46,8 @@ struct Config {
   std::map<std::string, std::string> data_sources;
   // How often due timers (scheduled pulls, …) are looked for.
   absl::Duration timer_interval = absl::Seconds(5);
+  // The longest freeze a whitelist entry may have.
+  absl::Duration max_whitelist_freeze = absl::Hours(24 * 90);
   bool help = false;
 };
 

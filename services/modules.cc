@@ -7,6 +7,7 @@
 #include "auditwatch/v1/report.grpc.pb.h"
 #include "auditwatch/v1/scoring.grpc.pb.h"
 #include "services/ingest/module.h"
+#include "services/monitor/module.h"
 
 // Generated from services/<svc>/sql at build time.
 namespace aw::ingest { std::vector<db::EmbeddedFile> MigrationFiles(); }
@@ -27,7 +28,7 @@ const std::vector<ModuleDef>& AllModules() {
       {"ingest", 7101, v1::IngestService::service_full_name(), {},
        &ingest::MigrationFiles, &ingest::CreateModule},
       {"monitor", 7102, v1::MonitorService::service_full_name(), {"ingest"},
-       &monitor::MigrationFiles, &ServiceModule<v1::MonitorService::CallbackService>::Create},
+       &monitor::MigrationFiles, &monitor::CreateModule},
       {"audit", 7103, v1::AuditService::service_full_name(), {"monitor"},
        &audit::MigrationFiles, &ServiceModule<v1::AuditService::CallbackService>::Create},
       {"scoring", 7104, v1::ScoringService::service_full_name(), {"ingest", "audit"},

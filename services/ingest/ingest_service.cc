@@ -11,13 +11,14 @@
 #include "common/log.h"
 #include "common/paging.h"
 #include "common/status.h"
+#include "common/stream_writer.h"
 #include "services/ingest/puller.h"
 
 namespace aw::ingest {
 namespace {
 
 constexpr int kFeedBatchesPerPage = 16;
-constexpr absl::Duration kHeartbeatInterval = absl::Seconds(5);
+constexpr absl::Duration kHeartbeatInterval = absl::Seconds(1);
 constexpr int kMaxQueryRows = 200000;
 constexpr int kMaxPeriodsPerQuery = 400;
 
@@ -287,78 +288,37 @@ class IngestReactor final : public grpc::ServerBidiReactor<v1::ReadingBatch, v1:
 // --- Change feed: one thread per subscriber ------------------------------------
 
 // Subscribers are few (one per consuming replica) and long-lived, so each gets a
-// thread that pages through the feed and waits on the hub, writing one page at a
-// time and waiting for the write to complete.
-class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchReadingsResponse> {
+// thread that pages through the feed and waits on the hub.
+class WatchReactor final : public ThreadedWriteReactor<v1::WatchReadingsResponse> {
  public:
-  WatchReactor(IngestStore* store, FeedHub* hub, IngestMetrics* metrics,
-               const v1::WatchReadingsRequest& request)
+  WatchReactor(IngestStore* store, FeedHub* hub, IngestMetrics* metrics, const v1::WatchReadingsRequest& request)
       : store_(store), hub_(hub), metrics_(metrics), cursor_(request.from_seq()) {
     for (int t : request.period_types()) filter_.period_types.push_back(t);
     indicator_codes_.assign(request.indicator_codes().begin(), request.indicator_codes().end());
     metrics_->subscribers.Increment();
-    thread_ = std::thread([this] { Loop(); });
+    Start();
   }
-
-  void OnWriteDone(bool ok) override {
-    absl::MutexLock lock(&mu_);
-    write_ok_ = ok;
-    writing_ = false;
-  }
-  void OnCancel() override {
-    absl::MutexLock lock(&mu_);
-    cancelled_ = true;
-  }
-  void OnDone() override {
-    thread_.join();
-    metrics_->subscribers.Decrement();
-    delete this;
-  }
+  ~WatchReactor() override { metrics_->subscribers.Decrement(); }
 
  private:
-  // Writes `page` and waits until gRPC is done with it.
-  bool Write(const v1::WatchReadingsResponse* page) {
-    absl::MutexLock lock(&mu_);
-    if (cancelled_) return false;
-    writing_ = true;
-    StartWrite(page);
-    mu_.Await(absl::Condition(+[](bool* w) { return !*w; }, &writing_));
-    return write_ok_ && !cancelled_;
-  }
-
-  bool cancelled() {
-    absl::MutexLock lock(&mu_);
-    return cancelled_;
-  }
-
-  void Loop() {
-    grpc::Status status = grpc::Status::OK;
+  grpc::Status Run() override {
     absl::Time last_sent = absl::Now();
-    while (!cancelled() && !hub_->stopped()) {
+    while (!Cancelled() && !hub_->stopped()) {
       auto catalogue = store_->GetCatalogue();
-      if (!catalogue.ok()) {
-        status = ToGrpcStatus(catalogue.status());
-        break;
-      }
+      if (!catalogue.ok()) return ToGrpcStatus(catalogue.status());
       if (!indicator_codes_.empty() && filter_.indicator_ids.empty()) {
         for (const std::string& code : indicator_codes_) {
           const IndicatorInfo* i = (*catalogue)->FindIndicator(code);
-          if (i == nullptr) {
-            status = grpc::Status(grpc::StatusCode::NOT_FOUND,
-                                  "indicator_codes: no indicator " + code);
-            break;
-          }
+          if (i == nullptr) return grpc::Status(grpc::StatusCode::NOT_FOUND, "indicator_codes: no indicator " + code);
           filter_.indicator_ids.push_back(i->id);
         }
-        if (!status.ok()) break;
       }
       // Pages live on an arena, reset once the previous page is written.
       arena_.Reset();
       auto* page = google::protobuf::Arena::CreateMessage<v1::WatchReadingsResponse>(&arena_);
       if (absl::Status read = store_->ReadFeed(**catalogue, cursor_, filter_, kFeedBatchesPerPage, page);
           !read.ok()) {
-        status = ToGrpcStatus(read);
-        break;
+        return ToGrpcStatus(read);
       }
       const bool advanced = page->last_seq() > cursor_;
       if (page->changes_size() > 0 || (advanced && absl::Now() - last_sent > kHeartbeatInterval)) {
@@ -372,7 +332,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchReadingsResp
                 absl::Nanoseconds(change.reading().recorded_at().nanos())));
           }
         }
-        if (!Write(page)) break;
+        if (!Write(page)) return grpc::Status::CANCELLED;
         last_sent = absl::Now();
       }
       cursor_ = page->last_seq();
@@ -383,14 +343,11 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchReadingsResp
         arena_.Reset();
         auto* heartbeat = google::protobuf::Arena::CreateMessage<v1::WatchReadingsResponse>(&arena_);
         heartbeat->set_last_seq(cursor_);
-        if (!Write(heartbeat)) break;
+        if (!Write(heartbeat)) return grpc::Status::CANCELLED;
         last_sent = absl::Now();
       }
     }
-    if (status.ok() && hub_->stopped()) {
-      status = grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down; resume from last_seq");
-    }
-    Finish(cancelled() ? grpc::Status::CANCELLED : status);
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down; resume from last_seq");
   }
 
   IngestStore* store_;
@@ -400,11 +357,6 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchReadingsResp
   FeedFilter filter_;
   std::vector<std::string> indicator_codes_;
   google::protobuf::Arena arena_;
-  absl::Mutex mu_;
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool write_ok_ ABSL_GUARDED_BY(mu_) = true;
-  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
 };
 
 }  // namespace

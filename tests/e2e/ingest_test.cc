@@ -30,22 +30,7 @@ class Ingest {
       : process_("ingest", db.url(), args) {
     REQUIRE(WaitForHealth(process_.address("ingest"), "", "SERVING") == "SERVING");
     stub_ = v1::IngestService::NewStub(process_.Channel("ingest"));
-    for (auto [code, type, parent] : {std::tuple{"P", v1::UNIT_TYPE_PROVINCE, ""},
-                                      {"C1", v1::UNIT_TYPE_CITY_BUREAU, "P"},
-                                      {"D1", v1::UNIT_TYPE_DISTRICT_BUREAU, "C1"},
-                                      {"S1", v1::UNIT_TYPE_SUPPLY_STATION, "D1"},
-                                      {"S2", v1::UNIT_TYPE_SUPPLY_STATION, "D1"}}) {
-      v1::CreateUnitRequest req;
-      req.set_code(code);
-      req.set_name(std::string("Unit ") + code);
-      req.set_type(type);
-      req.set_parent_code(parent);
-      req.set_effective_from("2025-01-01");
-      req.set_actor("tester");
-      v1::Unit out;
-      grpc::ClientContext ctx;
-      REQUIRE(stub_->CreateUnit(&ctx, req, &out).ok());
-    }
+    CreateUnits(*stub_, SmallTree());
     Indicator("RATE", v1::ROLLUP_RULE_NONE, "%", 0, 100, {v1::PERIOD_TYPE_MONTH, v1::PERIOD_TYPE_QUARTER});
     Indicator("VOL", v1::ROLLUP_RULE_SUM, "kWh", 0, 1e6,
               {v1::PERIOD_TYPE_MONTH, v1::PERIOD_TYPE_QUARTER, v1::PERIOD_TYPE_YEAR});

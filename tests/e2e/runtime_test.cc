@@ -9,7 +9,7 @@
 #include <catch2/catch.hpp>
 
 #include "absl/strings/str_cat.h"
-#include "auditwatch/v1/monitor.grpc.pb.h"
+#include "auditwatch/v1/audit.grpc.pb.h"
 #include "services/modules.h"
 #include "tests/support/process.h"
 #include "tests/support/test_db.h"
@@ -44,14 +44,14 @@ TEST_CASE("Every service starts in one process and reports SERVING", "[e2e]") {
 
 TEST_CASE("RPCs of services not built yet answer UNIMPLEMENTED", "[e2e]") {
   TestDatabase db;
-  AuditwatchProcess p("monitor", db.url(), {"--ingest_addr=127.0.0.1:1"});
-  REQUIRE(WaitForHealth(p.address("monitor"), "", kNotServing) == kNotServing);
-  auto stub = auditwatch::v1::MonitorService::NewStub(p.Channel("monitor"));
+  AuditwatchProcess p("audit", db.url(), {"--monitor_addr=127.0.0.1:1"});
+  REQUIRE(WaitForHealth(p.address("audit"), "", kNotServing) == kNotServing);
+  auto stub = auditwatch::v1::AuditService::NewStub(p.Channel("audit"));
   grpc::ClientContext ctx;
-  auditwatch::v1::GetRuleRequest request;
-  request.set_code("R1");
-  auditwatch::v1::Rule rule;
-  CHECK(stub->GetRule(&ctx, request, &rule).error_code() == grpc::StatusCode::UNIMPLEMENTED);
+  auditwatch::v1::GetTaskRequest request;
+  request.set_id(1);
+  auditwatch::v1::AuditTask task;
+  CHECK(stub->GetTask(&ctx, request, &task).error_code() == grpc::StatusCode::UNIMPLEMENTED);
 }
 
 TEST_CASE("Health is NOT_SERVING until the database is reachable and again when it is lost",
@@ -153,16 +153,16 @@ TEST_CASE("/metrics counts a call by method and code and passes promtool", "[e2e
   TestDatabase db;
   AuditwatchProcess p("all", db.url());
   RequireAllServing(p);
-  auto stub = auditwatch::v1::MonitorService::NewStub(p.Channel("monitor"));
+  auto stub = auditwatch::v1::AuditService::NewStub(p.Channel("audit"));
   for (int i = 0; i < 3; ++i) {
     grpc::ClientContext ctx;
-    auditwatch::v1::Rule rule;
-    stub->GetRule(&ctx, auditwatch::v1::GetRuleRequest(), &rule);
+    auditwatch::v1::AuditTask task;
+    stub->GetTask(&ctx, auditwatch::v1::GetTaskRequest(), &task);
   }
   const std::string text = HttpGet(p.metrics_port(), "/metrics");
   INFO(text);
   const std::string labels =
-      "grpc_method=\"GetRule\",grpc_service=\"auditwatch.v1.MonitorService\",service=\"monitor\"";
+      "grpc_method=\"GetTask\",grpc_service=\"auditwatch.v1.AuditService\",service=\"audit\"";
   CHECK(text.find("auditwatch_grpc_server_started_total{" + labels + "} 3") != std::string::npos);
   CHECK(text.find("auditwatch_grpc_server_handled_total{grpc_code=\"UNIMPLEMENTED\"," + labels +
                   "} 3") != std::string::npos);

@@ -5,7 +5,9 @@
 #include <tuple>
 #include <vector>
 
-#include "auditwatch/v1/ingest.pb.h"
+#include <catch2/catch.hpp>
+
+#include "auditwatch/v1/ingest.grpc.pb.h"
 
 namespace aw::testing {
 
@@ -26,6 +28,38 @@ inline auditwatch::v1::ReadingBatch MakeBatch(const std::string& id, const std::
     r->set_entered_by("system");
   }
   return b;
+}
+
+// (code, type, parent code) of a unit to create.
+using UnitSpec = std::tuple<std::string, auditwatch::v1::UnitType, std::string>;
+
+// Creates the units in order, effective from `from`; fails the test on error.
+inline void CreateUnits(auditwatch::v1::IngestService::Stub& ingest, const std::vector<UnitSpec>& units,
+                        const std::string& from = "2025-01-01") {
+  for (const auto& [code, type, parent] : units) {
+    auditwatch::v1::CreateUnitRequest req;
+    req.set_code(code);
+    req.set_name("Unit " + code);
+    req.set_type(type);
+    req.set_parent_code(parent);
+    req.set_effective_from(from);
+    req.set_actor("tester");
+    grpc::ClientContext ctx;
+    auditwatch::v1::Unit out;
+    const grpc::Status s = ingest.CreateUnit(&ctx, req, &out);
+    INFO(s.error_message());
+    REQUIRE(s.ok());
+  }
+}
+
+// P → C1 → D1 → S1, S2
+inline const std::vector<UnitSpec>& SmallTree() {
+  static const std::vector<UnitSpec> kTree = {{"P", auditwatch::v1::UNIT_TYPE_PROVINCE, ""},
+                                              {"C1", auditwatch::v1::UNIT_TYPE_CITY_BUREAU, "P"},
+                                              {"D1", auditwatch::v1::UNIT_TYPE_DISTRICT_BUREAU, "C1"},
+                                              {"S1", auditwatch::v1::UNIT_TYPE_SUPPLY_STATION, "D1"},
+                                              {"S2", auditwatch::v1::UNIT_TYPE_SUPPLY_STATION, "D1"}};
+  return kTree;
 }
 
 }  // namespace aw::testing

@@ -1,0 +1,53 @@
+// Prometheus series of the monitor service.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+namespace aw::monitor {
+
+struct MonitorMetrics {
+  explicit MonitorMetrics(prometheus::Registry& registry)
+      : rules(prometheus::BuildGauge()
+                  .Name("auditwatch_monitor_rules")
+                  .Help("Rules, by state")
+                  .Register(registry)),
+        evaluations(prometheus::BuildCounter()
+                        .Name("auditwatch_monitor_evaluations_total")
+                        .Help("Rule verdicts computed")
+                        .Register(registry)
+                        .Add({{"service", "monitor"}})),
+        events(prometheus::BuildCounter()
+                   .Name("auditwatch_monitor_events_total")
+                   .Help("Event changes, by change and level")
+                   .Register(registry)),
+        feed_lag_seconds(prometheus::BuildGauge()
+                             .Name("auditwatch_monitor_feed_lag_seconds")
+                             .Help("Age of the newest reading the evaluator has committed events for")
+                             .Register(registry)
+                             .Add({{"service", "monitor"}})),
+        leader(prometheus::BuildGauge()
+                   .Name("auditwatch_monitor_evaluator_leader")
+                   .Help("1 while this process runs the evaluator")
+                   .Register(registry)
+                   .Add({{"service", "monitor"}})),
+        notifications(prometheus::BuildCounter()
+                          .Name("auditwatch_monitor_notifications_total")
+                          .Help("Notification deliveries, by result (sent, failed, retried)")
+                          .Register(registry)) {}
+
+  void Event(const char* change, int level) {
+    events.Add({{"service", "monitor"}, {"change", change}, {"level", std::to_string(level)}}).Increment();
+  }
+
+  prometheus::Family<prometheus::Gauge>& rules;
+  prometheus::Counter& evaluations;
+  prometheus::Family<prometheus::Counter>& events;
+  prometheus::Gauge& feed_lag_seconds;
+  prometheus::Gauge& leader;
+  prometheus::Family<prometheus::Counter>& notifications;
+};
+
+}  // namespace aw::monitor

@@ -1,0 +1,55 @@
+// The monitor service's gRPC adapter: rules and themes, events and their feed,
+// the whitelist, anomaly summaries and backtests.
+#pragma once
+
+#include "auditwatch/v1/monitor.grpc.pb.h"
+#include "common/worker_pool.h"
+#include "services/monitor/directory.h"
+#include "services/monitor/monitor_metrics.h"
+#include "services/monitor/monitor_store.h"
+
+namespace aw::monitor {
+
+class MonitorServiceImpl final : public v1::MonitorService::CallbackService {
+ public:
+  struct Options {
+    absl::Duration max_whitelist_freeze = absl::Hours(24 * 90);
+  };
+  MonitorServiceImpl(MonitorStore* store, Directory* directory, WorkerPool* workers, Options options);
+
+  using Ctx = grpc::CallbackServerContext;
+  using Unary = grpc::ServerUnaryReactor;
+
+  // MonitorService — themes and rules
+  Unary* UpsertTheme(Ctx*, const v1::UpsertThemeRequest*, v1::Theme*) override;
+  Unary* ListThemes(Ctx*, const v1::ListThemesRequest*, v1::ListThemesResponse*) override;
+  Unary* UpsertRule(Ctx*, const v1::UpsertRuleRequest*, v1::Rule*) override;
+  Unary* GetRule(Ctx*, const v1::GetRuleRequest*, v1::Rule*) override;
+  Unary* ListRules(Ctx*, const v1::ListRulesRequest*, v1::ListRulesResponse*) override;
+  Unary* SetRuleEnabled(Ctx*, const v1::SetRuleEnabledRequest*, v1::Rule*) override;
+  Unary* GetRuleHistory(Ctx*, const v1::GetRuleRequest*, v1::RuleHistory*) override;
+  Unary* Backtest(Ctx*, const v1::BacktestRequest*, v1::BacktestResponse*) override;
+  // MonitorService — events
+  Unary* ListEvents(Ctx*, const v1::ListEventsRequest*, v1::ListEventsResponse*) override;
+  Unary* GetEvent(Ctx*, const v1::GetEventRequest*, v1::WarningEvent*) override;
+  Unary* AcknowledgeEvent(Ctx*, const v1::AcknowledgeEventRequest*, v1::WarningEvent*) override;
+  grpc::ServerWriteReactor<v1::EventChange>* WatchEvents(Ctx*, const v1::WatchEventsRequest*) override;
+  Unary* GetAnomalySummary(Ctx*, const v1::GetAnomalySummaryRequest*, v1::GetAnomalySummaryResponse*) override;
+  // MonitorService — whitelist
+  Unary* CreateWhitelistEntry(Ctx*, const v1::CreateWhitelistEntryRequest*, v1::WhitelistEntry*) override;
+  Unary* RevokeWhitelistEntry(Ctx*, const v1::RevokeWhitelistEntryRequest*, v1::WhitelistEntry*) override;
+  Unary* ListWhitelist(Ctx*, const v1::ListWhitelistRequest*, v1::ListWhitelistResponse*) override;
+
+ private:
+  // Facts of the rule's indicators; NOT_FOUND naming the first unknown one.
+  absl::StatusOr<std::vector<IndicatorFacts>> Facts(const v1::Rule& rule);
+  // Unit codes a scope covers (empty = every unit).
+  absl::StatusOr<std::vector<std::string>> ScopeUnits(const v1::UnitScope& scope);
+
+  MonitorStore* store_;
+  Directory* directory_;
+  WorkerPool* workers_;
+  const Options options_;
+};
+
+}  // namespace aw::monitor

@@ -1,0 +1,101 @@
+// The monitor service's PostgreSQL store (schema "monitor"): themes, versioned
+// rules, warning events with their history and change feed, the whitelist and
+// the evaluator's cursor. Thread-safe; returns statuses, never throws.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "auditwatch/v1/monitor.pb.h"
+#include "common/pg.h"
+#include "services/monitor/monitor_logic.h"
+
+namespace aw::monitor {
+
+// One change the evaluator (or a timer) makes to an event.
+struct EventUpdate {
+  Change change = Change::kNone;
+  int64_t event_id = 0;  // of the open event, unless kOpen
+  std::string rule_code, theme_code, unit_code, period_key, indicator_code;
+  Verdict verdict;
+  bool suppressed = false;  // kOpen under an active whitelist entry
+  int64_t cause_seq = 0;    // reading feed sequence that caused it (0 for timers)
+};
+
+// An unresolved event as the evaluator tracks it.
+struct OpenEvent {
+  int64_t id = 0;
+  int level = 0;
+};
+
+struct EventFilter {
+  std::vector<std::string> unit_codes;  // empty = all
+  std::vector<int> levels, states;
+  std::vector<std::string> theme_codes;
+  std::string first_period, last_period;  // keys, inclusive; empty = open
+  int64_t offset = 0;
+  int limit = 100;
+};
+
+class MonitorStore {
+ public:
+  explicit MonitorStore(db::Pool* pool) : pool_(pool) {}
+
+  absl::StatusOr<v1::Theme> UpsertTheme(const v1::UpsertThemeRequest& request);
+  absl::Status ListThemes(int64_t offset, int limit, std::vector<v1::Theme>* out, int64_t* total);
+
+  // Stores a validated rule as its next version.
+  absl::StatusOr<v1::Rule> SaveRule(const v1::Rule& rule, const std::string& actor,
+                                    const std::string& reason, int64_t expected_version);
+  absl::StatusOr<v1::Rule> SetRuleEnabled(const std::string& code, bool enabled,
+                                          const std::string& actor, const std::string& reason);
+  absl::StatusOr<v1::Rule> GetRule(const std::string& code);
+  absl::StatusOr<std::vector<v1::Rule>> RuleHistory(const std::string& code);
+  absl::StatusOr<std::vector<v1::Rule>> ListRules(bool include_disabled);
+  absl::StatusOr<int64_t> RulesVersion();
+  absl::StatusOr<bool> ThemeExists(const std::string& code);
+
+  // Applies the evaluator's event changes and moves its cursor on `feed` from
+  // `from` to `to`, atomically (no cursor move when `feed` is empty). ABORTED
+  // when the cursor is no longer at `from` (another evaluator moved it).
+  // Returns the ids of opened events, in the order of `updates`.
+  absl::StatusOr<std::vector<int64_t>> Apply(const std::vector<EventUpdate>& updates,
+                                             const std::string& feed, int64_t from, int64_t to);
+  // Reopens suppressed events whose whitelist entries expired; returns them.
+  absl::StatusOr<std::vector<v1::WarningEvent>> ReopenExpired(
+      const std::function<bool(const v1::WarningEvent&, const v1::WhitelistEntry&)>& matches,
+      const std::function<bool(const v1::WarningEvent&)>& still_whitelisted);
+  absl::StatusOr<int64_t> Cursor(const std::string& feed);
+  // Every unresolved event, keyed by rule, unit and period.
+  absl::StatusOr<std::vector<std::pair<std::string, OpenEvent>>> OpenEvents();
+
+  absl::StatusOr<v1::WarningEvent> GetEvent(int64_t id, bool with_history);
+  absl::Status ListEvents(const EventFilter& filter, std::vector<v1::WarningEvent>* out, int64_t* total);
+  absl::StatusOr<v1::WarningEvent> Acknowledge(int64_t id, const std::string& actor,
+                                               const std::string& comment);
+  // Event changes after `from_seq` (the latest change of each event), in order.
+  absl::StatusOr<std::vector<v1::EventChange>> EventFeed(int64_t from_seq, int limit);
+  absl::StatusOr<std::vector<v1::AnomalySummaryRow>> AnomalySummary(
+      const std::vector<std::string>& unit_codes, const std::string& period_key);
+
+  absl::StatusOr<v1::WhitelistEntry> AddWhitelist(const v1::WhitelistEntry& entry,
+                                                  const std::string& actor,
+                                                  const std::string& request_id);
+  absl::StatusOr<v1::WhitelistEntry> RevokeWhitelist(int64_t id, const std::string& actor,
+                                                     const std::string& reason);
+  absl::StatusOr<std::vector<v1::WhitelistEntry>> Whitelist(bool include_expired);
+  absl::StatusOr<v1::WhitelistEntry> WhitelistEntry(int64_t id);
+
+  db::Pool* pool() { return pool_; }
+
+ private:
+  db::Pool* pool_;
+};
+
+// Key of an unresolved event: rule, unit and period.
+std::string EventKey(const std::string& rule, const std::string& unit, const std::string& period);
+
+}  // namespace aw::monitor

@@ -1,0 +1,428 @@
+// The monitor service end to end: ingest and monitor in one process over real
+// gRPC and a real PostgreSQL. Rules are validated, readings raise, escalate,
+// de-escalate and resolve events with their history, the whitelist suppresses
+// and its expiry reopens, backtests have no side effects, and a crash neither
+// loses nor doubles an event.
+#include <signal.h>
+
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "auditwatch/v1/ingest.grpc.pb.h"
+#include "auditwatch/v1/monitor.grpc.pb.h"
+#include "tests/support/process.h"
+#include "tests/support/readings.h"
+#include "tests/support/test_db.h"
+
+namespace aw::testing {
+namespace {
+
+namespace v1 = ::auditwatch::v1;
+
+// Ingest and monitor with a small tree (P → C1 → D1 → S1, S2), the indicators
+// RATE (%, higher is better) and LOSS (%, lower is better), monthly, and the
+// theme T-BILL.
+class Stack {
+ public:
+  explicit Stack(const TestDatabase& db) : process_("ingest,monitor", db.url()) { Init(); }
+
+  void Init() {
+    REQUIRE(WaitForHealth(process_.address("monitor"), "", "SERVING") == "SERVING");
+    ingest_ = v1::IngestService::NewStub(process_.Channel("ingest"));
+    monitor_ = v1::MonitorService::NewStub(process_.Channel("monitor"));
+  }
+
+  void Seed() {
+    CreateUnits(*ingest_, SmallTree());
+    for (auto [code, direction] : {std::pair{"RATE", v1::DIRECTION_HIGHER_IS_BETTER},
+                                   {"LOSS", v1::DIRECTION_LOWER_IS_BETTER}}) {
+      v1::UpsertIndicatorRequest req;
+      v1::Indicator* i = req.mutable_indicator();
+      i->set_code(code);
+      i->set_name_zh(code);
+      i->set_category(v1::BUSINESS_CATEGORY_BILLING);
+      i->set_kind(v1::INDICATOR_KIND_SYSTEM);
+      i->set_direction(direction);
+      i->add_allowed_period_types(v1::PERIOD_TYPE_MONTH);
+      i->set_min_value(0);
+      i->set_max_value(100);
+      i->set_unit_of_measure("%");
+      i->set_rollup(v1::ROLLUP_RULE_NONE);
+      i->set_enabled(true);
+      i->set_effective_year(2025);
+      req.set_actor("tester");
+      grpc::ClientContext ctx;
+      v1::Indicator out;
+      REQUIRE(ingest_->UpsertIndicator(&ctx, req, &out).ok());
+    }
+    v1::UpsertThemeRequest theme;
+    theme.mutable_theme()->set_code("T-BILL");
+    theme.mutable_theme()->set_name("电费回收");
+    theme.mutable_theme()->set_category(v1::BUSINESS_CATEGORY_BILLING);
+    theme.set_actor("tester");
+    grpc::ClientContext ctx;
+    v1::Theme out;
+    REQUIRE(monitor_->UpsertTheme(&ctx, theme, &out).ok());
+  }
+
+  grpc::Status SaveRule(const v1::Rule& rule, v1::Rule* out = nullptr) {
+    v1::UpsertRuleRequest req;
+    *req.mutable_rule() = rule;
+    req.set_actor("tester");
+    grpc::ClientContext ctx;
+    v1::Rule ignored;
+    return monitor_->UpsertRule(&ctx, req, out != nullptr ? out : &ignored);
+  }
+
+  void Ingest(const std::string& id, const std::vector<Row>& rows) {
+    grpc::ClientContext ctx;
+    auto stream = ingest_->IngestReadings(&ctx);
+    REQUIRE(stream->Write(MakeBatch(id, rows)));
+    stream->WritesDone();
+    v1::BatchResult r;
+    REQUIRE(stream->Read(&r));
+    REQUIRE(r.rejected() == 0);
+    REQUIRE(stream->Finish().ok());
+  }
+
+  std::vector<v1::WarningEvent> Events(std::vector<v1::EventState> states = {}) {
+    v1::ListEventsRequest req;
+    for (auto s : states) req.add_states(s);
+    req.mutable_page()->set_page_size(1000);
+    grpc::ClientContext ctx;
+    v1::ListEventsResponse resp;
+    REQUIRE(monitor_->ListEvents(&ctx, req, &resp).ok());
+    return {resp.events().begin(), resp.events().end()};
+  }
+
+  // Polls until `pred` holds on the event list (the evaluator is asynchronous).
+  std::vector<v1::WarningEvent> WaitEvents(const std::function<bool(const std::vector<v1::WarningEvent>&)>& pred) {
+    const absl::Time give_up = absl::Now() + absl::Seconds(20);
+    std::vector<v1::WarningEvent> events;
+    do {
+      events = Events();
+      if (pred(events)) return events;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    } while (absl::Now() < give_up);
+    return events;
+  }
+
+  v1::WarningEvent Get(int64_t id) {
+    v1::GetEventRequest req;
+    req.set_id(id);
+    grpc::ClientContext ctx;
+    v1::WarningEvent e;
+    REQUIRE(monitor_->GetEvent(&ctx, req, &e).ok());
+    return e;
+  }
+
+  v1::MonitorService::Stub& monitor() { return *monitor_; }
+  AuditwatchProcess& process() { return process_; }
+
+ private:
+  AuditwatchProcess process_;
+  std::unique_ptr<v1::IngestService::Stub> ingest_;
+  std::unique_ptr<v1::MonitorService::Stub> monitor_;
+};
+
+v1::Rule StaticRule(const std::string& code, const std::string& indicator, std::vector<double> thresholds) {
+  v1::Rule r;
+  r.set_code(code);
+  r.set_name(code);
+  r.set_theme_code("T-BILL");
+  r.set_kind(v1::RULE_KIND_STATIC_THRESHOLD);
+  r.add_indicator_codes(indicator);
+  r.set_period_type(v1::PERIOD_TYPE_MONTH);
+  r.add_unit_types(v1::UNIT_TYPE_SUPPLY_STATION);
+  r.set_enabled(true);
+  for (size_t i = 0; i < thresholds.size(); ++i) {
+    v1::RuleLevel* l = r.add_levels();
+    l->set_level(static_cast<int>(i) + 1);
+    l->set_threshold(thresholds[i]);
+    l->add_actions(v1::WARNING_ACTION_NOTIFY);
+  }
+  return r;
+}
+
+const v1::WarningEvent* Find(const std::vector<v1::WarningEvent>& events, const std::string& rule,
+                             const std::string& unit, const std::string& period) {
+  for (const auto& e : events) {
+    if (e.rule_code() == rule && e.unit_code() == unit && e.period().key() == period) return &e;
+  }
+  return nullptr;
+}
+
+TEST_CASE("Rules are validated against the catalogue and versioned", "[e2e][monitor]") {
+  TestDatabase db;
+  Stack stack(db);
+  stack.Seed();
+  v1::Rule rule = StaticRule("R-RATE", "RATE", {80, 90});
+  v1::Rule saved;
+  REQUIRE(stack.SaveRule(rule, &saved).ok());
+  CHECK(saved.audit().version() == 1);
+  struct Bad {
+    v1::Rule rule;
+    grpc::StatusCode code;
+    std::string field;
+  };
+  std::vector<Bad> bad;
+  bad.push_back({StaticRule("R-X", "RATE", {90, 80}), grpc::StatusCode::INVALID_ARGUMENT, "rule.levels[level 2].threshold"});
+  bad.push_back({StaticRule("R-X", "NOPE", {80}), grpc::StatusCode::NOT_FOUND, "rule.indicator_codes[0]"});
+  bad.push_back({StaticRule("R-X", "RATE", {0}), grpc::StatusCode::INVALID_ARGUMENT, "rule.levels[level 1].threshold"});
+  bad.push_back({StaticRule("R-X", "LOSS", {100}), grpc::StatusCode::INVALID_ARGUMENT, "rule.levels[level 1].threshold"});
+  v1::Rule no_theme = StaticRule("R-X", "RATE", {80});
+  no_theme.set_theme_code("T-NONE");
+  bad.push_back({no_theme, grpc::StatusCode::NOT_FOUND, "rule.theme_code"});
+  for (const Bad& b : bad) {
+    const grpc::Status s = stack.SaveRule(b.rule);
+    INFO(s.error_message());
+    CHECK(s.error_code() == b.code);
+    CHECK(s.error_message().find(b.field) == 0);
+  }
+  rule.mutable_levels(0)->set_threshold(70);
+  REQUIRE(stack.SaveRule(rule, &saved).ok());
+  CHECK(saved.audit().version() == 2);
+  v1::GetRuleRequest get;
+  get.set_code("R-RATE");
+  grpc::ClientContext ctx;
+  v1::RuleHistory history;
+  REQUIRE(stack.monitor().GetRuleHistory(&ctx, get, &history).ok());
+  REQUIRE(history.versions_size() == 2);
+  CHECK(history.versions(0).levels(0).threshold() == 80);
+  CHECK(history.versions(1).levels(0).threshold() == 70);
+}
+
+TEST_CASE("Readings raise, escalate, de-escalate and resolve events with history", "[e2e][monitor]") {
+  TestDatabase db;
+  Stack stack(db);
+  stack.Seed();
+  REQUIRE(stack.SaveRule(StaticRule("R-RATE", "RATE", {80, 90})).ok());   // higher is better
+  REQUIRE(stack.SaveRule(StaticRule("R-LOSS", "LOSS", {20, 10})).ok());   // lower is better
+  stack.Ingest("a", {{"S1", "RATE", "2025-03", 85}, {"S2", "RATE", "2025-03", 95}, {"D1", "RATE", "2025-03", 50},
+                     {"S1", "LOSS", "2025-03", 12}, {"S2", "LOSS", "2025-03", 25}});
+  auto events = stack.WaitEvents([](const auto& e) { return e.size() >= 3; });
+  REQUIRE(events.size() == 3);  // D1 is not a station: the rules do not apply
+  const auto* s1_rate = Find(events, "R-RATE", "S1", "2025-03");
+  REQUIRE(s1_rate != nullptr);
+  CHECK(s1_rate->level() == 2);
+  CHECK(s1_rate->state() == v1::EVENT_STATE_OPEN);
+  CHECK(s1_rate->observed() == 85);
+  REQUIRE(Find(events, "R-LOSS", "S1", "2025-03") != nullptr);
+  CHECK(Find(events, "R-LOSS", "S1", "2025-03")->level() == 2);
+  CHECK(Find(events, "R-LOSS", "S2", "2025-03")->level() == 1);
+  const int64_t id = s1_rate->id();
+
+  // Acknowledge, then a correction makes it worse: escalated and open again.
+  {
+    v1::AcknowledgeEventRequest ack;
+    ack.set_id(id);
+    ack.set_actor("duty.officer");
+    ack.set_comment("looking into it");
+    grpc::ClientContext ctx;
+    v1::WarningEvent out;
+    REQUIRE(stack.monitor().AcknowledgeEvent(&ctx, ack, &out).ok());
+    CHECK(out.state() == v1::EVENT_STATE_ACKNOWLEDGED);
+  }
+  stack.Ingest("b", {{"S1", "RATE", "2025-03", 75}});
+  stack.WaitEvents([&](const auto&) { return stack.Get(id).level() == 1; });
+  CHECK(stack.Get(id).level() == 1);
+  CHECK(stack.Get(id).state() == v1::EVENT_STATE_OPEN);
+  stack.Ingest("c", {{"S1", "RATE", "2025-03", 88}});
+  stack.WaitEvents([&](const auto&) { return stack.Get(id).level() == 2; });
+  CHECK(stack.Get(id).level() == 2);
+  stack.Ingest("d", {{"S1", "RATE", "2025-03", 93}});
+  stack.WaitEvents([&](const auto&) { return stack.Get(id).state() == v1::EVENT_STATE_RESOLVED; });
+  const v1::WarningEvent done = stack.Get(id);
+  CHECK(done.state() == v1::EVENT_STATE_RESOLVED);
+  std::vector<std::string> changes;
+  for (const auto& h : done.history()) changes.push_back(h.change());
+  CHECK(changes == std::vector<std::string>{"opened", "acknowledged", "escalated", "de-escalated", "resolved"});
+  CHECK(done.history(1).actor() == "duty.officer");
+  CHECK(done.history(1).comment() == "looking into it");
+  // A new bad value for the same key opens a new event.
+  stack.Ingest("e", {{"S1", "RATE", "2025-03", 60}});
+  auto again = stack.WaitEvents([](const auto& e) { return e.size() == 4; });
+  CHECK(again.size() == 4);
+
+  // The audit service's feed sees every event at its latest change, in order.
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::WatchEventsRequest watch;
+  auto reader = stack.monitor().WatchEvents(&ctx, watch);
+  v1::EventChange change;
+  std::set<int64_t> ids;
+  int64_t last = 0;
+  while (ids.size() < 4 && reader->Read(&change)) {
+    if (change.heartbeat()) continue;
+    CHECK(change.seq() > last);
+    last = change.seq();
+    ids.insert(change.event().id());
+  }
+  CHECK(ids.size() == 4);
+  ctx.TryCancel();
+  reader->Finish();
+}
+
+TEST_CASE("The whitelist suppresses matching events until it expires, then they reopen", "[e2e][monitor]") {
+  TestDatabase db;
+  Stack stack(db);
+  stack.Seed();
+  REQUIRE(stack.SaveRule(StaticRule("R-RATE", "RATE", {80, 90})).ok());
+  v1::CreateWhitelistEntryRequest req;
+  req.set_actor("centre.admin");
+  req.set_request_id("wl-1");
+  v1::WhitelistEntry* w = req.mutable_entry();
+  w->set_rule_code("R-RATE");
+  w->mutable_scope()->set_unit_code("D1");
+  w->mutable_scope()->set_include_descendants(true);
+  w->set_reason("meter replacement campaign in D1");
+  w->mutable_frozen_until()->set_seconds(absl::ToUnixSeconds(absl::Now() + absl::Seconds(3)));
+  v1::WhitelistEntry entry;
+  {
+    grpc::ClientContext ctx;
+    REQUIRE(stack.monitor().CreateWhitelistEntry(&ctx, req, &entry).ok());
+  }
+  CHECK(entry.active());
+  CHECK(entry.audit().created_by() == "centre.admin");
+  {  // the same request id returns the same entry
+    grpc::ClientContext ctx;
+    v1::WhitelistEntry again;
+    REQUIRE(stack.monitor().CreateWhitelistEntry(&ctx, req, &again).ok());
+    CHECK(again.id() == entry.id());
+  }
+  stack.Ingest("a", {{"S1", "RATE", "2025-03", 70}});
+  auto events = stack.WaitEvents([](const auto& e) { return !e.empty(); });
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].state() == v1::EVENT_STATE_SUPPRESSED);
+  // After the freeze ends the condition still holds: the event reopens.
+  auto reopened = stack.WaitEvents([](const auto& e) { return !e.empty() && e[0].state() == v1::EVENT_STATE_OPEN; });
+  REQUIRE(reopened.size() == 1);
+  CHECK(reopened[0].state() == v1::EVENT_STATE_OPEN);
+  const auto full = stack.Get(reopened[0].id());
+  CHECK(full.history(0).change() == "suppressed");
+  CHECK(full.history(full.history_size() - 1).change() == "reopened");
+
+  // Too long a freeze, or no reason, is refused naming the field.
+  w->set_reason("");
+  req.set_request_id("");
+  {
+    grpc::ClientContext ctx;
+    v1::WhitelistEntry out;
+    const grpc::Status s = stack.monitor().CreateWhitelistEntry(&ctx, req, &out);
+    CHECK(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    CHECK(s.error_message().find("entry.reason") == 0);
+  }
+  w->set_reason("long");
+  w->mutable_frozen_until()->set_seconds(absl::ToUnixSeconds(absl::Now() + absl::Hours(24 * 400)));
+  {
+    grpc::ClientContext ctx;
+    v1::WhitelistEntry out;
+    const grpc::Status s = stack.monitor().CreateWhitelistEntry(&ctx, req, &out);
+    CHECK(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    CHECK(s.error_message().find("entry.frozen_until") == 0);
+  }
+  v1::ListWhitelistRequest list;
+  list.set_include_expired(true);
+  grpc::ClientContext ctx;
+  v1::ListWhitelistResponse listed;
+  REQUIRE(stack.monitor().ListWhitelist(&ctx, list, &listed).ok());
+  REQUIRE(listed.entries_size() == 1);
+  CHECK_FALSE(listed.entries(0).active());
+}
+
+TEST_CASE("Backtests return the events a draft rule would raise, with no side effects", "[e2e][monitor]") {
+  TestDatabase db;
+  Stack stack(db);
+  stack.Seed();
+  stack.Ingest("a", {{"S1", "RATE", "2025-01", 95}, {"S1", "RATE", "2025-02", 85}, {"S1", "RATE", "2025-03", 70},
+                     {"S2", "RATE", "2025-02", 99}});
+  v1::BacktestRequest req;
+  v1::Rule draft = StaticRule("DRAFT", "RATE", {80, 90});
+  draft.set_kind(v1::RULE_KIND_PERIOD_CHANGE);
+  draft.mutable_levels(0)->set_threshold(15);
+  draft.mutable_levels(1)->set_threshold(5);
+  *req.mutable_rule() = draft;
+  req.mutable_periods()->mutable_first()->set_key("2025-02");
+  req.mutable_periods()->mutable_last()->set_key("2025-03");
+  grpc::ClientContext ctx;
+  v1::BacktestResponse resp;
+  REQUIRE(stack.monitor().Backtest(&ctx, req, &resp).ok());
+  REQUIRE(resp.events_size() == 2);
+  CHECK(resp.events(0).period().key() == "2025-02");
+  CHECK(resp.events(0).level() == 2);   // -10.5 %
+  CHECK(resp.events(1).level() == 1);   // -17.6 %
+  CHECK(resp.evaluated() == 3);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK(stack.Events().empty());
+  v1::GetRuleRequest get;
+  get.set_code("DRAFT");
+  grpc::ClientContext gctx;
+  v1::Rule out;
+  CHECK(stack.monitor().GetRule(&gctx, get, &out).error_code() == grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_CASE("A rule saved after the data judges the history, and disabling it resolves its events",
+          "[e2e][monitor]") {
+  TestDatabase db;
+  Stack stack(db);
+  stack.Seed();
+  stack.Ingest("a", {{"S1", "RATE", "2025-01", 70}, {"S2", "RATE", "2025-01", 85}});
+  REQUIRE(stack.SaveRule(StaticRule("R-RATE", "RATE", {80, 90})).ok());
+  auto events = stack.WaitEvents([](const auto& e) { return e.size() == 2; });
+  REQUIRE(events.size() == 2);
+  v1::SetRuleEnabledRequest off;
+  off.set_code("R-RATE");
+  off.set_enabled(false);
+  off.set_actor("tester");
+  grpc::ClientContext ctx;
+  v1::Rule out;
+  REQUIRE(stack.monitor().SetRuleEnabled(&ctx, off, &out).ok());
+  auto resolved = stack.WaitEvents([](const auto& e) {
+    return std::all_of(e.begin(), e.end(), [](const auto& x) { return x.state() == v1::EVENT_STATE_RESOLVED; });
+  });
+  for (const auto& e : resolved) CHECK(e.state() == v1::EVENT_STATE_RESOLVED);
+  v1::GetAnomalySummaryRequest summary;
+  summary.mutable_period()->set_key("2025-01");
+  summary.mutable_scope()->set_unit_code("D1");
+  summary.mutable_scope()->set_include_descendants(true);
+  grpc::ClientContext sctx;
+  v1::GetAnomalySummaryResponse rows;
+  REQUIRE(stack.monitor().GetAnomalySummary(&sctx, summary, &rows).ok());
+  REQUIRE(rows.rows_size() == 2);
+  CHECK(rows.rows(0).theme_code() == "T-BILL");
+}
+
+TEST_CASE("A crash of the evaluator neither loses nor doubles events", "[e2e][monitor]") {
+  TestDatabase db;
+  std::vector<Row> rows;
+  {
+    Stack stack(db);
+    stack.Seed();
+    REQUIRE(stack.SaveRule(StaticRule("R-RATE", "RATE", {80, 90})).ok());
+    for (int m = 1; m <= 12; ++m) {
+      for (const char* unit : {"S1", "S2"}) rows.emplace_back(unit, "RATE", absl::StrFormat("2025-%02d", m), 50.0 + m);
+    }
+    // Send in many small batches and crash while the evaluator works on them.
+    std::thread sender([&] {
+      for (size_t i = 0; i < rows.size(); i += 2) {
+        stack.Ingest(absl::StrCat("k", i), {rows[i], rows[i + 1]});
+      }
+    });
+    sender.join();
+    stack.process().Stop(SIGKILL);
+  }
+  Stack restarted(db);
+  auto events = restarted.WaitEvents([](const auto& e) { return e.size() >= 24; });
+  CHECK(events.size() == 24);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  CHECK(restarted.Events().size() == 24);
+  CHECK(db.Query("SELECT count(*) FROM monitor.events") == "24");
+  CHECK(db.Query("SELECT count(DISTINCT (rule_code, unit_code, period_key)) FROM monitor.events") == "24");
+}
+
+}  // namespace
+}  // namespace aw::testing
