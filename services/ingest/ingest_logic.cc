@@ -415,32 +415,6 @@ Validation ValidateRows(const Catalogue& catalogue,
   return out;
 }
 
-// --- Roll-ups ----------------------------------------------------------------
-
-absl::StatusOr<double> RollUp(v1::RollupRule rule, const std::vector<double>& values) {
-  if (rule == v1::ROLLUP_RULE_NONE || rule == v1::ROLLUP_RULE_UNSPECIFIED) {
-    return absl::FailedPreconditionError(
-        "this indicator is not rolled up (a rate must be reported for each period)");
-  }
-  if (values.empty()) return absl::FailedPreconditionError("no values to roll up");
-  switch (rule) {
-    case v1::ROLLUP_RULE_SUM: {
-      double sum = 0;
-      for (double v : values) sum += v;
-      return sum;
-    }
-    case v1::ROLLUP_RULE_MEAN: {
-      double sum = 0;
-      for (double v : values) sum += v;
-      return sum / static_cast<double>(values.size());
-    }
-    case v1::ROLLUP_RULE_MIN: return *std::min_element(values.begin(), values.end());
-    case v1::ROLLUP_RULE_MAX: return *std::max_element(values.begin(), values.end());
-    case v1::ROLLUP_RULE_LAST: return values.back();
-    default: return absl::InvalidArgumentError("unknown roll-up rule");
-  }
-}
-
 // --- Pulls -------------------------------------------------------------------
 
 absl::Time PullDueTime(const Period& period, int run_day_offset, absl::Duration time_of_day) {

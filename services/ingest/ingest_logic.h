@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "auditwatch/v1/ingest.pb.h"
 #include "common/period.h"
+#include "common/rollup.h"
 
 namespace aw::ingest {
 
@@ -173,13 +174,6 @@ Validation ValidateRows(const Catalogue& catalogue,
 absl::StatusOr<Period> FromProto(const v1::Period& period, const std::string& field);
 void ToProto(const Period& period, v1::Period* out);
 v1::PeriodType ToProtoType(PeriodType type);
-
-// --- Roll-ups ----------------------------------------------------------------
-
-// Combines the values of the shorter periods that make up a longer one, in
-// chronological order. FAILED_PRECONDITION for ROLLUP_RULE_NONE (rates must be
-// reported, never derived).
-absl::StatusOr<double> RollUp(v1::RollupRule rule, const std::vector<double>& values);
 
 // --- Scheduled pulls ---------------------------------------------------------
 

@@ -203,17 +203,6 @@ TEST_CASE("Indicator definitions are validated field by field", "[ingest]") {
   CHECK(field_of(bad) == "indicator.direction");
 }
 
-TEST_CASE("Roll-ups combine shorter periods by the indicator's rule and refuse rates", "[ingest]") {
-  const std::vector<double> v = {3, 1, 2};
-  CHECK(*RollUp(v1::ROLLUP_RULE_SUM, v) == 6);
-  CHECK(*RollUp(v1::ROLLUP_RULE_MEAN, v) == 2);
-  CHECK(*RollUp(v1::ROLLUP_RULE_MIN, v) == 1);
-  CHECK(*RollUp(v1::ROLLUP_RULE_MAX, v) == 3);
-  CHECK(*RollUp(v1::ROLLUP_RULE_LAST, v) == 2);
-  CHECK(RollUp(v1::ROLLUP_RULE_NONE, v).status().code() == absl::StatusCode::kFailedPrecondition);
-  CHECK(RollUp(v1::ROLLUP_RULE_SUM, {}).status().code() == absl::StatusCode::kFailedPrecondition);
-}
-
 TEST_CASE("Pull schedules fall after the period by the offset, at the time of day", "[ingest]") {
   const Period feb = *Period::Parse("2026-02");
   const absl::Time due = PullDueTime(feb, 3, absl::Hours(2));

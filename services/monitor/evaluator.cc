@@ -158,6 +158,7 @@ absl::Status Evaluator::SyncRules(bool force) {
     for (const auto& [day, value] : series) {
       const Period period = Period::Containing(static_cast<PeriodType>(type), absl::CivilDay() + day);
       for (size_t r : it->second) {
+        if (!IsValueRule(rules_[r].kind())) continue;  // timer rules judge themselves
         judged[EventKey(rules_[r].code(), unit, period.key())] = true;
         Judge(rules_[r], **dir, unit, *facts, period, 0, updates);
       }
@@ -201,6 +202,7 @@ void Evaluator::Judge(const v1::Rule& rule, const DirectorySnapshot& dir, const 
   const bool type_applies = rule.unit_types().empty() ||
                             (u != nullptr && std::find(rule.unit_types().begin(), rule.unit_types().end(),
                                                        u->type) != rule.unit_types().end());
+  if (rule.kind() == v1::RULE_KIND_QUALITY_CONSISTENCY) return;  // judged on timers
   Verdict verdict;
   if (rule.kind() == v1::RULE_KIND_QUALITY_APPLICABILITY) {
     if (!type_applies) {
@@ -299,6 +301,34 @@ absl::Status Evaluator::Handle(const v1::WatchReadingsResponse& page, int64_t re
     return absl::OkStatus();  // still rebuilding the projection
   }
   if (absl::Status s = SyncRules(false); !s.ok()) return s;
+  // Missing-value events are opened by timers (on any replica): refresh them
+  // before judging values they may be waiting for, so the arrival resolves them.
+  bool touches_missing = false;
+  for (const Touched& t : touched) {
+    auto it = rules_by_series_.find(RuleKey(t.indicator, static_cast<int>(t.period.type())));
+    if (it == rules_by_series_.end()) continue;
+    for (size_t r : it->second) touches_missing |= rules_[r].kind() == v1::RULE_KIND_MISSING;
+    if (touches_missing) break;
+  }
+  if (touches_missing || absl::Now() - last_missing_sync_ > absl::Seconds(10)) {
+    last_missing_sync_ = absl::Now();
+    std::vector<std::string> missing_rules;
+    for (const auto& r : rules_) {
+      if (r.kind() == v1::RULE_KIND_MISSING) missing_rules.push_back(r.code());
+    }
+    auto open = store_->OpenEventsOfRules(missing_rules);
+    if (!open.ok()) return open.status();
+    for (auto it = open_.begin(); it != open_.end();) {
+      const std::string rule = it->first.substr(0, it->first.find('\x1f'));
+      const bool missing_rule = std::find(missing_rules.begin(), missing_rules.end(), rule) != missing_rules.end();
+      if (missing_rule) {
+        open_.erase(it++);
+      } else {
+        ++it;
+      }
+    }
+    for (auto& [key, event] : *open) open_[key] = event;
+  }
   std::vector<EventUpdate> updates;
   if (!touched.empty()) {
     auto dir = directory_->Get();

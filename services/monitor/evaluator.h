@@ -67,6 +67,7 @@ class Evaluator {
   absl::flat_hash_map<std::string, OpenEvent> open_;
   std::vector<v1::WhitelistEntry> whitelist_;
   absl::Time last_sweep_;
+  absl::Time last_missing_sync_;
 
   std::atomic<bool> leader_{false};
   std::atomic<int64_t> cursor_{0};

@@ -2,6 +2,7 @@
 
 #include "services/monitor/evaluator.h"
 #include "services/monitor/monitor_service.h"
+#include "services/monitor/timers.h"
 
 namespace aw::monitor {
 namespace {
@@ -15,22 +16,29 @@ class MonitorModule final : public Module {
         store_(ctx.db),
         directory_(grpc::CreateChannel(ctx.address_of("ingest"), grpc::InsecureChannelCredentials())),
         evaluator_(&store_, &directory_, &metrics_, ctx.config->database_url),
-        service_(&store_, &directory_, ctx.workers, {.max_whitelist_freeze = ctx.config->max_whitelist_freeze}) {}
+        timers_(&store_, &directory_, &metrics_, ctx.config->timer_interval),
+        service_(&store_, &directory_, &timers_, ctx.workers,
+                 {.max_whitelist_freeze = ctx.config->max_whitelist_freeze}) {}
 
   std::vector<grpc::Service*> Services() override { return {&service_}; }
 
   absl::Status Start() override {
     evaluator_.Start();
+    timers_.Start();
     return absl::OkStatus();
   }
   void BeginShutdown() override { evaluator_.Stop(); }
-  void Stop() override { evaluator_.Stop(); }
+  void Stop() override {
+    timers_.Stop();
+    evaluator_.Stop();
+  }
 
  private:
   MonitorMetrics metrics_;
   MonitorStore store_;
   Directory directory_;
   Evaluator evaluator_;
+  TimerRunner timers_;
   MonitorServiceImpl service_;
 };
 

@@ -56,9 +56,9 @@ class WatchEventsReactor final : public ThreadedWriteReactor<v1::EventChange> {
 
 }  // namespace
 
-MonitorServiceImpl::MonitorServiceImpl(MonitorStore* store, Directory* directory, WorkerPool* workers,
-                                       Options options)
-    : store_(store), directory_(directory), workers_(workers), options_(options) {}
+MonitorServiceImpl::MonitorServiceImpl(MonitorStore* store, Directory* directory, TimerRunner* timers,
+                                       WorkerPool* workers, Options options)
+    : store_(store), directory_(directory), timers_(timers), workers_(workers), options_(options) {}
 
 absl::StatusOr<std::vector<IndicatorFacts>> MonitorServiceImpl::Facts(const v1::Rule& rule) {
   AW_ASSIGN_OR_RETURN(auto dir, directory_->Get());
@@ -125,6 +125,7 @@ grpc::ServerUnaryReactor* MonitorServiceImpl::UpsertRule(Ctx* ctx, const v1::Ups
     AW_RETURN_IF_ERROR(ValidateRule(rule, facts));
     if (!rule.scope().unit_code().empty()) AW_RETURN_IF_ERROR(ScopeUnits(rule.scope()).status());
     AW_ASSIGN_OR_RETURN(*resp, store_->SaveRule(rule, req->actor(), req->reason(), req->expected_version()));
+    if (resp->enabled()) AW_RETURN_IF_ERROR(timers_->Arm(*resp));
     return absl::OkStatus();
   });
 }
@@ -160,6 +161,7 @@ grpc::ServerUnaryReactor* MonitorServiceImpl::SetRuleEnabled(Ctx* ctx, const v1:
   return FinishOnWorker(ctx, *workers_, [=, this]() -> absl::Status {
     if (req->actor().empty()) return InvalidField("actor", "required");
     AW_ASSIGN_OR_RETURN(*resp, store_->SetRuleEnabled(req->code(), req->enabled(), req->actor(), req->reason()));
+    if (resp->enabled()) AW_RETURN_IF_ERROR(timers_->Arm(*resp));
     return absl::OkStatus();
   });
 }

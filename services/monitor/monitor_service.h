@@ -7,6 +7,7 @@
 #include "services/monitor/directory.h"
 #include "services/monitor/monitor_metrics.h"
 #include "services/monitor/monitor_store.h"
+#include "services/monitor/timers.h"
 
 namespace aw::monitor {
 
@@ -15,7 +16,8 @@ class MonitorServiceImpl final : public v1::MonitorService::CallbackService {
   struct Options {
     absl::Duration max_whitelist_freeze = absl::Hours(24 * 90);
   };
-  MonitorServiceImpl(MonitorStore* store, Directory* directory, WorkerPool* workers, Options options);
+  MonitorServiceImpl(MonitorStore* store, Directory* directory, TimerRunner* timers, WorkerPool* workers,
+                     Options options);
 
   using Ctx = grpc::CallbackServerContext;
   using Unary = grpc::ServerUnaryReactor;
@@ -48,6 +50,7 @@ class MonitorServiceImpl final : public v1::MonitorService::CallbackService {
 
   MonitorStore* store_;
   Directory* directory_;
+  TimerRunner* timers_;
   WorkerPool* workers_;
   const Options options_;
 };

@@ -595,4 +595,47 @@ absl::StatusOr<std::vector<v1::WhitelistEntry>> MonitorStore::Whitelist(bool inc
   return out;
 }
 
+absl::Status MonitorStore::ArmTimer(const std::string& rule, const std::string& period_key, absl::Time due) {
+  return pool_->Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    tx.exec_params("INSERT INTO timers (rule_code, period_key, due_at) VALUES ($1, $2, to_timestamp($3)) "
+                   "ON CONFLICT DO NOTHING",
+                   rule, period_key, absl::ToDoubleSeconds(due - absl::UnixEpoch()));
+    tx.commit();
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, OpenEvent>>> MonitorStore::OpenEventsOf(
+    const std::string& rule, const std::string& period_key) {
+  std::vector<std::pair<std::string, OpenEvent>> out;
+  AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    for (const auto& r : tx.exec_params(
+             "SELECT unit_code, id, level FROM events WHERE rule_code = $1 AND period_key = $2 AND state <> 4", rule,
+             period_key)) {
+      out.emplace_back(r[0].as<std::string>(), OpenEvent{r[1].as<int64_t>(), r[2].as<int>()});
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, OpenEvent>>> MonitorStore::OpenEventsOfRules(
+    const std::vector<std::string>& rules) {
+  std::vector<std::pair<std::string, OpenEvent>> out;
+  if (rules.empty()) return out;
+  AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    for (const auto& r : tx.exec_params(
+             "SELECT rule_code, unit_code, period_key, id, level FROM events WHERE state <> 4 AND rule_code = ANY ($1::text[])",
+             TextArray(rules))) {
+      out.emplace_back(EventKey(r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>()),
+                       OpenEvent{r[3].as<int64_t>(), r[4].as<int>()});
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
 }  // namespace aw::monitor

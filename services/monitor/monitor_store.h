@@ -89,6 +89,15 @@ class MonitorStore {
   absl::StatusOr<std::vector<v1::WhitelistEntry>> Whitelist(bool include_expired);
   absl::StatusOr<v1::WhitelistEntry> WhitelistEntry(int64_t id);
 
+  // Arms the timer of (rule, period) unless it exists.
+  absl::Status ArmTimer(const std::string& rule, const std::string& period_key, absl::Time due);
+  // Unresolved events of one rule and period, by unit.
+  absl::StatusOr<std::vector<std::pair<std::string, OpenEvent>>> OpenEventsOf(const std::string& rule,
+                                                                             const std::string& period_key);
+  // Unresolved events of the given rules, keyed as EventKey.
+  absl::StatusOr<std::vector<std::pair<std::string, OpenEvent>>> OpenEventsOfRules(
+      const std::vector<std::string>& rules);
+
   db::Pool* pool() { return pool_; }
 
  private:

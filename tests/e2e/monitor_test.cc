@@ -14,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "auditwatch/v1/ingest.grpc.pb.h"
 #include "auditwatch/v1/monitor.grpc.pb.h"
+#include "common/period.h"
 #include "tests/support/process.h"
 #include "tests/support/readings.h"
 #include "tests/support/test_db.h"
@@ -28,7 +29,10 @@ namespace v1 = ::auditwatch::v1;
 // theme T-BILL.
 class Stack {
  public:
-  explicit Stack(const TestDatabase& db) : process_("ingest,monitor", db.url()) { Init(); }
+  explicit Stack(const TestDatabase& db, std::vector<std::string> args = {})
+      : process_("ingest,monitor", db.url(), args) {
+    Init();
+  }
 
   void Init() {
     REQUIRE(WaitForHealth(process_.address("monitor"), "", "SERVING") == "SERVING");
@@ -38,8 +42,10 @@ class Stack {
 
   void Seed() {
     CreateUnits(*ingest_, SmallTree());
-    for (auto [code, direction] : {std::pair{"RATE", v1::DIRECTION_HIGHER_IS_BETTER},
-                                   {"LOSS", v1::DIRECTION_LOWER_IS_BETTER}}) {
+    for (auto [code, direction, rollup] :
+         {std::tuple{"RATE", v1::DIRECTION_HIGHER_IS_BETTER, v1::ROLLUP_RULE_NONE},
+          {"LOSS", v1::DIRECTION_LOWER_IS_BETTER, v1::ROLLUP_RULE_NONE},
+          {"SOLD", v1::DIRECTION_HIGHER_IS_BETTER, v1::ROLLUP_RULE_SUM}}) {
       v1::UpsertIndicatorRequest req;
       v1::Indicator* i = req.mutable_indicator();
       i->set_code(code);
@@ -50,8 +56,8 @@ class Stack {
       i->add_allowed_period_types(v1::PERIOD_TYPE_MONTH);
       i->set_min_value(0);
       i->set_max_value(100);
-      i->set_unit_of_measure("%");
-      i->set_rollup(v1::ROLLUP_RULE_NONE);
+      i->set_unit_of_measure(rollup == v1::ROLLUP_RULE_NONE ? "%" : "kWh");
+      i->set_rollup(rollup);
       i->set_enabled(true);
       i->set_effective_year(2025);
       req.set_actor("tester");
@@ -422,6 +428,50 @@ TEST_CASE("A crash of the evaluator neither loses nor doubles events", "[e2e][mo
   CHECK(restarted.Events().size() == 24);
   CHECK(db.Query("SELECT count(*) FROM monitor.events") == "24");
   CHECK(db.Query("SELECT count(DISTINCT (rule_code, unit_code, period_key)) FROM monitor.events") == "24");
+}
+
+// The latest month whose values are due (deadline: the day after it ends).
+std::string LastDueMonth() {
+  return Period::Containing(PeriodType::kMonth, absl::ToCivilDay(absl::Now(), absl::UTCTimeZone())).Previous().key();
+}
+
+TEST_CASE("Missing values raise events from timers by days overdue and resolve when reported",
+          "[e2e][monitor]") {
+  TestDatabase db;
+  Stack stack(db, {"--timer_interval=200ms"});
+  stack.Seed();
+  const std::string month = LastDueMonth();
+  stack.Ingest("a", {{"S1", "RATE", month, 95}});
+  v1::Rule rule = StaticRule("R-MISS", "RATE", {400, 1, 0});  // days overdue
+  rule.set_kind(v1::RULE_KIND_MISSING);
+  REQUIRE(stack.SaveRule(rule).ok());
+  auto events = stack.WaitEvents([](const auto& e) { return !e.empty(); });
+  REQUIRE(events.size() == 1);  // S2 owes the value, S1 reported it; D1 is not a station
+  CHECK(events[0].unit_code() == "S2");
+  CHECK(events[0].period().key() == month);
+  CHECK(events[0].level() == 2);
+  CHECK(events[0].message().find("overdue") != std::string::npos);
+  CHECK(db.Query("SELECT count(*) FROM monitor.timers WHERE rule_code = 'R-MISS'") == "2");  // again, and next month
+  stack.Ingest("b", {{"S2", "RATE", month, 91}});
+  auto resolved = stack.WaitEvents([](const auto& e) { return !e.empty() && e[0].state() == v1::EVENT_STATE_RESOLVED; });
+  CHECK(resolved[0].state() == v1::EVENT_STATE_RESOLVED);
+}
+
+TEST_CASE("Consistency rules compare a parent with the roll-up of its children on timers", "[e2e][monitor]") {
+  TestDatabase db;
+  Stack stack(db, {"--timer_interval=200ms"});
+  stack.Seed();
+  const std::string month = LastDueMonth();
+  stack.Ingest("a", {{"D1", "SOLD", month, 100}, {"S1", "SOLD", month, 40}, {"S2", "SOLD", month, 45}});
+  v1::Rule rule = StaticRule("R-CONS", "SOLD", {15, 5});
+  rule.set_kind(v1::RULE_KIND_QUALITY_CONSISTENCY);
+  rule.clear_unit_types();
+  REQUIRE(stack.SaveRule(rule).ok());
+  auto events = stack.WaitEvents([](const auto& e) { return !e.empty(); });
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].unit_code() == "D1");
+  CHECK(events[0].level() == 1);  // 100 against 85: 17.6 %
+  CHECK(events[0].message().find("children add up to 85") != std::string::npos);
 }
 
 }  // namespace
