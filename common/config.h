@@ -46,6 +46,13 @@ struct Config {
   std::map<std::string, std::string> data_sources;
   // How often due timers (scheduled pulls, …) are looked for.
   absl::Duration timer_interval = absl::Seconds(5);
+  // Notifications: the SMS/webhook gateway (empty = write them to the log),
+  // how long a unit's events are grouped into one message, how often an event
+  // still open is notified again, and how many delivery attempts are made.
+  std::string sms_gateway_url;
+  absl::Duration notify_group_window = absl::Seconds(60);
+  absl::Duration notify_repeat = absl::Hours(24);
+  int notify_max_attempts = 8;
   // The longest freeze a whitelist entry may have.
   absl::Duration max_whitelist_freeze = absl::Hours(24 * 90);
   bool help = false;

@@ -263,7 +263,8 @@ absl::Status Evaluator::Commit(std::vector<EventUpdate>& updates, int64_t to) {
     if (!opened.ok()) return opened.status();
     size_t next_id = 0;
     for (const EventUpdate& u : chunk) {
-      metrics_->Event(ChangeName(u.change), u.verdict.level);
+      metrics_->Event(u.change == Change::kOpen && u.suppressed ? "suppressed" : ChangeName(u.change),
+                      u.verdict.level);
       if (u.change == Change::kOpen) {
         const int64_t id = (*opened)[next_id++];
         auto it = open_.find(EventKey(u.rule_code, u.unit_code, u.period_key));

@@ -1,5 +1,6 @@
 #include "services/monitor/module.h"
 
+#include "common/log.h"
 #include "services/monitor/evaluator.h"
 #include "services/monitor/monitor_service.h"
 #include "services/monitor/timers.h"
@@ -17,18 +18,33 @@ class MonitorModule final : public Module {
         directory_(grpc::CreateChannel(ctx.address_of("ingest"), grpc::InsecureChannelCredentials())),
         evaluator_(&store_, &directory_, &metrics_, ctx.config->database_url),
         timers_(&store_, &directory_, &metrics_, ctx.config->timer_interval),
-        service_(&store_, &directory_, &timers_, ctx.workers,
-                 {.max_whitelist_freeze = ctx.config->max_whitelist_freeze}) {}
+        notifier_(&store_, &metrics_,
+                  {.gateway_url = ctx.config->sms_gateway_url,
+                   .group_window = ctx.config->notify_group_window,
+                   .repeat = ctx.config->notify_repeat,
+                   .max_attempts = ctx.config->notify_max_attempts}),
+        service_(&store_, &directory_, &timers_, &notifier_, ctx.workers,
+                 {.max_whitelist_freeze = ctx.config->max_whitelist_freeze}) {
+    auto raise = [this](const std::vector<int64_t>& ids) {
+      if (absl::Status s = notifier_.Enqueue(ids); !s.ok()) {
+        Logger("monitor")->error("queueing notifications: {}", s.ToString());
+      }
+    };
+    evaluator_.SetOnRaise(raise);
+    timers_.SetOnRaise(raise);
+  }
 
   std::vector<grpc::Service*> Services() override { return {&service_}; }
 
   absl::Status Start() override {
     evaluator_.Start();
     timers_.Start();
+    notifier_.Start();
     return absl::OkStatus();
   }
   void BeginShutdown() override { evaluator_.Stop(); }
   void Stop() override {
+    notifier_.Stop();
     timers_.Stop();
     evaluator_.Stop();
   }
@@ -39,6 +55,7 @@ class MonitorModule final : public Module {
   Directory directory_;
   Evaluator evaluator_;
   TimerRunner timers_;
+  Notifier notifier_;
   MonitorServiceImpl service_;
 };
 

@@ -57,8 +57,13 @@ class WatchEventsReactor final : public ThreadedWriteReactor<v1::EventChange> {
 }  // namespace
 
 MonitorServiceImpl::MonitorServiceImpl(MonitorStore* store, Directory* directory, TimerRunner* timers,
-                                       WorkerPool* workers, Options options)
-    : store_(store), directory_(directory), timers_(timers), workers_(workers), options_(options) {}
+                                       Notifier* notifier, WorkerPool* workers, Options options)
+    : store_(store),
+      directory_(directory),
+      timers_(timers),
+      notifier_(notifier),
+      workers_(workers),
+      options_(options) {}
 
 absl::StatusOr<std::vector<IndicatorFacts>> MonitorServiceImpl::Facts(const v1::Rule& rule) {
   AW_ASSIGN_OR_RETURN(auto dir, directory_->Get());
@@ -367,6 +372,43 @@ grpc::ServerUnaryReactor* MonitorServiceImpl::ListWhitelist(Ctx* ctx, const v1::
       selected = std::move(entries);
     }
     PageOut(page, selected, [&](const v1::WhitelistEntry& e) { *resp->add_entries() = e; }, resp->mutable_page());
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* MonitorServiceImpl::UpsertContact(Ctx* ctx, const v1::UpsertContactRequest* req,
+                                                            v1::Contact* resp) {
+  return FinishOnWorker(ctx, *workers_, [=, this]() -> absl::Status {
+    v1::UnitScope scope;
+    scope.set_unit_code(req->contact().unit_code());
+    if (!scope.unit_code().empty()) AW_RETURN_IF_ERROR(ScopeUnits(scope).status());
+    AW_ASSIGN_OR_RETURN(*resp, notifier_->UpsertContact(req->contact(), req->actor()));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* MonitorServiceImpl::ListContacts(Ctx* ctx, const v1::ListContactsRequest* req,
+                                                           v1::ListContactsResponse* resp) {
+  return FinishOnWorker(ctx, *workers_, [=, this]() -> absl::Status {
+    AW_ASSIGN_OR_RETURN(const Page page, ParsePage(req->page(), *req));
+    AW_ASSIGN_OR_RETURN(auto units, ScopeUnits(req->scope()));
+    AW_ASSIGN_OR_RETURN(auto contacts, notifier_->Contacts(units));
+    PageOut(page, contacts, [&](const v1::Contact& c) { *resp->add_contacts() = c; }, resp->mutable_page());
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* MonitorServiceImpl::ListNotifications(Ctx* ctx, const v1::ListNotificationsRequest* req,
+                                                                v1::ListNotificationsResponse* resp) {
+  return FinishOnWorker(ctx, *workers_, [=, this]() -> absl::Status {
+    AW_ASSIGN_OR_RETURN(const Page page, ParsePage(req->page(), *req));
+    AW_ASSIGN_OR_RETURN(auto units, ScopeUnits(req->scope()));
+    std::vector<int> states(req->states().begin(), req->states().end());
+    std::vector<v1::Notification> out;
+    int64_t total = 0;
+    AW_RETURN_IF_ERROR(notifier_->List(units, states, page.offset, page.size, &out, &total));
+    for (auto& n : out) *resp->add_notifications() = std::move(n);
+    FillPageResponse(page, total, resp->mutable_page());
     return absl::OkStatus();
   });
 }

@@ -7,6 +7,7 @@
 #include "services/monitor/directory.h"
 #include "services/monitor/monitor_metrics.h"
 #include "services/monitor/monitor_store.h"
+#include "services/monitor/notifier.h"
 #include "services/monitor/timers.h"
 
 namespace aw::monitor {
@@ -16,8 +17,8 @@ class MonitorServiceImpl final : public v1::MonitorService::CallbackService {
   struct Options {
     absl::Duration max_whitelist_freeze = absl::Hours(24 * 90);
   };
-  MonitorServiceImpl(MonitorStore* store, Directory* directory, TimerRunner* timers, WorkerPool* workers,
-                     Options options);
+  MonitorServiceImpl(MonitorStore* store, Directory* directory, TimerRunner* timers, Notifier* notifier,
+                     WorkerPool* workers, Options options);
 
   using Ctx = grpc::CallbackServerContext;
   using Unary = grpc::ServerUnaryReactor;
@@ -41,6 +42,10 @@ class MonitorServiceImpl final : public v1::MonitorService::CallbackService {
   Unary* CreateWhitelistEntry(Ctx*, const v1::CreateWhitelistEntryRequest*, v1::WhitelistEntry*) override;
   Unary* RevokeWhitelistEntry(Ctx*, const v1::RevokeWhitelistEntryRequest*, v1::WhitelistEntry*) override;
   Unary* ListWhitelist(Ctx*, const v1::ListWhitelistRequest*, v1::ListWhitelistResponse*) override;
+  // MonitorService — notifications
+  Unary* UpsertContact(Ctx*, const v1::UpsertContactRequest*, v1::Contact*) override;
+  Unary* ListContacts(Ctx*, const v1::ListContactsRequest*, v1::ListContactsResponse*) override;
+  Unary* ListNotifications(Ctx*, const v1::ListNotificationsRequest*, v1::ListNotificationsResponse*) override;
 
  private:
   // Facts of the rule's indicators; NOT_FOUND naming the first unknown one.
@@ -51,6 +56,7 @@ class MonitorServiceImpl final : public v1::MonitorService::CallbackService {
   MonitorStore* store_;
   Directory* directory_;
   TimerRunner* timers_;
+  Notifier* notifier_;
   WorkerPool* workers_;
   const Options options_;
 };

@@ -15,6 +15,7 @@
 #include "auditwatch/v1/ingest.grpc.pb.h"
 #include "auditwatch/v1/monitor.grpc.pb.h"
 #include "common/period.h"
+#include "tests/support/http_receiver.h"
 #include "tests/support/process.h"
 #include "tests/support/readings.h"
 #include "tests/support/test_db.h"
@@ -472,6 +473,122 @@ TEST_CASE("Consistency rules compare a parent with the roll-up of its children o
   CHECK(events[0].unit_code() == "D1");
   CHECK(events[0].level() == 1);  // 100 against 85: 17.6 %
   CHECK(events[0].message().find("children add up to 85") != std::string::npos);
+}
+
+void AddContact(Stack& stack, const std::string& unit, const std::string& phone) {
+  v1::UpsertContactRequest req;
+  req.mutable_contact()->set_unit_code(unit);
+  req.mutable_contact()->set_role("leader");
+  req.mutable_contact()->set_name("Wang Fang");
+  req.mutable_contact()->set_phone(phone);
+  req.mutable_contact()->set_active(true);
+  req.set_actor("tester");
+  grpc::ClientContext ctx;
+  v1::Contact out;
+  REQUIRE(stack.monitor().UpsertContact(&ctx, req, &out).ok());
+}
+
+std::vector<v1::Notification> Notifications(Stack& stack) {
+  v1::ListNotificationsRequest req;
+  grpc::ClientContext ctx;
+  v1::ListNotificationsResponse resp;
+  REQUIRE(stack.monitor().ListNotifications(&ctx, req, &resp).ok());
+  return {resp.notifications().begin(), resp.notifications().end()};
+}
+
+bool WaitUntil(const std::function<bool()>& pred, absl::Duration timeout = absl::Seconds(30)) {
+  const absl::Time give_up = absl::Now() + timeout;
+  while (absl::Now() < give_up) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return pred();
+}
+
+TEST_CASE("Notifications group a unit's events and are retried until the gateway takes them",
+          "[e2e][monitor]") {
+  TestDatabase db;
+  HttpReceiver gateway;
+  gateway.SetFailing(true);
+  Stack stack(db, {"--sms_gateway_url=" + gateway.url(), "--notify_group_window=1s", "--notify_repeat=1h"});
+  stack.Seed();
+  AddContact(stack, "S1", "13800000001");
+  REQUIRE(stack.SaveRule(StaticRule("R-RATE", "RATE", {80, 90})).ok());
+  stack.Ingest("a", {{"S1", "RATE", "2025-03", 70}});
+  stack.Ingest("b", {{"S1", "RATE", "2025-04", 85}});
+  REQUIRE(WaitUntil([&] { return gateway.refused() >= 2; }));  // tried and failed, with backoff
+  auto pending = Notifications(stack);
+  REQUIRE(pending.size() == 1);
+  CHECK(pending[0].event_ids_size() == 2);  // both events in one message
+  CHECK(pending[0].state() == v1::NOTIFICATION_STATE_RETRYING);
+  CHECK(pending[0].last_error().find("503") != std::string::npos);
+  gateway.SetFailing(false);
+  REQUIRE(WaitUntil([&] { return !gateway.accepted().empty(); }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  const auto got = gateway.accepted();
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].idempotency_key == pending[0].idempotency_key());
+  CHECK(got[0].body.find("13800000001") != std::string::npos);
+  CHECK(got[0].body.find("\"level\":1") != std::string::npos);
+  const auto sent = Notifications(stack);
+  CHECK(sent[0].state() == v1::NOTIFICATION_STATE_SENT);
+  CHECK(sent[0].attempts() >= 3);
+}
+
+TEST_CASE("Events still open are notified again, suppressed ones never", "[e2e][monitor]") {
+  TestDatabase db;
+  HttpReceiver gateway;
+  Stack stack(db, {"--sms_gateway_url=" + gateway.url(), "--notify_group_window=200ms", "--notify_repeat=2s"});
+  stack.Seed();
+  AddContact(stack, "S1", "13800000001");
+  AddContact(stack, "S2", "13800000002");
+  REQUIRE(stack.SaveRule(StaticRule("R-RATE", "RATE", {80, 90})).ok());
+  v1::CreateWhitelistEntryRequest wl;
+  wl.set_actor("admin");
+  wl.mutable_entry()->set_rule_code("R-RATE");
+  wl.mutable_entry()->mutable_scope()->set_unit_code("S2");
+  wl.mutable_entry()->set_reason("known meter fault");
+  wl.mutable_entry()->mutable_frozen_until()->set_seconds(absl::ToUnixSeconds(absl::Now() + absl::Hours(1)));
+  {
+    grpc::ClientContext ctx;
+    v1::WhitelistEntry out;
+    REQUIRE(stack.monitor().CreateWhitelistEntry(&ctx, wl, &out).ok());
+  }
+  stack.Ingest("a", {{"S1", "RATE", "2025-03", 70}, {"S2", "RATE", "2025-03", 70}});
+  REQUIRE(WaitUntil([&] { return gateway.accepted().size() >= 2; }));
+  const auto got = gateway.accepted();
+  CHECK(got[0].idempotency_key != got[1].idempotency_key);  // the first message, then its repeat
+  for (const auto& r : got) {
+    CHECK(r.body.find("13800000001") != std::string::npos);
+    CHECK(r.body.find("13800000002") == std::string::npos);  // S2's event is whitelisted
+  }
+}
+
+TEST_CASE("Nothing is dropped while the gateway is down, nor sent twice after a restart", "[e2e][monitor]") {
+  TestDatabase db;
+  HttpReceiver gateway;
+  gateway.SetFailing(true);
+  const std::vector<std::string> args = {"--sms_gateway_url=" + gateway.url(), "--notify_group_window=200ms"};
+  {
+    Stack stack(db, args);
+    stack.Seed();
+    AddContact(stack, "S1", "13800000001");
+    AddContact(stack, "S2", "13800000002");
+    REQUIRE(stack.SaveRule(StaticRule("R-RATE", "RATE", {80, 90})).ok());
+    stack.Ingest("a", {{"S1", "RATE", "2025-03", 70}, {"S2", "RATE", "2025-03", 70}});
+    REQUIRE(WaitUntil([&] { return gateway.refused() >= 2; }));
+    stack.process().Stop(SIGKILL);
+  }
+  gateway.SetFailing(false);
+  Stack restarted(db, args);
+  REQUIRE(WaitUntil([&] { return gateway.accepted().size() >= 2; }));
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  const auto got = gateway.accepted();
+  CHECK(got.size() == 2);
+  std::set<std::string> keys;
+  for (const auto& r : got) keys.insert(r.idempotency_key);
+  CHECK(keys.size() == 2);
+  CHECK(db.Query("SELECT count(*) FROM monitor.notifications WHERE state = 2") == "2");
 }
 
 }  // namespace
