@@ -21,6 +21,8 @@ bash "$AW_ROOT/deploy/up.sh"
 
 log "loading the synthetic province through the ingest API (seed 42, last year)"
 "$AW_BUILD_DIR/services/awctl" load-synthetic --seed=42 --streams=2
+log "applying the default warning rules; the monitor judges the year's readings"
+"$AW_BUILD_DIR/services/awctl" apply-rules --seed=42
 
 metrics_port="${AW_METRICS_PORT:-9100}"
 series=$(curl -fsS "http://127.0.0.1:$metrics_port/metrics" | grep -c '^auditwatch_' || true)

@@ -2,12 +2,16 @@
 //   awctl health [--wait=DURATION] [--addr=SERVICE=HOST:PORT ...]
 //       each service's grpc.health.v1 status; exit 0 when all are SERVING
 //       (waiting up to DURATION for that), 1 otherwise.
+//   awctl apply-rules [--seed=N] [--year=YYYY] [--monitor=HOST:PORT]
+//       applies the default warning rules for the synthetic province and prints
+//       the events they raise by level and theme.
 //   awctl load-synthetic [--seed=N] [--year=YYYY] [--streams=N] [--ingest=HOST:PORT]
 //       creates the synthetic province's units and indicators and streams its
 //       readings through IngestService; prints progress and counts.
 #include <atomic>
 #include <cstdio>
 #include <map>
+#include <set>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -22,7 +26,9 @@
 #include "absl/time/time.h"
 #include "auditwatch/v1/ingest.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "auditwatch/v1/monitor.grpc.pb.h"
 #include "services/ingest/synthetic.h"
+#include "services/monitor/default_rules.h"
 #include "services/modules.h"
 
 namespace {
@@ -268,6 +274,97 @@ int WatchReadings(const Flags& flags) {
   return 0;
 }
 
+int ApplyRules(const Flags& flags) {
+  uint64_t seed = 0;
+  int year = 0;
+  const int default_year = static_cast<int>(absl::ToCivilYear(absl::Now(), absl::UTCTimeZone()).year()) - 1;
+  if (!absl::SimpleAtoi(flags.Get("seed", "42"), &seed) ||
+      !absl::SimpleAtoi(flags.Get("year", absl::StrCat(default_year)), &year)) {
+    std::fprintf(stderr, "awctl apply-rules: --seed and --year take numbers\n");
+    return 2;
+  }
+  auto monitor = v1::MonitorService::NewStub(grpc::CreateChannel(flags.Get("monitor", "127.0.0.1:7102"),
+                                                                 grpc::InsecureChannelCredentials()));
+  const aw::ingest::SyntheticProvince province(seed, year);
+  std::vector<aw::monitor::IndicatorSpread> spreads;
+  const auto profiles = province.profiles();
+  for (size_t i = 0; i < province.indicators().size(); ++i) {
+    spreads.push_back({province.indicators()[i], profiles[i].mean, profiles[i].spread});
+  }
+  const aw::monitor::RuleSet set = aw::monitor::DefaultRules(spreads);
+  for (const auto& t : set.themes) {
+    v1::UpsertThemeRequest req;
+    *req.mutable_theme() = t;
+    req.set_actor("awctl");
+    grpc::ClientContext ctx;
+    v1::Theme out;
+    if (const grpc::Status s = monitor->UpsertTheme(&ctx, req, &out); !s.ok()) {
+      std::fprintf(stderr, "UpsertTheme %s: %s\n", t.code().c_str(), s.error_message().c_str());
+      return 1;
+    }
+  }
+  for (const auto& r : set.rules) {
+    v1::UpsertRuleRequest req;
+    *req.mutable_rule() = r;
+    req.set_actor("awctl");
+    req.set_reason("default rule set");
+    grpc::ClientContext ctx;
+    v1::Rule out;
+    if (const grpc::Status s = monitor->UpsertRule(&ctx, req, &out); !s.ok()) {
+      std::fprintf(stderr, "UpsertRule %s: %s\n", r.code().c_str(), s.error_message().c_str());
+      return 1;
+    }
+  }
+  std::printf("rules: %zu in %zu themes\n", set.rules.size(), set.themes.size());
+
+  // The evaluator judges the history under the new rules asynchronously: wait
+  // until it has applied this rule set.
+  const absl::Time give_up = absl::Now() + absl::Seconds(300);
+  for (;;) {
+    grpc::ClientContext ctx;
+    v1::EvaluatorStatus status;
+    const grpc::Status s = monitor->GetEvaluatorStatus(&ctx, v1::GetEvaluatorStatusRequest(), &status);
+    if (s.ok() && status.rules_version_applied() >= status.rules_version()) break;
+    if (absl::Now() > give_up) {
+      std::fprintf(stderr, "the evaluator has not applied the rules within 300 s\n");
+      return 1;
+    }
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  int64_t last = 0;
+  std::map<std::string, std::map<int, int>> by_theme;
+  std::map<int, int> by_level;
+  std::map<int, int> by_state;
+  v1::ListEventsRequest req;
+  req.mutable_page()->set_page_size(1000);
+  for (;;) {
+    grpc::ClientContext ctx;
+    v1::ListEventsResponse resp;
+    if (const grpc::Status s = monitor->ListEvents(&ctx, req, &resp); !s.ok()) {
+      std::fprintf(stderr, "ListEvents: %s\n", s.error_message().c_str());
+      return 1;
+    }
+    last = resp.page().total_size();
+    for (const auto& e : resp.events()) {
+      by_theme[e.theme_code()][e.level()]++;
+      by_level[e.level()]++;
+      by_state[e.state()]++;
+    }
+    if (resp.page().next_page_token().empty()) break;
+    req.mutable_page()->set_page_token(resp.page().next_page_token());
+  }
+  std::printf("events: %lld (open %d, acknowledged %d, suppressed %d, resolved %d)\n", static_cast<long long>(last),
+              by_state[v1::EVENT_STATE_OPEN], by_state[v1::EVENT_STATE_ACKNOWLEDGED],
+              by_state[v1::EVENT_STATE_SUPPRESSED], by_state[v1::EVENT_STATE_RESOLVED]);
+  std::printf("  %-8s %8s %8s %8s %8s\n", "theme", "level 1", "level 2", "level 3", "level 4");
+  for (const auto& [theme, levels] : by_theme) {
+    auto at = [&](int l) { auto it = levels.find(l); return it == levels.end() ? 0 : it->second; };
+    std::printf("  %-8s %8d %8d %8d %8d\n", theme.c_str(), at(1), at(2), at(3), at(4));
+  }
+  std::printf("  %-8s %8d %8d %8d %8d\n", "all", by_level[1], by_level[2], by_level[3], by_level[4]);
+  return 0;
+}
+
 void Usage() {
   std::fputs(
       "usage: awctl <command> [--flag=value ...]\n\n"
@@ -276,6 +373,8 @@ void Usage() {
       "      grpc.health.v1 status of every service; exit 0 when all are SERVING\n"
       "  load-synthetic [--seed=42] [--year=<last year>] [--streams=2] [--ingest=127.0.0.1:7101]\n"
       "      load the synthetic province (units, indicators, a year of readings)\n"
+      "  apply-rules [--seed=42] [--year=<last year>] [--monitor=127.0.0.1:7102]\n"
+      "      apply the default warning rules for the synthetic province; print events by level and theme\n"
       "  watch-readings [--from=0] [--limit=N] [--quiet=true] [--ingest=127.0.0.1:7101]\n"
       "      print the readings change feed from a cursor, then follow it\n",
       stderr);
@@ -297,6 +396,9 @@ int main(int argc, char** argv) {
   } else if (command == "load-synthetic") {
     unknown = flags.Unknown({"seed", "year", "streams", "ingest"});
     if (unknown.empty()) return LoadSynthetic(flags);
+  } else if (command == "apply-rules") {
+    unknown = flags.Unknown({"seed", "year", "monitor"});
+    if (unknown.empty()) return ApplyRules(flags);
   } else if (command == "watch-readings") {
     unknown = flags.Unknown({"from", "limit", "quiet", "ingest"});
     if (unknown.empty()) return WatchReadings(flags);

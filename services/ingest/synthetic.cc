@@ -301,6 +301,12 @@ void SyntheticProvince::ForEachBatch(
   flush();
 }
 
+std::vector<SyntheticProvince::Profile> SyntheticProvince::profiles() const {
+  std::vector<Profile> out;
+  for (const IndicatorSpec& s : kSpecs) out.push_back({s.code, s.mean, s.spread});
+  return out;
+}
+
 int64_t SyntheticProvince::reading_count() const {
   int64_t n = 0;
   for (const auto& unit : units_) {

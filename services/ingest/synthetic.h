@@ -31,6 +31,14 @@ class SyntheticProvince {
   void ForEachBatch(int batch_size, const std::function<bool(auditwatch::v1::ReadingBatch&)>& emit) const;
   int64_t reading_count() const;
 
+  // How a typical supply station's monthly values of an indicator spread: the
+  // basis of the demo warning rules.
+  struct Profile {
+    std::string code;
+    double mean = 0, spread = 0;
+  };
+  std::vector<Profile> profiles() const;
+
  private:
   struct Spec;
   uint64_t seed_;

@@ -10,7 +10,11 @@ namespace aw::monitor {
 namespace {
 
 constexpr int64_t kLeaderLock = 443438852;
-constexpr char kFeed[] = "ingest.readings";
+}  // namespace
+
+const char Evaluator::kFeed[] = "ingest.readings";
+
+namespace {
 constexpr size_t kMaxUpdatesPerCommit = 2000;
 
 std::string SeriesKey(const std::string& indicator, const std::string& unit, int period_type) {
@@ -147,7 +151,9 @@ absl::Status Evaluator::SyncRules(bool force) {
 
   std::vector<EventUpdate> updates;
   absl::flat_hash_map<std::string, bool> judged;
+  size_t visited = 0;
   for (const auto& [key, series] : projection_) {
+    if (++visited % 4096 == 0 && stop_.HasBeenNotified()) return absl::CancelledError("stopping");
     const size_t a = key.find('\x1f'), b = key.rfind('\x1f');
     const std::string indicator = key.substr(0, a), unit = key.substr(a + 1, b - a - 1);
     const int type = std::stoi(key.substr(b + 1));
@@ -175,7 +181,8 @@ absl::Status Evaluator::SyncRules(bool force) {
     u.verdict.message = "the rule was disabled or changed so that it no longer applies";
     updates.push_back(std::move(u));
   }
-  return Commit(updates, cursor_);
+  if (absl::Status s = Commit(updates, cursor_); !s.ok()) return s;
+  return store_->SetAppliedRulesVersion(rules_version_);
 }
 
 bool Evaluator::Whitelisted(const v1::Rule& rule, const DirectorySnapshot& dir, const std::string& unit,
@@ -253,8 +260,9 @@ void Evaluator::Judge(const v1::Rule& rule, const DirectorySnapshot& dir, const 
 absl::Status Evaluator::Commit(std::vector<EventUpdate>& updates, int64_t to) {
   const int64_t from = cursor_;
   size_t start = 0;
-  std::vector<int64_t> raised;
   do {
+    // Stop between chunks: nothing is lost, the cursor moves with the last one.
+    if (stop_.HasBeenNotified()) return absl::CancelledError("stopping");
     const size_t end = std::min(updates.size(), start + kMaxUpdatesPerCommit);
     std::vector<EventUpdate> chunk(std::make_move_iterator(updates.begin() + start),
                                    std::make_move_iterator(updates.begin() + end));
@@ -269,15 +277,11 @@ absl::Status Evaluator::Commit(std::vector<EventUpdate>& updates, int64_t to) {
         const int64_t id = (*opened)[next_id++];
         auto it = open_.find(EventKey(u.rule_code, u.unit_code, u.period_key));
         if (it != open_.end()) it->second.id = id;
-        if (!u.suppressed) raised.push_back(id);
-      } else if (u.change == Change::kEscalate) {
-        raised.push_back(u.event_id);
       }
     }
     start = end;
   } while (start < updates.size());
   cursor_ = to;
-  if (!raised.empty() && on_raise_) on_raise_(raised);
   return absl::OkStatus();
 }
 
@@ -390,12 +394,7 @@ absl::Status Evaluator::Handle(const v1::WatchReadingsResponse& page, int64_t re
           return false;
         });
     if (!reopened.ok()) return reopened.status();
-    std::vector<int64_t> ids;
-    for (const auto& e : *reopened) {
-      ids.push_back(e.id());
-      metrics_->Event("reopened", e.level());
-    }
-    if (!ids.empty() && on_raise_) on_raise_(ids);
+    for (const auto& e : *reopened) metrics_->Event("reopened", e.level());
   }
   return absl::OkStatus();
 }

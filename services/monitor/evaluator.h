@@ -26,6 +26,9 @@ struct MonitorMetrics;
 
 class Evaluator {
  public:
+  // The name of its cursor on the ingest readings feed.
+  static const char kFeed[];
+
   Evaluator(MonitorStore* store, Directory* directory, MonitorMetrics* metrics, std::string database_url);
   ~Evaluator();
 
@@ -34,9 +37,6 @@ class Evaluator {
 
   bool leader() const { return leader_; }
   int64_t cursor() const { return cursor_; }
-
-  // Called when an event opened, escalated or reopened (for notifications).
-  void SetOnRaise(std::function<void(const std::vector<int64_t>& event_ids)> f) { on_raise_ = std::move(f); }
 
  private:
   using Series = std::map<int64_t, double>;  // period first day (days since 1970) → value
@@ -57,7 +57,6 @@ class Evaluator {
   Directory* directory_;
   MonitorMetrics* metrics_;
   const std::string database_url_;
-  std::function<void(const std::vector<int64_t>&)> on_raise_;
 
   // Owned by the evaluator thread.
   absl::flat_hash_map<std::string, Series> projection_;  // indicator, unit, period type

@@ -24,15 +24,7 @@ class MonitorModule final : public Module {
                    .repeat = ctx.config->notify_repeat,
                    .max_attempts = ctx.config->notify_max_attempts}),
         service_(&store_, &directory_, &timers_, &notifier_, ctx.workers,
-                 {.max_whitelist_freeze = ctx.config->max_whitelist_freeze}) {
-    auto raise = [this](const std::vector<int64_t>& ids) {
-      if (absl::Status s = notifier_.Enqueue(ids); !s.ok()) {
-        Logger("monitor")->error("queueing notifications: {}", s.ToString());
-      }
-    };
-    evaluator_.SetOnRaise(raise);
-    timers_.SetOnRaise(raise);
-  }
+                 {.max_whitelist_freeze = ctx.config->max_whitelist_freeze}) {}
 
   std::vector<grpc::Service*> Services() override { return {&service_}; }
 

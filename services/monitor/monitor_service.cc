@@ -9,6 +9,7 @@
 #include "common/period.h"
 #include "common/status.h"
 #include "common/stream_writer.h"
+#include "services/monitor/evaluator.h"
 
 namespace aw::monitor {
 namespace {
@@ -300,6 +301,14 @@ grpc::ServerWriteReactor<v1::EventChange>* MonitorServiceImpl::WatchEvents(Ctx*,
         grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "from_seq: must not be negative"));
   }
   return new WatchEventsReactor(store_, req->from_seq());
+}
+
+grpc::ServerUnaryReactor* MonitorServiceImpl::GetEvaluatorStatus(Ctx* ctx, const v1::GetEvaluatorStatusRequest*,
+                                                                 v1::EvaluatorStatus* resp) {
+  return FinishOnWorker(ctx, *workers_, [=, this]() -> absl::Status {
+    AW_ASSIGN_OR_RETURN(*resp, store_->EvaluatorStatus(Evaluator::kFeed));
+    return absl::OkStatus();
+  });
 }
 
 grpc::ServerUnaryReactor* MonitorServiceImpl::GetAnomalySummary(Ctx* ctx, const v1::GetAnomalySummaryRequest* req,

@@ -37,6 +37,7 @@ class MonitorServiceImpl final : public v1::MonitorService::CallbackService {
   Unary* GetEvent(Ctx*, const v1::GetEventRequest*, v1::WarningEvent*) override;
   Unary* AcknowledgeEvent(Ctx*, const v1::AcknowledgeEventRequest*, v1::WarningEvent*) override;
   grpc::ServerWriteReactor<v1::EventChange>* WatchEvents(Ctx*, const v1::WatchEventsRequest*) override;
+  Unary* GetEvaluatorStatus(Ctx*, const v1::GetEvaluatorStatusRequest*, v1::EvaluatorStatus*) override;
   Unary* GetAnomalySummary(Ctx*, const v1::GetAnomalySummaryRequest*, v1::GetAnomalySummaryResponse*) override;
   // MonitorService — whitelist
   Unary* CreateWhitelistEntry(Ctx*, const v1::CreateWhitelistEntryRequest*, v1::WhitelistEntry*) override;

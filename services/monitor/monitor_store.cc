@@ -1,5 +1,7 @@
 #include "services/monitor/monitor_store.h"
 
+#include <charconv>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -121,6 +123,13 @@ std::string TextArray(const std::vector<std::string>& v) {
 
 std::string IntArray(const std::vector<int>& v) { return absl::StrCat("{", absl::StrJoin(v, ","), "}"); }
 
+// The shortest text that reads back as exactly `v`.
+std::string ExactText(double v) {
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, end);
+}
+
 }  // namespace
 
 std::string EventKey(const std::string& rule, const std::string& unit, const std::string& period) {
@@ -138,11 +147,14 @@ absl::StatusOr<v1::Theme> MonitorStore::UpsertTheme(const v1::UpsertThemeRequest
   v1::Theme out;
   AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) {
     pqxx::work tx(c);
+    // A theme saved as it is keeps its revision.
     const pqxx::row r = tx.exec_params1(R"sql(
       INSERT INTO themes (code, name, category, description, actor, reason) VALUES ($1, $2, $3, $4, $5, $6)
       ON CONFLICT (code) DO UPDATE SET name = excluded.name, category = excluded.category,
         description = excluded.description, actor = excluded.actor, reason = excluded.reason,
-        revision = themes.revision + 1, updated_at = now()
+        revision = themes.revision + CASE WHEN (themes.name, themes.category, themes.description)
+                   IS DISTINCT FROM (excluded.name, excluded.category, excluded.description) THEN 1 ELSE 0 END,
+        updated_at = now()
       RETURNING revision, extract(epoch FROM created_at)::float8, extract(epoch FROM updated_at)::float8)sql",
                                         t.code(), t.name(), static_cast<int>(t.category()), t.description(),
                                         req.actor(), req.reason());
@@ -195,8 +207,13 @@ absl::StatusOr<v1::Rule> MonitorStore::SaveRule(const v1::Rule& rule, const std:
   definition.clear_audit();
   AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
     pqxx::work tx(c);
-    const pqxx::result current = tx.exec_params("SELECT revision FROM rules WHERE code = $1 FOR UPDATE", rule.code());
+    const pqxx::result current =
+        tx.exec_params("SELECT revision, definition, enabled FROM rules WHERE code = $1 FOR UPDATE", rule.code());
     const int64_t revision = current.empty() ? 0 : current[0][0].as<int64_t>();
+    if (!current.empty() && pqxx::binarystring(current[0][1]).str() == definition.SerializeAsString() &&
+        current[0][2].as<bool>() == rule.enabled()) {
+      return absl::OkStatus();  // saving the rule as it is changes nothing
+    }
     if (expected_version != 0 && expected_version != revision) {
       return absl::AbortedError(absl::StrCat("expected_version: rule ", rule.code(), " is at version ", revision,
                                              ", not ", expected_version));
@@ -291,26 +308,90 @@ absl::StatusOr<int64_t> MonitorStore::RulesVersion() {
   return v;
 }
 
+absl::Status MonitorStore::SetAppliedRulesVersion(int64_t version) {
+  return pool_->Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    tx.exec_params("UPDATE rules_state SET applied_version = greatest(applied_version, $1)", version);
+    tx.commit();
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<v1::EvaluatorStatus> MonitorStore::EvaluatorStatus(const std::string& feed) {
+  v1::EvaluatorStatus out;
+  AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    const pqxx::row r = tx.exec_params1(R"sql(
+      SELECT s.version, s.applied_version, coalesce(f.position, 0), extract(epoch FROM f.updated_at)::float8
+      FROM rules_state s LEFT JOIN feed_cursors f ON f.feed = $1)sql",
+                                        feed);
+    out.set_rules_version(r[0].as<int64_t>());
+    out.set_rules_version_applied(r[1].as<int64_t>());
+    out.set_cursor(r[2].as<int64_t>());
+    if (!r[3].is_null()) Stamp(r[3].as<double>(), out.mutable_cursor_updated_at());
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
 absl::StatusOr<std::vector<int64_t>> MonitorStore::Apply(const std::vector<EventUpdate>& updates,
                                                          const std::string& feed, int64_t from, int64_t to) {
   std::vector<int64_t> opened;
   AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
     opened.clear();
     pqxx::work tx(c);
+    // Opened events go in with one statement per kind of row (a new rule can
+    // open thousands at once); the other changes touch one row each.
+    std::vector<std::string> rule, theme, unit, period, indicator, message;
+    std::vector<std::string> level, state, observed, threshold, cause;
+    for (const EventUpdate& u : updates) {
+      if (u.change != Change::kOpen) continue;
+      rule.push_back(u.rule_code);
+      theme.push_back(u.theme_code);
+      unit.push_back(u.unit_code);
+      period.push_back(u.period_key);
+      indicator.push_back(u.indicator_code);
+      message.push_back(u.verdict.message);
+      level.push_back(absl::StrCat(u.verdict.level));
+      state.push_back(absl::StrCat(u.suppressed ? v1::EVENT_STATE_SUPPRESSED : v1::EVENT_STATE_OPEN));
+      observed.push_back(ExactText(u.verdict.observed));
+      threshold.push_back(ExactText(u.verdict.threshold));
+      cause.push_back(absl::StrCat(u.cause_seq));
+    }
+    if (!rule.empty()) {
+      const pqxx::result ids = tx.exec_params(R"sql(
+        WITH input AS (
+          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::smallint[],
+                               $8::float8[], $9::float8[], $10::text[], $11::bigint[]) WITH ORDINALITY
+            AS i (rule_code, theme_code, unit_code, period_key, indicator_code, level, state, observed, threshold,
+                  message, cause_seq, n)
+        ), opened AS (
+          INSERT INTO events (rule_code, theme_code, unit_code, period_key, indicator_code, level, state, observed,
+                              threshold, message, seq, cause_seq)
+          SELECT rule_code, theme_code, unit_code, period_key, indicator_code, level, state, observed, threshold,
+                 message, next_event_seq(), cause_seq FROM input ORDER BY n
+          RETURNING id, rule_code, unit_code, period_key, level, state, observed, message
+        ), history AS (
+          INSERT INTO event_history (event_id, actor, change, level, state, value, comment)
+          SELECT id, 'system', CASE WHEN state = 3 THEN 'suppressed' ELSE 'opened' END, level, state, observed, message
+          FROM opened
+        ), notify AS (
+          INSERT INTO notify_queue (event_id) SELECT id FROM opened WHERE state = 1
+        )
+        SELECT o.id FROM opened o JOIN input i USING (rule_code, unit_code, period_key) ORDER BY i.n)sql",
+                                              TextArray(rule), TextArray(theme), TextArray(unit), TextArray(period),
+                                              TextArray(indicator), absl::StrCat("{", absl::StrJoin(level, ","), "}"),
+                                              absl::StrCat("{", absl::StrJoin(state, ","), "}"),
+                                              absl::StrCat("{", absl::StrJoin(observed, ","), "}"),
+                                              absl::StrCat("{", absl::StrJoin(threshold, ","), "}"), TextArray(message),
+                                              absl::StrCat("{", absl::StrJoin(cause, ","), "}"));
+      for (const auto& r : ids) opened.push_back(r[0].as<int64_t>());
+    }
     for (const EventUpdate& u : updates) {
       const Verdict& v = u.verdict;
       switch (u.change) {
-        case Change::kOpen: {
-          const int state = u.suppressed ? v1::EVENT_STATE_SUPPRESSED : v1::EVENT_STATE_OPEN;
-          const int64_t id = tx.exec_params1(kOpenEventSql, u.rule_code, u.theme_code, u.unit_code, u.period_key,
-                                             u.indicator_code, v.level, state, v.observed, v.threshold, v.message,
-                                             u.cause_seq)[0]
-                                 .as<int64_t>();
-          tx.exec_params(kHistorySql, id, "system", u.suppressed ? "suppressed" : "opened", v.level, state,
-                         v.observed, v.message);
-          opened.push_back(id);
-          break;
-        }
+        case Change::kOpen:
+          break;  // above
         case Change::kEscalate:
         case Change::kDeescalate: {
           const bool up = u.change == Change::kEscalate;
@@ -319,6 +400,9 @@ absl::StatusOr<std::vector<int64_t>> MonitorStore::Apply(const std::vector<Event
           if (r.empty()) break;
           tx.exec_params(kHistorySql, u.event_id, "system", up ? "escalated" : "de-escalated", v.level,
                          r[0][0].as<int>(), v.observed, v.message);
+          if (up && r[0][0].as<int>() == v1::EVENT_STATE_OPEN) {
+            tx.exec_params("INSERT INTO notify_queue (event_id) VALUES ($1) ON CONFLICT DO NOTHING", u.event_id);
+          }
           break;
         }
         case Change::kResolve: {
@@ -369,6 +453,7 @@ absl::StatusOr<std::vector<v1::WarningEvent>> MonitorStore::ReopenExpired(
                      e.id());
       tx.exec_params(kHistorySql, e.id(), "system", "reopened", e.level(), static_cast<int>(v1::EVENT_STATE_OPEN),
                      e.observed(), "the whitelist entry expired and the condition still holds");
+      tx.exec_params("INSERT INTO notify_queue (event_id) VALUES ($1) ON CONFLICT DO NOTHING", e.id());
       e.set_state(v1::EVENT_STATE_OPEN);
       reopened.push_back(e);
     }

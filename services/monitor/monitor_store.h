@@ -56,6 +56,8 @@ class MonitorStore {
   absl::StatusOr<std::vector<v1::Rule>> RuleHistory(const std::string& code);
   absl::StatusOr<std::vector<v1::Rule>> ListRules(bool include_disabled);
   absl::StatusOr<int64_t> RulesVersion();
+  absl::Status SetAppliedRulesVersion(int64_t version);
+  absl::StatusOr<v1::EvaluatorStatus> EvaluatorStatus(const std::string& feed);
   absl::StatusOr<bool> ThemeExists(const std::string& code);
 
   // Applies the evaluator's event changes and moves its cursor on `feed` from

@@ -97,6 +97,14 @@ absl::Status Notifier::Enqueue(const std::vector<int64_t>& event_ids) {
   if (event_ids.empty()) return absl::OkStatus();
   return store_->pool()->Run([&](pqxx::connection& c) {
     pqxx::work tx(c);
+    AW_RETURN_IF_ERROR(EnqueueIn(tx, event_ids));
+    tx.commit();
+    return absl::OkStatus();
+  });
+}
+
+absl::Status Notifier::EnqueueIn(pqxx::transaction_base& tx, const std::vector<int64_t>& event_ids) {
+  {
     for (int64_t id : event_ids) {
       // Only events whose rule asks to notify at their level.
       const pqxx::result r = tx.exec_params(
@@ -113,9 +121,8 @@ absl::Status Notifier::Enqueue(const std::vector<int64_t>& event_ids) {
       if (!notify || r[0][2].as<int>() == v1::EVENT_STATE_SUPPRESSED) continue;
       tx.exec_params(kQueueSql, id, Key(), absl::ToDoubleSeconds(options_.group_window));
     }
-    tx.commit();
-    return absl::OkStatus();
-  });
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Notifier::Post(const std::string& key, const std::string& body) {
@@ -142,6 +149,22 @@ absl::Status Notifier::Post(const std::string& key, const std::string& body) {
 }
 
 absl::StatusOr<int> Notifier::DeliverDue() {
+  // Events raised since the last round, queued in the transactions that raised them.
+  for (;;) {
+    std::vector<int64_t> raised;
+    AW_RETURN_IF_ERROR(store_->pool()->Run([&](pqxx::connection& c) {
+      pqxx::work tx(c);
+      for (const auto& r : tx.exec(
+               "DELETE FROM notify_queue WHERE event_id IN (SELECT event_id FROM notify_queue ORDER BY queued_at "
+               "LIMIT 500 FOR UPDATE SKIP LOCKED) RETURNING event_id")) {
+        raised.push_back(r[0].as<int64_t>());
+      }
+      if (!raised.empty()) AW_RETURN_IF_ERROR(EnqueueIn(tx, raised));
+      tx.commit();
+      return absl::OkStatus();
+    }));
+    if (raised.empty()) break;
+  }
   // Repeats: events still open (not acknowledged) and not notified for a while.
   std::vector<int64_t> repeat;
   AW_RETURN_IF_ERROR(store_->pool()->Run([&](pqxx::connection& c) {

@@ -35,6 +35,8 @@ class Notifier {
   void Stop();
 
   // Queues notifications for raised events (opened, escalated, reopened).
+  // Events raised by the evaluator and timers arrive through the notify_queue
+  // table, written with the events; this is for everything else.
   absl::Status Enqueue(const std::vector<int64_t>& event_ids);
   // Delivers due notifications and queues repeats; returns how many were sent.
   absl::StatusOr<int> DeliverDue();
@@ -45,6 +47,7 @@ class Notifier {
                     int limit, std::vector<v1::Notification>* out, int64_t* total);
 
  private:
+  absl::Status EnqueueIn(pqxx::transaction_base& tx, const std::vector<int64_t>& event_ids);
   // POSTs `body`; OK on a 2xx answer.
   absl::Status Post(const std::string& key, const std::string& body);
 

@@ -184,7 +184,6 @@ absl::StatusOr<int> TimerRunner::RunDue() {
   int ran = 0;
   for (;;) {
     bool claimed = false;
-    std::vector<int64_t> raised;
     absl::Status s = store_->pool()->Run([&](pqxx::connection& c) -> absl::Status {
       pqxx::work tx(c);
       const pqxx::result r = tx.exec(
@@ -216,10 +215,8 @@ absl::StatusOr<int> TimerRunner::RunDue() {
         tx.commit();
         return absl::OkStatus();
       }
-      AW_ASSIGN_OR_RETURN(auto opened, store_->Apply(updates, "", 0, 0));
-      raised = opened;
+      AW_RETURN_IF_ERROR(store_->Apply(updates, "", 0, 0).status());
       for (const auto& u : updates) {
-        if (u.change == Change::kEscalate) raised.push_back(u.event_id);
         metrics_->Event(u.change == Change::kOpen ? "opened" : u.change == Change::kResolve ? "resolved"
                         : u.change == Change::kEscalate ? "escalated" : "de-escalated",
                         u.verdict.level);
@@ -241,7 +238,6 @@ absl::StatusOr<int> TimerRunner::RunDue() {
       return absl::OkStatus();
     });
     if (!s.ok()) return s;
-    if (!raised.empty() && on_raise_) on_raise_(raised);
     if (!claimed) return ran;
     ++ran;
   }

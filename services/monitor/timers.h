@@ -26,7 +26,6 @@ class TimerRunner {
   ~TimerRunner();
   void Start();
   void Stop();
-  void SetOnRaise(std::function<void(const std::vector<int64_t>&)> f) { on_raise_ = std::move(f); }
 
   // Arms the first timer of a timer-driven rule: the latest period already due.
   absl::Status Arm(const v1::Rule& rule);
@@ -41,7 +40,6 @@ class TimerRunner {
   Directory* directory_;
   MonitorMetrics* metrics_;
   const absl::Duration interval_;
-  std::function<void(const std::vector<int64_t>&)> on_raise_;
   absl::Notification stop_;
   std::thread thread_;
 };

@@ -37,7 +37,9 @@ CREATE TABLE rule_versions (
 -- Bumped with every rule change so that the evaluator reloads its rules.
 CREATE TABLE rules_state (
   singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-  version bigint NOT NULL DEFAULT 0
+  version bigint NOT NULL DEFAULT 0,
+  -- the rule set the evaluator has judged every known value with
+  applied_version bigint NOT NULL DEFAULT 0
 );
 INSERT INTO rules_state DEFAULT VALUES;
 

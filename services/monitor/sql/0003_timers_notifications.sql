@@ -47,3 +47,10 @@ CREATE INDEX notifications_grouping ON notifications (recipient, unit_code) WHER
 
 -- When each event was last notified (for repeats of events still open).
 ALTER TABLE events ADD COLUMN notified_at timestamptz;
+
+-- Events to notify about, written in the same transaction that raised them
+-- (opened, escalated, reopened) and drained into notifications by any replica.
+CREATE TABLE notify_queue (
+  event_id bigint PRIMARY KEY,
+  queued_at timestamptz NOT NULL DEFAULT now()
+);
