@@ -83,11 +83,11 @@ RuleSet DefaultRules(const std::vector<IndicatorSpread>& indicators, int variant
     if (variants > 1) {
       v1::Rule baseline = Base(i, "BASELINE", v1::RULE_KIND_BASELINE_DEVIATION);
       baseline.set_window(6);
-      Levels(baseline, {4, 3, 2.5});
+      Levels(baseline, {6, 5, 4});
       set.rules.push_back(std::move(baseline));
       v1::Rule trend = Base(i, "TREND", v1::RULE_KIND_CONSECUTIVE_WORSENING);
       trend.set_window(6);
-      Levels(trend, {6, 5, 4});
+      Levels(trend, {6, 5});
       set.rules.push_back(std::move(trend));
     }
     if (variants > 2) {

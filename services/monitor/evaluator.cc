@@ -1,33 +1,39 @@
 #include "services/monitor/evaluator.h"
 
+#include <google/protobuf/arena.h>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
-#include "common/period.h"
 #include "services/monitor/monitor_metrics.h"
 
 namespace aw::monitor {
-namespace {
-
-constexpr int64_t kLeaderLock = 443438852;
-}  // namespace
 
 const char Evaluator::kFeed[] = "ingest.readings";
 
 namespace {
+
+constexpr int64_t kLeaderLock = 443438852;
 constexpr size_t kMaxUpdatesPerCommit = 2000;
 
-std::string SeriesKey(const std::string& indicator, const std::string& unit, int period_type) {
-  return absl::StrCat(indicator, "\x1f", unit, "\x1f", period_type);
+// Consecutive periods of one type have consecutive ordinals, so a look back
+// is integer arithmetic.
+int64_t Ordinal(const Period& p) {
+  const absl::CivilDay d = p.first_day();
+  switch (p.type()) {
+    case PeriodType::kDay: return d - absl::CivilDay();
+    case PeriodType::kWeek: return (d - absl::CivilDay(1970, 1, 5)) / 7;  // a Monday
+    case PeriodType::kMonth: return d.year() * 12 + d.month() - 1;
+    case PeriodType::kQuarter: return d.year() * 4 + (d.month() - 1) / 3;
+    case PeriodType::kHalfYear: return d.year() * 2 + (d.month() - 1) / 6;
+    case PeriodType::kYear: return d.year();
+  }
+  return 0;
 }
-std::string RuleKey(const std::string& indicator, int period_type) {
-  return absl::StrCat(indicator, "\x1f", period_type);
-}
-int64_t DayNumber(const Period& p) { return p.first_day() - absl::CivilDay(); }
 
-const char* ChangeName(Change c) {
-  switch (c) {
-    case Change::kOpen: return "opened";
+const char* ChangeName(const EventUpdate& u) {
+  switch (u.change) {
+    case Change::kOpen: return u.suppressed ? "suppressed" : "opened";
     case Change::kEscalate: return "escalated";
     case Change::kDeescalate: return "de-escalated";
     case Change::kResolve: return "resolved";
@@ -35,7 +41,31 @@ const char* ChangeName(Change c) {
   }
 }
 
+Period FromOrdinal(int type, int64_t ordinal) {
+  switch (static_cast<PeriodType>(type)) {
+    case PeriodType::kDay: return Period::Containing(PeriodType::kDay, absl::CivilDay() + ordinal);
+    case PeriodType::kWeek: return Period::Containing(PeriodType::kWeek, absl::CivilDay(1970, 1, 5) + ordinal * 7);
+    case PeriodType::kMonth:
+      return Period::Containing(PeriodType::kMonth, absl::CivilDay(ordinal / 12, ordinal % 12 + 1, 1));
+    case PeriodType::kQuarter:
+      return Period::Containing(PeriodType::kQuarter, absl::CivilDay(ordinal / 4, ordinal % 4 * 3 + 1, 1));
+    case PeriodType::kHalfYear:
+      return Period::Containing(PeriodType::kHalfYear, absl::CivilDay(ordinal / 2, ordinal % 2 * 6 + 1, 1));
+    case PeriodType::kYear: return Period::Containing(PeriodType::kYear, absl::CivilDay(ordinal, 1, 1));
+  }
+  return Period();
+}
+
 }  // namespace
+
+int Evaluator::Names::Id(absl::string_view name) {
+  auto it = ids_.find(name);
+  if (it != ids_.end()) return it->second;
+  const int id = static_cast<int>(names_.size());
+  names_.emplace_back(name);
+  ids_.emplace(names_.back(), id);
+  return id;
+}
 
 Evaluator::Evaluator(MonitorStore* store, Directory* directory, MonitorMetrics* metrics,
                      std::string database_url)
@@ -77,6 +107,13 @@ void Evaluator::Loop() {
   }
 }
 
+void Evaluator::Track(const OpenEventRow& row) {
+  auto period = Period::Parse(row.period_key);
+  if (!period.ok()) return;
+  open_[EventId{rule_names_.Id(row.rule_code), units_.Id(row.unit_code), static_cast<int>(period->type()),
+                Ordinal(*period)}] = row.event;
+}
+
 // Rebuilds the projection by replaying the feed up to the cursor, then judges
 // every new value, until the stream ends or the evaluator stops.
 absl::Status Evaluator::Lead() {
@@ -88,7 +125,7 @@ absl::Status Evaluator::Lead() {
   cursor_ = *cursor;
   auto open = store_->OpenEvents();
   if (!open.ok()) return open.status();
-  for (auto& [key, event] : *open) open_[key] = event;
+  for (const auto& row : *open) Track(row);
 
   grpc::ClientContext ctx;
   {
@@ -99,16 +136,19 @@ absl::Status Evaluator::Lead() {
   v1::WatchReadingsRequest request;  // from 0: the projection is rebuilt on the way
   auto reader = directory_->ingest().WatchReadings(&ctx, request);
   const int64_t replay_until = cursor_;
-  v1::WatchReadingsResponse page;
   absl::Status status;
   bool synced = false;
-  while (reader->Read(&page)) {
-    if (!synced && page.last_seq() >= replay_until) {
+  google::protobuf::Arena arena;  // pages are parsed on it, reset after each
+  for (;;) {
+    arena.Reset();
+    auto* page = google::protobuf::Arena::CreateMessage<v1::WatchReadingsResponse>(&arena);
+    if (!reader->Read(page)) break;
+    if (!synced && page->last_seq() >= replay_until) {
       status = SyncRules(true);
       if (!status.ok()) break;
       synced = true;
     }
-    status = Handle(page, replay_until);
+    status = Handle(*page, replay_until);
     if (!status.ok()) break;
   }
   ctx.TryCancel();
@@ -141,40 +181,42 @@ absl::Status Evaluator::SyncRules(bool force) {
   metrics_->rules.Add({{"service", "monitor"}, {"state", "enabled"}}).Set(on);
   metrics_->rules.Add({{"service", "monitor"}, {"state", "disabled"}}).Set(off);
   rules_ = std::move(enabled);
+  rule_ids_.clear();
   rules_by_series_.clear();
   for (size_t i = 0; i < rules_.size(); ++i) {
+    rule_ids_.push_back(rule_names_.Id(rules_[i].code()));
     for (const std::string& code : rules_[i].indicator_codes()) {
-      rules_by_series_[RuleKey(code, rules_[i].period_type())].push_back(i);
+      rules_by_series_[SeriesId(indicators_.Id(code), 0, rules_[i].period_type())].push_back(i);
     }
   }
   rules_version_ = *version;
 
   std::vector<EventUpdate> updates;
-  absl::flat_hash_map<std::string, bool> judged;
+  absl::flat_hash_map<EventId, bool> judged;
   size_t visited = 0;
-  for (const auto& [key, series] : projection_) {
+  for (const auto& [id, series] : projection_) {
     if (++visited % 4096 == 0 && stop_.HasBeenNotified()) return absl::CancelledError("stopping");
-    const size_t a = key.find('\x1f'), b = key.rfind('\x1f');
-    const std::string indicator = key.substr(0, a), unit = key.substr(a + 1, b - a - 1);
-    const int type = std::stoi(key.substr(b + 1));
-    auto it = rules_by_series_.find(RuleKey(indicator, type));
+    const int indicator = static_cast<int>(id >> 40), unit = static_cast<int>((id >> 8) & 0xFFFFFFFF),
+              type = static_cast<int>(id & 0xFF);
+    auto it = rules_by_series_.find(SeriesId(indicator, 0, type));
     if (it == rules_by_series_.end()) continue;
-    const IndicatorFacts* facts = (*dir)->Indicator(indicator);
+    const IndicatorFacts* facts = (*dir)->Indicator(indicators_.Name(indicator));
     if (facts == nullptr) continue;
-    for (const auto& [day, value] : series) {
-      const Period period = Period::Containing(static_cast<PeriodType>(type), absl::CivilDay() + day);
+    const UnitFacts* unit_facts = (*dir)->Unit(units_.Name(unit));
+    std::optional<Period> period;
+    for (const auto& [ordinal, value] : series) {
+      period = period ? period->Shift(static_cast<int>(ordinal - Ordinal(*period))) : FromOrdinal(type, ordinal);
       for (size_t r : it->second) {
         if (!IsValueRule(rules_[r].kind())) continue;  // timer rules judge themselves
-        judged[EventKey(rules_[r].code(), unit, period.key())] = true;
-        Judge(rules_[r], **dir, unit, *facts, period, 0, updates);
+        judged[EventId{rule_ids_[r], unit, type, ordinal}] = true;
+        Judge(r, **dir, unit, unit_facts, *facts, series, *period, ordinal, 0, updates);
       }
     }
   }
+  absl::flat_hash_map<int, bool> live;
+  for (size_t r = 0; r < rules_.size(); ++r) live[rule_ids_[r]] = true;
   for (const auto& [key, event] : open_) {
-    if (judged.contains(key)) continue;
-    const std::string rule = key.substr(0, key.find('\x1f'));
-    const bool live = std::any_of(rules_.begin(), rules_.end(), [&](const auto& r) { return r.code() == rule; });
-    if (live) continue;
+    if (judged.contains(key) || live.contains(key.rule)) continue;
     EventUpdate u;
     u.change = Change::kResolve;
     u.event_id = event.id;
@@ -182,6 +224,13 @@ absl::Status Evaluator::SyncRules(bool force) {
     updates.push_back(std::move(u));
   }
   if (absl::Status s = Commit(updates, cursor_); !s.ok()) return s;
+  for (auto it = open_.begin(); it != open_.end();) {  // drop what was just resolved
+    if (!live.contains(it->first.rule)) {
+      open_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
   return store_->SetAppliedRulesVersion(rules_version_);
 }
 
@@ -198,10 +247,12 @@ bool Evaluator::Whitelisted(const v1::Rule& rule, const DirectorySnapshot& dir, 
   return false;
 }
 
-void Evaluator::Judge(const v1::Rule& rule, const DirectorySnapshot& dir, const std::string& unit,
-                      const IndicatorFacts& indicator, const Period& period, int64_t cause_seq,
-                      std::vector<EventUpdate>& updates) {
-  const UnitFacts* u = dir.Unit(unit);
+void Evaluator::Judge(size_t rule_index, const DirectorySnapshot& dir, int unit_id, const UnitFacts* u,
+                      const IndicatorFacts& indicator, const Series& series, const Period& period, int64_t ordinal,
+                      int64_t cause_seq, std::vector<EventUpdate>& updates) {
+  const v1::Rule& rule = rules_[rule_index];
+  if (rule.kind() == v1::RULE_KIND_QUALITY_CONSISTENCY) return;  // judged on timers
+  const std::string& unit = units_.Name(unit_id);
   if (!rule.scope().unit_code().empty() &&
       !dir.InScope(unit, rule.scope().unit_code(), rule.scope().include_descendants())) {
     return;
@@ -209,7 +260,6 @@ void Evaluator::Judge(const v1::Rule& rule, const DirectorySnapshot& dir, const 
   const bool type_applies = rule.unit_types().empty() ||
                             (u != nullptr && std::find(rule.unit_types().begin(), rule.unit_types().end(),
                                                        u->type) != rule.unit_types().end());
-  if (rule.kind() == v1::RULE_KIND_QUALITY_CONSISTENCY) return;  // judged on timers
   Verdict verdict;
   if (rule.kind() == v1::RULE_KIND_QUALITY_APPLICABILITY) {
     if (!type_applies) {
@@ -221,17 +271,17 @@ void Evaluator::Judge(const v1::Rule& rule, const DirectorySnapshot& dir, const 
     verdict.message = "the value was reported";  // a reported value resolves a missing event
   } else {
     if (!type_applies) return;
-    const Series& series = projection_[SeriesKey(indicator.code, unit, static_cast<int>(period.type()))];
-    std::vector<std::optional<double>> values;
     const int history = HistoryNeeded(rule);
-    for (int i = history; i >= 0; --i) {
-      auto it = series.find(DayNumber(period.Shift(-i)));
-      values.push_back(it == series.end() ? std::nullopt : std::optional<double>(it->second));
+    std::optional<double> values[64];
+    const int n = std::min(history, 62) + 1;
+    for (int i = 0; i < n; ++i) {
+      auto it = series.find(ordinal - (n - 1) + i);
+      values[i] = it == series.end() ? std::nullopt : std::optional<double>(it->second);
     }
-    verdict = Evaluate(rule, indicator.direction, values);
-    metrics_->evaluations.Increment();
+    verdict = Evaluate(rule, indicator.direction, absl::MakeConstSpan(values, n));
+    ++evaluations_;
   }
-  const std::string key = EventKey(rule.code(), unit, period.key());
+  const EventId key{rule_ids_[rule_index], unit_id, static_cast<int>(period.type()), ordinal};
   auto open = open_.find(key);
   const Change change = NextChange(open != open_.end(), open == open_.end() ? 0 : open->second.level, verdict.level);
   if (change == Change::kNone) return;
@@ -243,16 +293,16 @@ void Evaluator::Judge(const v1::Rule& rule, const DirectorySnapshot& dir, const 
   up.unit_code = unit;
   up.period_key = period.key();
   up.indicator_code = indicator.code;
-  up.verdict = verdict;
+  up.verdict = std::move(verdict);
   up.cause_seq = cause_seq;
   up.suppressed = change == Change::kOpen && Whitelisted(rule, dir, unit, indicator.code);
   // Keep the in-memory view in step so later values in the same page see it.
   if (change == Change::kResolve) {
     open_.erase(open);
   } else if (change == Change::kOpen) {
-    open_[key] = OpenEvent{0, verdict.level};  // id filled in after the commit
+    open_[key] = OpenEvent{0, up.verdict.level};  // id filled in after the commit
   } else {
-    open->second.level = verdict.level;
+    open->second.level = up.verdict.level;
   }
   updates.push_back(std::move(up));
 }
@@ -271,13 +321,13 @@ absl::Status Evaluator::Commit(std::vector<EventUpdate>& updates, int64_t to) {
     if (!opened.ok()) return opened.status();
     size_t next_id = 0;
     for (const EventUpdate& u : chunk) {
-      metrics_->Event(u.change == Change::kOpen && u.suppressed ? "suppressed" : ChangeName(u.change),
-                      u.verdict.level);
-      if (u.change == Change::kOpen) {
-        const int64_t id = (*opened)[next_id++];
-        auto it = open_.find(EventKey(u.rule_code, u.unit_code, u.period_key));
-        if (it != open_.end()) it->second.id = id;
-      }
+      metrics_->Event(ChangeName(u), u.verdict.level);
+      if (u.change != Change::kOpen) continue;
+      const int64_t id = (*opened)[next_id++];
+      auto period = Period::Parse(u.period_key);
+      auto it = open_.find(EventId{rule_names_.Id(u.rule_code), units_.Id(u.unit_code),
+                                   static_cast<int>(period->type()), Ordinal(*period)});
+      if (it != open_.end()) it->second.id = id;
     }
     start = end;
   } while (start < updates.size());
@@ -285,117 +335,134 @@ absl::Status Evaluator::Commit(std::vector<EventUpdate>& updates, int64_t to) {
   return absl::OkStatus();
 }
 
+// Missing-value events are opened by timers (on any replica): refresh them so
+// that a value's arrival resolves its event.
+absl::Status Evaluator::SyncMissing() {
+  std::vector<std::string> missing_rules;
+  absl::flat_hash_map<int, bool> missing_ids;
+  for (size_t r = 0; r < rules_.size(); ++r) {
+    if (rules_[r].kind() != v1::RULE_KIND_MISSING) continue;
+    missing_rules.push_back(rules_[r].code());
+    missing_ids[rule_ids_[r]] = true;
+  }
+  if (missing_rules.empty()) return absl::OkStatus();
+  auto open = store_->OpenEvents(missing_rules);
+  if (!open.ok()) return open.status();
+  for (auto it = open_.begin(); it != open_.end();) {
+    if (missing_ids.contains(it->first.rule)) {
+      open_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& row : *open) Track(row);
+  last_missing_sync_ = absl::Now();
+  return absl::OkStatus();
+}
+
+absl::Status Evaluator::SweepWhitelist() {
+  last_sweep_ = absl::Now();
+  auto dir = directory_->Get();
+  if (!dir.ok()) return dir.status();
+  auto wl = store_->Whitelist(false);
+  if (!wl.ok()) return wl.status();
+  whitelist_ = *std::move(wl);
+  auto reopened = store_->ReopenExpired(
+      [&](const v1::WarningEvent& e, const v1::WhitelistEntry& w) {
+        const bool rule_hit = !w.rule_code().empty() ? w.rule_code() == e.rule_code() : w.theme_code() == e.theme_code();
+        return rule_hit && (*dir)->InScope(e.unit_code(), w.scope().unit_code(), w.scope().include_descendants()) &&
+               (w.subject().empty() || w.subject() == e.indicator_code());
+      },
+      [&](const v1::WarningEvent& e) {
+        for (const auto& r : rules_) {
+          if (r.code() == e.rule_code()) return Whitelisted(r, **dir, e.unit_code(), e.indicator_code());
+        }
+        return false;
+      });
+  if (!reopened.ok()) return reopened.status();
+  for (const auto& e : *reopened) metrics_->Event("reopened", e.level());
+  return absl::OkStatus();
+}
+
 absl::Status Evaluator::Handle(const v1::WatchReadingsResponse& page, int64_t replay_until) {
   // Project every value; judge only those past the cursor.
   struct Touched {
-    std::string unit, indicator;
+    int unit, indicator;
+    uint64_t series;
     Period period;
+    int64_t ordinal;
     int64_t seq;
   };
   std::vector<Touched> touched;
+  touched.reserve(page.changes_size());
   for (const v1::ReadingChange& c : page.changes()) {
     const v1::Reading& r = c.reading();
     auto period = Period::Parse(r.key().period().key());
     if (!period.ok()) continue;
-    projection_[SeriesKey(r.key().indicator_code(), r.key().unit_code(), static_cast<int>(period->type()))]
-               [DayNumber(*period)] = r.value();
-    if (c.seq() > replay_until) touched.push_back({r.key().unit_code(), r.key().indicator_code(), *period, c.seq()});
+    const int unit = units_.Id(r.key().unit_code()), indicator = indicators_.Id(r.key().indicator_code());
+    const uint64_t series = SeriesId(indicator, unit, static_cast<int>(period->type()));
+    const int64_t ordinal = Ordinal(*period);
+    projection_[series][ordinal] = r.value();
+    if (c.seq() > replay_until) touched.push_back({unit, indicator, series, *period, ordinal, c.seq()});
   }
   if (page.last_seq() <= replay_until) {
     cursor_ = std::min(page.last_seq(), replay_until);
     return absl::OkStatus();  // still rebuilding the projection
   }
   if (absl::Status s = SyncRules(false); !s.ok()) return s;
-  // Missing-value events are opened by timers (on any replica): refresh them
-  // before judging values they may be waiting for, so the arrival resolves them.
-  bool touches_missing = false;
-  for (const Touched& t : touched) {
-    auto it = rules_by_series_.find(RuleKey(t.indicator, static_cast<int>(t.period.type())));
-    if (it == rules_by_series_.end()) continue;
-    for (size_t r : it->second) touches_missing |= rules_[r].kind() == v1::RULE_KIND_MISSING;
-    if (touches_missing) break;
-  }
-  if (touches_missing || absl::Now() - last_missing_sync_ > absl::Seconds(10)) {
-    last_missing_sync_ = absl::Now();
-    std::vector<std::string> missing_rules;
-    for (const auto& r : rules_) {
-      if (r.kind() == v1::RULE_KIND_MISSING) missing_rules.push_back(r.code());
-    }
-    auto open = store_->OpenEventsOfRules(missing_rules);
-    if (!open.ok()) return open.status();
-    for (auto it = open_.begin(); it != open_.end();) {
-      const std::string rule = it->first.substr(0, it->first.find('\x1f'));
-      const bool missing_rule = std::find(missing_rules.begin(), missing_rules.end(), rule) != missing_rules.end();
-      if (missing_rule) {
-        open_.erase(it++);
-      } else {
-        ++it;
-      }
-    }
-    for (auto& [key, event] : *open) open_[key] = event;
-  }
   std::vector<EventUpdate> updates;
   if (!touched.empty()) {
+    bool touches_missing = false;
+    for (const Touched& t : touched) {
+      auto it = rules_by_series_.find(SeriesId(t.indicator, 0, static_cast<int>(t.period.type())));
+      if (it == rules_by_series_.end()) continue;
+      for (size_t r : it->second) touches_missing |= rules_[r].kind() == v1::RULE_KIND_MISSING;
+      if (touches_missing) break;
+    }
+    if (touches_missing || absl::Now() - last_missing_sync_ > absl::Seconds(10)) {
+      if (absl::Status s = SyncMissing(); !s.ok()) return s;
+    }
     auto dir = directory_->Get();
     if (!dir.ok()) return dir.status();
-    bool refreshed = false;
-    auto wl = store_->Whitelist(false);
+    auto wl = store_->Whitelist(false);  // entries made a moment ago count
     if (!wl.ok()) return wl.status();
     whitelist_ = *std::move(wl);
+    bool refreshed = false;
     for (const Touched& t : touched) {
-      auto it = rules_by_series_.find(RuleKey(t.indicator, static_cast<int>(t.period.type())));
+      auto it = rules_by_series_.find(SeriesId(t.indicator, 0, static_cast<int>(t.period.type())));
       if (it == rules_by_series_.end()) continue;
-      if (((*dir)->Unit(t.unit) == nullptr || (*dir)->Indicator(t.indicator) == nullptr) && !refreshed) {
+      const std::string& unit_code = units_.Name(t.unit);
+      const std::string& indicator_code = indicators_.Name(t.indicator);
+      if (((*dir)->Unit(unit_code) == nullptr || (*dir)->Indicator(indicator_code) == nullptr) && !refreshed) {
         refreshed = true;  // a unit or indicator newer than the snapshot
         dir = directory_->Refresh();
         if (!dir.ok()) return dir.status();
       }
-      const IndicatorFacts* facts = (*dir)->Indicator(t.indicator);
+      const IndicatorFacts* facts = (*dir)->Indicator(indicator_code);
       if (facts == nullptr) continue;
+      const UnitFacts* unit_facts = (*dir)->Unit(unit_code);
+      const Series& series = projection_[t.series];
       for (size_t r : it->second) {
-        const v1::Rule& rule = rules_[r];
         // A value also changes the verdicts of the periods after it that look back at it.
-        const int ahead = HistoryNeeded(rule);
-        for (int i = 0; i <= ahead; ++i) {
-          const Period p = t.period.Shift(i);
-          if (i > 0 && !projection_[SeriesKey(t.indicator, t.unit, static_cast<int>(p.type()))].contains(DayNumber(p))) {
-            continue;
-          }
-          Judge(rule, **dir, t.unit, *facts, p, t.seq, updates);
+        const int ahead = HistoryNeeded(rules_[r]);
+        Judge(r, **dir, t.unit, unit_facts, *facts, series, t.period, t.ordinal, t.seq, updates);
+        for (int i = 1; i <= ahead; ++i) {
+          if (!series.contains(t.ordinal + i)) continue;
+          Judge(r, **dir, t.unit, unit_facts, *facts, series, t.period.Shift(i), t.ordinal + i, t.seq, updates);
         }
       }
     }
   }
   if (absl::Status s = Commit(updates, page.last_seq()); !s.ok()) return s;
+  metrics_->evaluations.Increment(static_cast<double>(evaluations_));
+  evaluations_ = 0;
   if (!page.changes().empty()) {
     const auto& last = page.changes(page.changes_size() - 1).reading().recorded_at();
     metrics_->feed_lag_seconds.Set(absl::ToDoubleSeconds(
         absl::Now() - absl::FromUnixSeconds(last.seconds()) - absl::Nanoseconds(last.nanos())));
   }
   // Whitelist entries that expired: reopen what they suppressed.
-  if (absl::Now() - last_sweep_ > absl::Seconds(1)) {
-    last_sweep_ = absl::Now();
-    auto dir = directory_->Get();
-    if (!dir.ok()) return dir.status();
-    auto wl = store_->Whitelist(false);
-    if (!wl.ok()) return wl.status();
-    whitelist_ = *std::move(wl);
-    auto rules = rules_;
-    auto reopened = store_->ReopenExpired(
-        [&](const v1::WarningEvent& e, const v1::WhitelistEntry& w) {
-          const bool rule_hit = !w.rule_code().empty() ? w.rule_code() == e.rule_code() : w.theme_code() == e.theme_code();
-          return rule_hit && (*dir)->InScope(e.unit_code(), w.scope().unit_code(), w.scope().include_descendants()) &&
-                 (w.subject().empty() || w.subject() == e.indicator_code());
-        },
-        [&](const v1::WarningEvent& e) {
-          for (const auto& r : rules) {
-            if (r.code() == e.rule_code()) return Whitelisted(r, **dir, e.unit_code(), e.indicator_code());
-          }
-          return false;
-        });
-    if (!reopened.ok()) return reopened.status();
-    for (const auto& e : *reopened) metrics_->Event("reopened", e.level());
-  }
+  if (absl::Now() - last_sweep_ > absl::Seconds(1)) return SweepWhitelist();
   return absl::OkStatus();
 }
 

@@ -6,13 +6,13 @@
 #pragma once
 
 #include <atomic>
-#include <map>
 #include <memory>
 #include <string>
 #include <thread>
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -39,19 +39,46 @@ class Evaluator {
   int64_t cursor() const { return cursor_; }
 
  private:
-  using Series = std::map<int64_t, double>;  // period first day (days since 1970) → value
+  // Codes are interned to small integers so that the hot path allocates nothing.
+  class Names {
+   public:
+    int Id(absl::string_view name);
+    const std::string& Name(int id) const { return names_[id]; }
+
+   private:
+    absl::flat_hash_map<std::string, int> ids_;
+    std::vector<std::string> names_;
+  };
+  // Period ordinal (consecutive periods of a type are consecutive integers) → value.
+  using Series = absl::btree_map<int64_t, double>;
+  // (indicator, unit, period type) and (rule, unit, period type, day) keys.
+  static uint64_t SeriesId(int indicator, int unit, int type) {
+    return (static_cast<uint64_t>(indicator) << 40) | (static_cast<uint64_t>(unit) << 8) | type;
+  }
+  struct EventId {
+    int rule, unit, type;
+    int64_t day;
+    bool operator==(const EventId&) const = default;
+    template <typename H>
+    friend H AbslHashValue(H h, const EventId& k) {
+      return H::combine(std::move(h), k.rule, k.unit, k.type, k.day);
+    }
+  };
 
   void Loop();
   absl::Status Lead();
   absl::Status Handle(const v1::WatchReadingsResponse& page, int64_t replay_until);
   absl::Status SyncRules(bool force);
+  absl::Status SyncMissing();
+  void Track(const OpenEventRow& row);
   // Appends the event change (if any) of `rule` on (unit, period).
-  void Judge(const v1::Rule& rule, const DirectorySnapshot& dir, const std::string& unit,
-             const IndicatorFacts& indicator, const Period& period, int64_t cause_seq,
-             std::vector<EventUpdate>& updates);
+  void Judge(size_t rule_index, const DirectorySnapshot& dir, int unit, const UnitFacts* facts,
+             const IndicatorFacts& indicator, const Series& series, const Period& period, int64_t ordinal,
+             int64_t cause_seq, std::vector<EventUpdate>& updates);
   absl::Status Commit(std::vector<EventUpdate>& updates, int64_t to);
   bool Whitelisted(const v1::Rule& rule, const DirectorySnapshot& dir, const std::string& unit,
                    const std::string& indicator) const;
+  absl::Status SweepWhitelist();
 
   MonitorStore* store_;
   Directory* directory_;
@@ -59,14 +86,17 @@ class Evaluator {
   const std::string database_url_;
 
   // Owned by the evaluator thread.
-  absl::flat_hash_map<std::string, Series> projection_;  // indicator, unit, period type
+  Names units_, indicators_, rule_names_;
+  absl::flat_hash_map<uint64_t, Series> projection_;
   std::vector<v1::Rule> rules_;
-  absl::flat_hash_map<std::string, std::vector<size_t>> rules_by_series_;  // indicator, period type
+  std::vector<int> rule_ids_;                                       // by index in rules_
+  absl::flat_hash_map<uint64_t, std::vector<size_t>> rules_by_series_;  // SeriesId(indicator, 0, type)
   int64_t rules_version_ = -1;
-  absl::flat_hash_map<std::string, OpenEvent> open_;
+  absl::flat_hash_map<EventId, OpenEvent> open_;
   std::vector<v1::WhitelistEntry> whitelist_;
   absl::Time last_sweep_;
   absl::Time last_missing_sync_;
+  int64_t evaluations_ = 0;  // since the last page, for the metric
 
   std::atomic<bool> leader_{false};
   std::atomic<int64_t> cursor_{0};

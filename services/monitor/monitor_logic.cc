@@ -184,7 +184,7 @@ absl::Status ValidateRule(const v1::Rule& rule, const std::vector<IndicatorFacts
 }
 
 Verdict Evaluate(const v1::Rule& rule, v1::Direction direction,
-                 const std::vector<std::optional<double>>& series) {
+                 absl::Span<const std::optional<double>> series) {
   Verdict none;
   if (series.empty() || !series.back()) return none;
   const double value = *series.back();

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/types/span.h"
 #include "auditwatch/v1/ingest.pb.h"
 #include "auditwatch/v1/monitor.pb.h"
 
@@ -42,7 +43,7 @@ struct Verdict {
 // a series of one unit's values of one indicator in period order, ending with
 // the period judged; std::nullopt marks a period without a value.
 Verdict Evaluate(const v1::Rule& rule, v1::Direction direction,
-                 const std::vector<std::optional<double>>& series);
+                 absl::Span<const std::optional<double>> series);
 // MISSING: the value is `days_overdue` days past its deadline.
 Verdict EvaluateMissing(const v1::Rule& rule, double days_overdue);
 // QUALITY_CONSISTENCY: a parent's value against the roll-up of its children.

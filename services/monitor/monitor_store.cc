@@ -132,10 +132,6 @@ std::string ExactText(double v) {
 
 }  // namespace
 
-std::string EventKey(const std::string& rule, const std::string& unit, const std::string& period) {
-  return absl::StrCat(rule, "\x1f", unit, "\x1f", period);
-}
-
 absl::StatusOr<v1::Theme> MonitorStore::UpsertTheme(const v1::UpsertThemeRequest& req) {
   const v1::Theme& t = req.theme();
   if (t.code().empty() || t.code().size() > 64) return InvalidField("theme.code", "required, at most 64 characters");
@@ -477,13 +473,16 @@ absl::StatusOr<int64_t> MonitorStore::Cursor(const std::string& feed) {
   return position;
 }
 
-absl::StatusOr<std::vector<std::pair<std::string, OpenEvent>>> MonitorStore::OpenEvents() {
-  std::vector<std::pair<std::string, OpenEvent>> out;
+absl::StatusOr<std::vector<OpenEventRow>> MonitorStore::OpenEvents(const std::vector<std::string>& rules) {
+  std::vector<OpenEventRow> out;
   AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
-    for (const auto& r : tx.exec("SELECT rule_code, unit_code, period_key, id, level FROM events WHERE state <> 4")) {
-      out.emplace_back(EventKey(r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>()),
-                       OpenEvent{r[3].as<int64_t>(), r[4].as<int>()});
+    for (const auto& r : tx.exec_params(
+             "SELECT rule_code, unit_code, period_key, id, level FROM events WHERE state <> 4 "
+             "AND ($1::text[] = '{}' OR rule_code = ANY ($1::text[]))",
+             TextArray(rules))) {
+      out.push_back({r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>(),
+                     OpenEvent{r[3].as<int64_t>(), r[4].as<int>()}});
     }
     return absl::OkStatus();
   }));
@@ -700,23 +699,6 @@ absl::StatusOr<std::vector<std::pair<std::string, OpenEvent>>> MonitorStore::Ope
              "SELECT unit_code, id, level FROM events WHERE rule_code = $1 AND period_key = $2 AND state <> 4", rule,
              period_key)) {
       out.emplace_back(r[0].as<std::string>(), OpenEvent{r[1].as<int64_t>(), r[2].as<int>()});
-    }
-    return absl::OkStatus();
-  }));
-  return out;
-}
-
-absl::StatusOr<std::vector<std::pair<std::string, OpenEvent>>> MonitorStore::OpenEventsOfRules(
-    const std::vector<std::string>& rules) {
-  std::vector<std::pair<std::string, OpenEvent>> out;
-  if (rules.empty()) return out;
-  AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) {
-    pqxx::read_transaction tx(c);
-    for (const auto& r : tx.exec_params(
-             "SELECT rule_code, unit_code, period_key, id, level FROM events WHERE state <> 4 AND rule_code = ANY ($1::text[])",
-             TextArray(rules))) {
-      out.emplace_back(EventKey(r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>()),
-                       OpenEvent{r[3].as<int64_t>(), r[4].as<int>()});
     }
     return absl::OkStatus();
   }));

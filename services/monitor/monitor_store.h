@@ -31,6 +31,12 @@ struct OpenEvent {
   int level = 0;
 };
 
+// An unresolved event with its key.
+struct OpenEventRow {
+  std::string rule_code, unit_code, period_key;
+  OpenEvent event;
+};
+
 struct EventFilter {
   std::vector<std::string> unit_codes;  // empty = all
   std::vector<int> levels, states;
@@ -71,8 +77,8 @@ class MonitorStore {
       const std::function<bool(const v1::WarningEvent&, const v1::WhitelistEntry&)>& matches,
       const std::function<bool(const v1::WarningEvent&)>& still_whitelisted);
   absl::StatusOr<int64_t> Cursor(const std::string& feed);
-  // Every unresolved event, keyed by rule, unit and period.
-  absl::StatusOr<std::vector<std::pair<std::string, OpenEvent>>> OpenEvents();
+  // Every unresolved event (of the given rules, when `rules` is not empty).
+  absl::StatusOr<std::vector<OpenEventRow>> OpenEvents(const std::vector<std::string>& rules = {});
 
   absl::StatusOr<v1::WarningEvent> GetEvent(int64_t id, bool with_history);
   absl::Status ListEvents(const EventFilter& filter, std::vector<v1::WarningEvent>* out, int64_t* total);
@@ -96,17 +102,11 @@ class MonitorStore {
   // Unresolved events of one rule and period, by unit.
   absl::StatusOr<std::vector<std::pair<std::string, OpenEvent>>> OpenEventsOf(const std::string& rule,
                                                                              const std::string& period_key);
-  // Unresolved events of the given rules, keyed as EventKey.
-  absl::StatusOr<std::vector<std::pair<std::string, OpenEvent>>> OpenEventsOfRules(
-      const std::vector<std::string>& rules);
 
   db::Pool* pool() { return pool_; }
 
  private:
   db::Pool* pool_;
 };
-
-// Key of an unresolved event: rule, unit and period.
-std::string EventKey(const std::string& rule, const std::string& unit, const std::string& period);
 
 }  // namespace aw::monitor

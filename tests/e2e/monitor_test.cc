@@ -274,6 +274,26 @@ TEST_CASE("Readings raise, escalate, de-escalate and resolve events with history
   reader->Finish();
 }
 
+TEST_CASE("Change rules look back across a year boundary, and a late value re-judges the next period",
+          "[e2e][monitor]") {
+  TestDatabase db;
+  Stack stack(db);
+  stack.Seed();
+  v1::Rule rule = StaticRule("R-DROP", "RATE", {30, 10});
+  rule.set_kind(v1::RULE_KIND_PERIOD_CHANGE);
+  REQUIRE(stack.SaveRule(rule).ok());
+  stack.Ingest("a", {{"S1", "RATE", "2025-12", 80}, {"S1", "RATE", "2026-01", 65}});  // -18.75 %
+  auto events = stack.WaitEvents([](const auto& e) { return !e.empty(); });
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].period().key() == "2026-01");
+  CHECK(events[0].level() == 2);
+  // December corrected upwards: January's drop becomes -31.6 %, level 1.
+  stack.Ingest("b", {{"S1", "RATE", "2025-12", 95}});
+  auto escalated = stack.WaitEvents([](const auto& e) { return !e.empty() && e[0].level() == 1; });
+  REQUIRE(escalated.size() == 1);
+  CHECK(escalated[0].level() == 1);
+}
+
 TEST_CASE("The whitelist suppresses matching events until it expires, then they reopen", "[e2e][monitor]") {
   TestDatabase db;
   Stack stack(db);
