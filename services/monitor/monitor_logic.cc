@@ -22,18 +22,26 @@ std::vector<v1::RuleLevel> Sorted(const v1::Rule& rule) {
   return levels;
 }
 
+// The most severe level (lowest number) whose condition holds, in any order of
+// the levels; nullptr when none does. Runs per value: no copies.
+template <typename Fires>
+const v1::RuleLevel* MostSevere(const v1::Rule& rule, Fires fires) {
+  const v1::RuleLevel* best = nullptr;
+  for (const v1::RuleLevel& l : rule.levels()) {
+    if ((best == nullptr || l.level() < best->level()) && fires(l)) best = &l;
+  }
+  return best;
+}
+
 // The most severe level whose threshold `measure` reaches, where a larger
 // measure is worse.
 Verdict ByMeasure(const v1::Rule& rule, double measure, const std::string& what) {
   Verdict v;
   v.observed = measure;
-  for (const v1::RuleLevel& l : Sorted(rule)) {
-    if (measure >= l.threshold()) {
-      v.level = l.level();
-      v.threshold = l.threshold();
-      v.message = absl::StrCat(what, " ", measure, " reaches level ", l.level(), " (", l.threshold(), ")");
-      return v;
-    }
+  if (const v1::RuleLevel* l = MostSevere(rule, [&](const v1::RuleLevel& l) { return measure >= l.threshold(); })) {
+    v.level = l->level();
+    v.threshold = l->threshold();
+    v.message = absl::StrCat(what, " ", measure, " reaches level ", l->level(), " (", l->threshold(), ")");
   }
   return v;
 }
@@ -193,14 +201,12 @@ Verdict Evaluate(const v1::Rule& rule, v1::Direction direction,
     case v1::RULE_KIND_STATIC_THRESHOLD: {
       Verdict v;
       v.observed = value;
-      for (const v1::RuleLevel& l : Sorted(rule)) {
-        if (Worse(direction, value, l.threshold())) {
-          v.level = l.level();
-          v.threshold = l.threshold();
-          v.message = absl::StrCat("value ", value, " is ", higher ? "below " : "above ", l.threshold(),
-                                   " (level ", l.level(), ")");
-          return v;
-        }
+      if (const v1::RuleLevel* l =
+              MostSevere(rule, [&](const v1::RuleLevel& l) { return Worse(direction, value, l.threshold()); })) {
+        v.level = l->level();
+        v.threshold = l->threshold();
+        v.message = absl::StrCat("value ", value, " is ", higher ? "below " : "above ", l->threshold(),
+                                 " (level ", l->level(), ")");
       }
       return v;
     }
