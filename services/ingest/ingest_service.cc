@@ -294,6 +294,7 @@ class WatchReactor final : public ThreadedWriteReactor<v1::WatchReadingsResponse
   WatchReactor(IngestStore* store, FeedHub* hub, IngestMetrics* metrics, const v1::WatchReadingsRequest& request)
       : store_(store), hub_(hub), metrics_(metrics), cursor_(request.from_seq()) {
     for (int t : request.period_types()) filter_.period_types.push_back(t);
+    filter_.values_only = request.values_only();
     indicator_codes_.assign(request.indicator_codes().begin(), request.indicator_codes().end());
     metrics_->subscribers.Increment();
     Start();

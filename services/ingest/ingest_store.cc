@@ -836,23 +836,28 @@ absl::Status IngestStore::ReadFeed(const Catalogue& catalogue, int64_t from_seq,
         r->mutable_key()->set_indicator_code(info->code);
       }
       r->set_value(e.block->value[e.element]);
-      r->set_entered_by(e.block->by[e.element]);
-      r->set_reason(e.block->why[e.element]);
+      if (!filter.values_only) {
+        r->set_entered_by(e.block->by[e.element]);
+        r->set_reason(e.block->why[e.element]);
+      } else {
+        r->clear_source();
+      }
     } else {
       const ValidRow& row = *e.row;
       const RecentBatches::Batch* batch = e.batch;
-      StoredReading stored;
-      stored.unit_id = row.unit_id;
-      stored.indicator_id = row.indicator_id;
-      stored.period = row.period;
-      stored.value = row.value;
-      stored.entered_by = row.entered_by;
-      stored.reason = row.reason;
-      stored.source = batch->source;
-      stored.recorded_at = batch->committed_at;
-      ToProto(catalogue, stored, r);
-      r->clear_version();
-      r->clear_current();
+      v1::ReadingKey* key = r->mutable_key();
+      if (const UnitInfo* u = catalogue.UnitById(row.unit_id)) key->set_unit_code(u->code);
+      if (const IndicatorInfo* i = catalogue.IndicatorById(row.indicator_id)) key->set_indicator_code(i->code);
+      ToProto(row.period, key->mutable_period());
+      r->set_value(row.value);
+      const int64_t micros = absl::ToUnixMicros(batch->committed_at);
+      r->mutable_recorded_at()->set_seconds(micros / 1000000);
+      r->mutable_recorded_at()->set_nanos(static_cast<int>(micros % 1000000) * 1000);
+      if (!filter.values_only) {
+        r->set_source(batch->source);
+        r->set_entered_by(row.entered_by);
+        r->set_reason(row.reason);
+      }
     }
     r->set_seq(e.seq);
   }

@@ -52,6 +52,7 @@ void ToProto(const Catalogue& catalogue, const StoredReading& r, v1::Reading* ou
 struct FeedFilter {
   std::vector<int> indicator_ids;   // empty = all
   std::vector<int> period_types;    // empty = all
+  bool values_only = false;         // key, value, seq and commit time only
 };
 
 // The batches this process committed most recently, kept so that feed

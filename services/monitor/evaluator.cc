@@ -134,6 +134,7 @@ absl::Status Evaluator::Lead() {
     stream_ = &ctx;
   }
   v1::WatchReadingsRequest request;  // from 0: the projection is rebuilt on the way
+  request.set_values_only(true);
   auto reader = directory_->ingest().WatchReadings(&ctx, request);
   const int64_t replay_until = cursor_;
   absl::Status status;
