@@ -5,7 +5,6 @@
 
 #include <catch2/catch.hpp>
 
-#include "services/ingest/ingest_store.h"
 
 namespace aw::ingest {
 namespace {
@@ -220,12 +219,6 @@ TEST_CASE("Feed sequences order by commit, then by row", "[ingest]") {
   CHECK(FeedSeq(1, kMaxBatchRows) < FeedSeq(2, 0));
   CHECK(CommitSeqOf(FeedSeq(77, 12)) == 77);
   CHECK(IndexOf(FeedSeq(77, 12)) == 12);
-}
-
-TEST_CASE("Text arrays for COPY quote and escape every element", "[ingest]") {
-  const std::string plain = "a", quote = "say \"hi\"", slash = "back\\slash", empty;
-  CHECK(TextArrayLiteral({&plain, &quote, &slash, &empty}) ==
-        R"({"a","say \"hi\"","back\\slash",""})");
 }
 
 }  // namespace

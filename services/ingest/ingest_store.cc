@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "common/pg_arrays.h"
 #include "common/status.h"
 
 namespace aw::ingest {
@@ -116,18 +117,12 @@ std::vector<int> ParseIntList(const std::string& text) {
   return out;
 }
 
-template <typename Container>
-std::string IntArray(const Container& values) {
-  return absl::StrCat("{", absl::StrJoin(values, ","), "}");
-}
-
-void AppendDouble(std::string& out, double v) {
-  char buf[32];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, end);
-}
-
-absl::Time FromEpoch(double seconds) { return absl::FromUnixMicros(static_cast<int64_t>(seconds * 1e6)); }
+using db::AppendExact;
+using db::FromEpoch;
+using db::NumberArray;
+using db::ParseNumberArray;
+using db::ParseTextArray;
+using db::TextArray;
 
 absl::StatusOr<absl::CivilDay> EffectiveDate(const std::string& text) {
   if (text.empty()) return CivilDayOf(absl::Now());
@@ -158,76 +153,6 @@ absl::Status CheckText(const std::string& field, const std::string& text, bool r
 
 }  // namespace
 
-std::string TextArrayLiteral(const std::vector<const std::string*>& values) {
-  std::string out = "{";
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (i > 0) out += ',';
-    out += '"';
-    for (char c : *values[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  out += '}';
-  return out;
-}
-
-bool ParseNumberArray(const char* text, std::vector<double>& out) {
-  out.clear();
-  if (*text != '{') return false;
-  const char* p = text + 1;
-  if (*p == '}') return true;
-  for (;;) {
-    double v = 0;
-    const char* end = p;
-    while (*end != ',' && *end != '}' && *end != '\0') ++end;
-    auto [ptr, ec] = std::from_chars(p, end, v);
-    if (ec != std::errc() || ptr != end) return false;
-    out.push_back(v);
-    if (*end == '}') return true;
-    if (*end != ',') return false;
-    p = end + 1;
-  }
-}
-
-bool ParseTextArray(const char* text, std::vector<std::string>& out) {
-  size_t n = 0;
-  auto next = [&]() -> std::string& {
-    if (n == out.size()) out.emplace_back();
-    std::string& s = out[n++];
-    s.clear();
-    return s;
-  };
-  if (*text != '{') return false;
-  const char* p = text + 1;
-  if (*p == '}') {
-    out.resize(0);
-    return true;
-  }
-  for (;;) {
-    std::string& s = next();
-    if (*p == '"') {
-      for (++p; *p != '"'; ++p) {
-        if (*p == '\0') return false;
-        if (*p == '\\') ++p;
-        s += *p;
-      }
-      ++p;
-    } else {
-      const char* end = p;
-      while (*end != ',' && *end != '}' && *end != '\0') ++end;
-      s.assign(p, end);
-      p = end;
-    }
-    if (*p == '}') break;
-    if (*p != ',') return false;
-    ++p;
-  }
-  out.resize(n);
-  return true;
-}
-
 void ToProto(const Catalogue& catalogue, const StoredReading& r, v1::Reading* out) {
   auto* key = out->mutable_key();
   if (const UnitInfo* u = catalogue.UnitById(r.unit_id)) key->set_unit_code(u->code);
@@ -239,9 +164,7 @@ void ToProto(const Catalogue& catalogue, const StoredReading& r, v1::Reading* ou
   out->set_source(r.source);
   out->set_entered_by(r.entered_by);
   out->set_reason(r.reason);
-  out->mutable_recorded_at()->set_seconds(absl::ToUnixSeconds(r.recorded_at));
-  out->mutable_recorded_at()->set_nanos(
-      static_cast<int>(absl::ToInt64Nanoseconds(r.recorded_at - absl::FromUnixSeconds(absl::ToUnixSeconds(r.recorded_at)))));
+  db::SetTimestamp(r.recorded_at, out->mutable_recorded_at());
   out->set_version(r.version);
   out->set_current(r.current);
   out->set_seq(r.seq);
@@ -555,8 +478,8 @@ absl::StatusOr<v1::Indicator> IngestStore::UpsertIndicator(const v1::UpsertIndic
     tx.exec_params(kInsertIndicatorVersionSql, id, in.effective_year(), in.name_zh(), in.name_en(),
                    static_cast<int>(in.category()), in.unit_of_measure(),
                    static_cast<int>(in.kind()), static_cast<int>(in.direction()),
-                   IntArray(in.allowed_period_types()), in.min_value(), in.max_value(),
-                   IntArray(in.applicable_unit_types()), static_cast<int>(in.rollup()),
+                   NumberArray(in.allowed_period_types()), in.min_value(), in.max_value(),
+                   NumberArray(in.applicable_unit_types()), static_cast<int>(in.rollup()),
                    in.deadline_days(), in.enabled(), in.description(), req.actor(), req.reason());
     tx.exec(kBumpCatalogueSql);
     AW_ASSIGN_OR_RETURN(auto after, LoadCatalogue(tx));
@@ -635,7 +558,7 @@ absl::StatusOr<v1::BatchResult> IngestStore::IngestBatch(const v1::ReadingBatch&
           }
           absl::StrAppend(&idx, r.index);
           absl::StrAppend(&ind, r.indicator_id);
-          AppendDouble(val, r.value);
+          AppendExact(val, r.value);
           by.push_back(&r.entered_by);
           why.push_back(&r.reason);
         }
@@ -644,7 +567,7 @@ absl::StatusOr<v1::BatchResult> IngestStore::IngestBatch(const v1::ReadingBatch&
         val += '}';
         copy << std::make_tuple(batch_pk, b.unit_id, static_cast<int>(b.period->type()),
                                 DayText(b.period->first_day()), idx, ind, val,
-                                TextArrayLiteral(by), TextArrayLiteral(why));
+                                TextArray(by), TextArray(why));
       }
       copy.complete();
     }
@@ -695,7 +618,7 @@ absl::StatusOr<std::vector<StoredReading>> IngestStore::ReadVersions(
   AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
     pqxx::read_transaction tx(c);
     const pqxx::result rows =
-        tx.exec_params(kReadVersionsSql, IntArray(unit_ids), IntArray(indicator_ids),
+        tx.exec_params(kReadVersionsSql, NumberArray(unit_ids), NumberArray(indicator_ids),
                        static_cast<int>(type), DayText(first_day), DayText(last_day), history);
     out.reserve(rows.size());
     for (const auto& row : rows) {
@@ -780,7 +703,7 @@ absl::Status IngestStore::ReadFeed(const Catalogue& catalogue, int64_t from_seq,
     if (to_read.empty()) return absl::OkStatus();
     std::vector<int64_t> ids;
     for (const auto& [id, info] : to_read) ids.push_back(id);
-    const pqxx::result blocks = tx.exec_params(kFeedBlocksSql, IntArray(ids));
+    const pqxx::result blocks = tx.exec_params(kFeedBlocksSql, NumberArray(ids));
     parsed.resize(blocks.size());
     for (size_t b = 0; b < blocks.size(); ++b) {
       const pqxx::row block = blocks[b];
@@ -850,9 +773,7 @@ absl::Status IngestStore::ReadFeed(const Catalogue& catalogue, int64_t from_seq,
       if (const IndicatorInfo* i = catalogue.IndicatorById(row.indicator_id)) key->set_indicator_code(i->code);
       ToProto(row.period, key->mutable_period());
       r->set_value(row.value);
-      const int64_t micros = absl::ToUnixMicros(batch->committed_at);
-      r->mutable_recorded_at()->set_seconds(micros / 1000000);
-      r->mutable_recorded_at()->set_nanos(static_cast<int>(micros % 1000000) * 1000);
+      db::SetTimestamp(batch->committed_at, r->mutable_recorded_at());
       if (!filter.values_only) {
         r->set_source(batch->source);
         r->set_entered_by(row.entered_by);

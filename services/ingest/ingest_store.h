@@ -139,12 +139,5 @@ class IngestStore {
 // Loads every unit and indicator version (used by the store; public for tests).
 absl::StatusOr<std::shared_ptr<Catalogue>> LoadCatalogue(pqxx::transaction_base& tx);
 
-// The COPY text of a PostgreSQL array literal of strings: {"a","b \"c\""}.
-std::string TextArrayLiteral(const std::vector<const std::string*>& values);
-
-// Parse the text form of one-dimensional PostgreSQL arrays without NULLs into
-// `out`, reusing its storage; false when the text is not such an array.
-bool ParseNumberArray(const char* text, std::vector<double>& out);
-bool ParseTextArray(const char* text, std::vector<std::string>& out);
 
 }  // namespace aw::ingest

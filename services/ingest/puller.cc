@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
+#include "common/pg_arrays.h"
 #include "common/status.h"
 
 namespace aw::ingest {
@@ -60,10 +61,6 @@ int MaxParameter(const std::string& query) {
   return max;
 }
 
-void Stamp(double epoch, google::protobuf::Timestamp* out) {
-  out->set_seconds(static_cast<int64_t>(epoch));
-  out->set_nanos(static_cast<int>((epoch - static_cast<int64_t>(epoch)) * 1e9));
-}
 
 v1::PullBinding BindingFromRow(const pqxx::row& r) {
   v1::PullBinding b;
@@ -75,13 +72,13 @@ v1::PullBinding BindingFromRow(const pqxx::row& r) {
   b.set_run_day_offset(r[5].as<int>());
   b.set_run_time(r[6].as<std::string>());
   b.set_enabled(r[7].as<bool>());
-  Stamp(r[9].as<double>(), b.mutable_next_run_at());
+  db::SetTimestamp(r[9].as<double>(), b.mutable_next_run_at());
   auto* audit = b.mutable_audit();
   audit->set_version(r[10].as<int64_t>());
   audit->set_updated_by(r[11].as<std::string>());
   audit->set_reason(r[12].as<std::string>());
-  Stamp(r[13].as<double>(), audit->mutable_created_at());
-  Stamp(r[14].as<double>(), audit->mutable_updated_at());
+  db::SetTimestamp(r[13].as<double>(), audit->mutable_created_at());
+  db::SetTimestamp(r[14].as<double>(), audit->mutable_updated_at());
   return b;
 }
 
@@ -221,8 +218,8 @@ absl::Status Puller::ListRuns(const std::string& binding, int64_t offset, int li
       run.set_binding(r[1].as<std::string>());
       if (auto p = Period::Parse(r[2].as<std::string>()); p.ok()) ToProto(*p, run.mutable_period());
       run.set_state(static_cast<v1::PullRunState>(r[3].as<int>()));
-      Stamp(r[4].as<double>(), run.mutable_started_at());
-      if (!r[5].is_null()) Stamp(r[5].as<double>(), run.mutable_finished_at());
+      db::SetTimestamp(r[4].as<double>(), run.mutable_started_at());
+      if (!r[5].is_null()) db::SetTimestamp(r[5].as<double>(), run.mutable_finished_at());
       run.set_rows(r[6].as<int>());
       run.set_rejected(r[7].as<int>());
       if (!r[8].is_null()) {

@@ -1,15 +1,19 @@
 #include "services/monitor/monitor_store.h"
 
-#include <charconv>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/period.h"
+#include "common/pg_arrays.h"
 #include "common/status.h"
 
 namespace aw::monitor {
 namespace {
+
+using db::ExactText;
+using db::NumberArray;
+using db::TextArray;
 
 constexpr char kEventColumns[] = R"sql(
   id, rule_code, theme_code, unit_code, period_key, indicator_code, level, state, observed, threshold,
@@ -38,11 +42,6 @@ constexpr char kRuleColumns[] = R"sql(
   r.definition, r.enabled, r.revision, extract(epoch FROM r.updated_at)::float8,
   v.actor, v.reason, f.actor, extract(epoch FROM f.recorded_at)::float8)sql";
 
-void Stamp(double epoch, google::protobuf::Timestamp* out) {
-  out->set_seconds(static_cast<int64_t>(epoch));
-  out->set_nanos(static_cast<int>((epoch - static_cast<double>(static_cast<int64_t>(epoch))) * 1e9));
-}
-
 v1::WarningEvent EventFromRow(const pqxx::row& r) {
   v1::WarningEvent e;
   e.set_id(r[0].as<int64_t>());
@@ -58,9 +57,9 @@ v1::WarningEvent EventFromRow(const pqxx::row& r) {
   e.set_observed(r[8].as<double>());
   e.set_threshold(r[9].as<double>());
   e.set_message(r[10].as<std::string>());
-  Stamp(r[11].as<double>(), e.mutable_opened_at());
-  Stamp(r[12].as<double>(), e.mutable_updated_at());
-  if (!r[13].is_null()) Stamp(r[13].as<double>(), e.mutable_resolved_at());
+  db::SetTimestamp(r[11].as<double>(), e.mutable_opened_at());
+  db::SetTimestamp(r[12].as<double>(), e.mutable_updated_at());
+  if (!r[13].is_null()) db::SetTimestamp(r[13].as<double>(), e.mutable_resolved_at());
   e.set_seq(r[14].as<int64_t>());
   e.set_cause_seq(r[15].as<int64_t>());
   return e;
@@ -72,11 +71,11 @@ v1::Rule RuleFromRow(const pqxx::row& r) {
   rule.set_enabled(r[1].as<bool>());
   auto* audit = rule.mutable_audit();
   audit->set_version(r[2].as<int64_t>());
-  Stamp(r[3].as<double>(), audit->mutable_updated_at());
+  db::SetTimestamp(r[3].as<double>(), audit->mutable_updated_at());
   audit->set_updated_by(r[4].as<std::string>());
   audit->set_reason(r[5].as<std::string>());
   audit->set_created_by(r[6].as<std::string>());
-  Stamp(r[7].as<double>(), audit->mutable_created_at());
+  db::SetTimestamp(r[7].as<double>(), audit->mutable_created_at());
   return rule;
 }
 
@@ -89,13 +88,13 @@ v1::WhitelistEntry WhitelistFromRow(const pqxx::row& r) {
   w.mutable_scope()->set_include_descendants(r[4].as<bool>());
   w.set_subject(r[5].as<std::string>());
   w.set_reason(r[6].as<std::string>());
-  Stamp(r[7].as<double>(), w.mutable_frozen_from());
-  Stamp(r[8].as<double>(), w.mutable_frozen_until());
+  db::SetTimestamp(r[7].as<double>(), w.mutable_frozen_from());
+  db::SetTimestamp(r[8].as<double>(), w.mutable_frozen_until());
   w.set_revoked(r[9].as<bool>());
   w.set_active(r[10].as<bool>());
   auto* audit = w.mutable_audit();
   audit->set_created_by(r[11].as<std::string>());
-  Stamp(r[12].as<double>(), audit->mutable_created_at());
+  db::SetTimestamp(r[12].as<double>(), audit->mutable_created_at());
   audit->set_updated_by(r[13].as<std::string>());
   audit->set_reason(r[14].as<std::string>());
   return w;
@@ -106,29 +105,6 @@ constexpr char kWhitelistColumns[] = R"sql(
   extract(epoch FROM frozen_from)::float8, extract(epoch FROM frozen_until)::float8, revoked,
   NOT revoked AND frozen_until > now() AND frozen_from <= now(), created_by,
   extract(epoch FROM created_at)::float8, revoked_by, revoke_reason)sql";
-
-std::string TextArray(const std::vector<std::string>& v) {
-  std::string out = "{";
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (i > 0) out += ',';
-    out += '"';
-    for (char c : v[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  return out + "}";
-}
-
-std::string IntArray(const std::vector<int>& v) { return absl::StrCat("{", absl::StrJoin(v, ","), "}"); }
-
-// The shortest text that reads back as exactly `v`.
-std::string ExactText(double v) {
-  char buf[32];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  return std::string(buf, end);
-}
 
 }  // namespace
 
@@ -157,8 +133,8 @@ absl::StatusOr<v1::Theme> MonitorStore::UpsertTheme(const v1::UpsertThemeRequest
     tx.commit();
     out = t;
     out.mutable_audit()->set_version(r[0].as<int64_t>());
-    Stamp(r[1].as<double>(), out.mutable_audit()->mutable_created_at());
-    Stamp(r[2].as<double>(), out.mutable_audit()->mutable_updated_at());
+    db::SetTimestamp(r[1].as<double>(), out.mutable_audit()->mutable_created_at());
+    db::SetTimestamp(r[2].as<double>(), out.mutable_audit()->mutable_updated_at());
     out.mutable_audit()->set_updated_by(req.actor());
     out.mutable_audit()->set_reason(req.reason());
     return absl::OkStatus();
@@ -268,7 +244,7 @@ absl::StatusOr<std::vector<v1::Rule>> MonitorStore::RuleHistory(const std::strin
       rule.ParseFromString(pqxx::binarystring(r[0]).str());
       rule.set_enabled(r[1].as<bool>());
       rule.mutable_audit()->set_version(r[2].as<int64_t>());
-      Stamp(r[3].as<double>(), rule.mutable_audit()->mutable_updated_at());
+      db::SetTimestamp(r[3].as<double>(), rule.mutable_audit()->mutable_updated_at());
       rule.mutable_audit()->set_updated_by(r[4].as<std::string>());
       rule.mutable_audit()->set_reason(r[5].as<std::string>());
     }
@@ -324,7 +300,7 @@ absl::StatusOr<v1::EvaluatorStatus> MonitorStore::EvaluatorStatus(const std::str
     out.set_rules_version(r[0].as<int64_t>());
     out.set_rules_version_applied(r[1].as<int64_t>());
     out.set_cursor(r[2].as<int64_t>());
-    if (!r[3].is_null()) Stamp(r[3].as<double>(), out.mutable_cursor_updated_at());
+    if (!r[3].is_null()) db::SetTimestamp(r[3].as<double>(), out.mutable_cursor_updated_at());
     return absl::OkStatus();
   }));
   return out;
@@ -376,11 +352,11 @@ absl::StatusOr<std::vector<int64_t>> MonitorStore::Apply(const std::vector<Event
         )
         SELECT o.id FROM opened o JOIN input i USING (rule_code, unit_code, period_key) ORDER BY i.n)sql",
                                               TextArray(rule), TextArray(theme), TextArray(unit), TextArray(period),
-                                              TextArray(indicator), absl::StrCat("{", absl::StrJoin(level, ","), "}"),
-                                              absl::StrCat("{", absl::StrJoin(state, ","), "}"),
-                                              absl::StrCat("{", absl::StrJoin(observed, ","), "}"),
-                                              absl::StrCat("{", absl::StrJoin(threshold, ","), "}"), TextArray(message),
-                                              absl::StrCat("{", absl::StrJoin(cause, ","), "}"));
+                                              TextArray(indicator), NumberArray(level),
+                                              NumberArray(state),
+                                              NumberArray(observed),
+                                              NumberArray(threshold), TextArray(message),
+                                              NumberArray(cause));
       for (const auto& r : ids) opened.push_back(r[0].as<int64_t>());
     }
     for (const EventUpdate& u : updates) {
@@ -502,7 +478,7 @@ absl::StatusOr<v1::WarningEvent> MonitorStore::GetEvent(int64_t id, bool with_hi
           FROM event_history WHERE event_id = $1 ORDER BY at, ctid)sql",
                                           id)) {
         v1::EventHistoryEntry* e = out.add_history();
-        Stamp(h[0].as<double>(), e->mutable_at());
+        db::SetTimestamp(h[0].as<double>(), e->mutable_at());
         e->set_actor(h[1].as<std::string>());
         e->set_change(h[2].as<std::string>());
         e->set_level(h[3].as<int>());
@@ -525,12 +501,12 @@ absl::Status MonitorStore::ListEvents(const EventFilter& f, std::vector<v1::Warn
         AND ($3::int[] = '{}' OR state = ANY ($3::int[]))
         AND ($4::text[] = '{}' OR theme_code = ANY ($4::text[]))
         AND ($5 = '' OR period_key >= $5) AND ($6 = '' OR period_key <= $6))sql";
-    *total = tx.exec_params1("SELECT count(*) FROM events " + where, TextArray(f.unit_codes), IntArray(f.levels),
-                             IntArray(f.states), TextArray(f.theme_codes), f.first_period, f.last_period)[0]
+    *total = tx.exec_params1("SELECT count(*) FROM events " + where, TextArray(f.unit_codes), NumberArray(f.levels),
+                             NumberArray(f.states), TextArray(f.theme_codes), f.first_period, f.last_period)[0]
                  .as<int64_t>();
     for (const auto& r : tx.exec_params(
              absl::StrCat("SELECT ", kEventColumns, " FROM events ", where, " ORDER BY id DESC OFFSET $7 LIMIT $8"),
-             TextArray(f.unit_codes), IntArray(f.levels), IntArray(f.states), TextArray(f.theme_codes),
+             TextArray(f.unit_codes), NumberArray(f.levels), NumberArray(f.states), TextArray(f.theme_codes),
              f.first_period, f.last_period, f.offset, f.limit)) {
       out->push_back(EventFromRow(r));
     }

@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
+#include "common/pg_arrays.h"
 #include "common/status.h"
 
 namespace aw::monitor {
@@ -22,20 +23,8 @@ std::string Key() {
 
 size_t Discard(char*, size_t size, size_t n, void*) { return size * n; }
 
-std::string IntArray(const std::vector<int>& v) { return absl::StrCat("{", absl::StrJoin(v, ","), "}"); }
-
-std::string TextArray(const std::vector<std::string>& v) {
-  std::string out = "{";
-  for (size_t i = 0; i < v.size(); ++i) {
-    absl::StrAppend(&out, i ? "," : "", "\"");
-    for (char c : v[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  return out + "}";
-}
+using db::NumberArray;
+using db::TextArray;
 
 std::vector<int64_t> ParseIds(const std::string& text) {
   std::vector<int64_t> out;
@@ -199,7 +188,7 @@ absl::StatusOr<int> Notifier::DeliverDue() {
       std::vector<std::string> events_json;
       for (const auto& e : tx.exec_params(
                "SELECT id, rule_code, period_key, level, message FROM events WHERE id = ANY ($1::bigint[]) ORDER BY id",
-               absl::StrCat("{", absl::StrJoin(ids, ","), "}"))) {
+               NumberArray(ids))) {
         absl::StrAppend(&text, " [L", e[3].as<int>(), "] ", e[4].as<std::string>(), ";");
         events_json.push_back(absl::StrCat(R"({"id":)", e[0].as<int64_t>(), R"(,"rule":")", JsonEscape(e[1].as<std::string>()),
                                            R"(","period":")", JsonEscape(e[2].as<std::string>()), R"(","level":)",
@@ -220,7 +209,7 @@ absl::StatusOr<int> Notifier::DeliverDue() {
                        "WHERE id = $1",
                        id, attempts, text);
         tx.exec_params("UPDATE events SET notified_at = now() WHERE id = ANY ($1::bigint[])",
-                       absl::StrCat("{", absl::StrJoin(ids, ","), "}"));
+                       NumberArray(ids));
         metrics_->notifications.Add({{"service", "monitor"}, {"result", "sent"}}).Increment();
         ++sent;
       } else if (attempts >= options_.max_attempts) {
@@ -259,7 +248,7 @@ absl::StatusOr<v1::Contact> Notifier::UpsertContact(const v1::Contact& c, const 
       ON CONFLICT (unit_code, role, name) DO UPDATE SET phone = excluded.phone, email = excluded.email,
         levels = excluded.levels, active = excluded.active, updated_by = excluded.updated_by, updated_at = now())sql",
                    c.unit_code(), c.role(), c.name(), c.phone(), c.email(),
-                   IntArray(std::vector<int>(c.levels().begin(), c.levels().end())), c.active(), actor);
+                   NumberArray(std::vector<int>(c.levels().begin(), c.levels().end())), c.active(), actor);
     tx.commit();
     return absl::OkStatus();
   }));
@@ -302,7 +291,7 @@ absl::Status Notifier::List(const std::vector<std::string>& units, const std::ve
         FROM notifications
         WHERE ($1::text[] = '{}' OR unit_code = ANY ($1::text[])) AND ($2::int[] = '{}' OR state = ANY ($2::int[]))
         ORDER BY id OFFSET $3 LIMIT $4)sql",
-                                        TextArray(units), IntArray(states), offset, limit)) {
+                                        TextArray(units), NumberArray(states), offset, limit)) {
       v1::Notification& n = out->emplace_back();
       n.set_id(r[0].as<int64_t>());
       n.set_channel(r[1].as<std::string>());
