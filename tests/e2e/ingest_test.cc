@@ -38,25 +38,8 @@ class Ingest {
 
   void Indicator(const std::string& code, v1::RollupRule rollup, const std::string& uom, double lo,
                  double hi, std::vector<v1::PeriodType> types) {
-    v1::UpsertIndicatorRequest req;
-    v1::Indicator* i = req.mutable_indicator();
-    i->set_code(code);
-    i->set_name_zh(code);
-    i->set_category(v1::BUSINESS_CATEGORY_BILLING);
-    i->set_kind(v1::INDICATOR_KIND_SYSTEM);
-    i->set_direction(v1::DIRECTION_HIGHER_IS_BETTER);
-    for (auto t : types) i->add_allowed_period_types(t);
-    i->set_min_value(lo);
-    i->set_max_value(hi);
-    i->set_unit_of_measure(uom);
-    i->set_rollup(rollup);
-    i->set_deadline_days(5);
-    i->set_enabled(true);
-    i->set_effective_year(2025);
-    req.set_actor("tester");
-    v1::Indicator out;
-    grpc::ClientContext ctx;
-    REQUIRE(stub_->UpsertIndicator(&ctx, req, &out).ok());
+    CreateIndicator(*stub_, {.code = code, .rollup = rollup, .unit_of_measure = uom, .min_value = lo,
+                             .max_value = hi, .period_types = std::move(types), .deadline_days = 5});
   }
 
   v1::IngestService::Stub& stub() { return *stub_; }

@@ -43,29 +43,9 @@ class Stack {
 
   void Seed() {
     CreateUnits(*ingest_, SmallTree());
-    for (auto [code, direction, rollup] :
-         {std::tuple{"RATE", v1::DIRECTION_HIGHER_IS_BETTER, v1::ROLLUP_RULE_NONE},
-          {"LOSS", v1::DIRECTION_LOWER_IS_BETTER, v1::ROLLUP_RULE_NONE},
-          {"SOLD", v1::DIRECTION_HIGHER_IS_BETTER, v1::ROLLUP_RULE_SUM}}) {
-      v1::UpsertIndicatorRequest req;
-      v1::Indicator* i = req.mutable_indicator();
-      i->set_code(code);
-      i->set_name_zh(code);
-      i->set_category(v1::BUSINESS_CATEGORY_BILLING);
-      i->set_kind(v1::INDICATOR_KIND_SYSTEM);
-      i->set_direction(direction);
-      i->add_allowed_period_types(v1::PERIOD_TYPE_MONTH);
-      i->set_min_value(0);
-      i->set_max_value(100);
-      i->set_unit_of_measure(rollup == v1::ROLLUP_RULE_NONE ? "%" : "kWh");
-      i->set_rollup(rollup);
-      i->set_enabled(true);
-      i->set_effective_year(2025);
-      req.set_actor("tester");
-      grpc::ClientContext ctx;
-      v1::Indicator out;
-      REQUIRE(ingest_->UpsertIndicator(&ctx, req, &out).ok());
-    }
+    CreateIndicator(*ingest_, {.code = "RATE"});
+    CreateIndicator(*ingest_, {.code = "LOSS", .direction = v1::DIRECTION_LOWER_IS_BETTER});
+    CreateIndicator(*ingest_, {.code = "SOLD", .rollup = v1::ROLLUP_RULE_SUM, .unit_of_measure = "kWh"});
     v1::UpsertThemeRequest theme;
     theme.mutable_theme()->set_code("T-BILL");
     theme.mutable_theme()->set_name("电费回收");

@@ -52,6 +52,42 @@ inline void CreateUnits(auditwatch::v1::IngestService::Stub& ingest, const std::
   }
 }
 
+// An indicator of category billing, system-computed, effective from 2025.
+struct IndicatorSpec {
+  std::string code;
+  auditwatch::v1::RollupRule rollup = auditwatch::v1::ROLLUP_RULE_NONE;
+  std::string unit_of_measure = "%";
+  double min_value = 0, max_value = 100;
+  std::vector<auditwatch::v1::PeriodType> period_types = {auditwatch::v1::PERIOD_TYPE_MONTH};
+  auditwatch::v1::Direction direction = auditwatch::v1::DIRECTION_HIGHER_IS_BETTER;
+  int deadline_days = 0;
+};
+
+// Creates (or updates) the indicator; fails the test on error.
+inline void CreateIndicator(auditwatch::v1::IngestService::Stub& ingest, const IndicatorSpec& spec) {
+  auditwatch::v1::UpsertIndicatorRequest req;
+  auditwatch::v1::Indicator* i = req.mutable_indicator();
+  i->set_code(spec.code);
+  i->set_name_zh(spec.code);
+  i->set_category(auditwatch::v1::BUSINESS_CATEGORY_BILLING);
+  i->set_kind(auditwatch::v1::INDICATOR_KIND_SYSTEM);
+  i->set_direction(spec.direction);
+  for (auto t : spec.period_types) i->add_allowed_period_types(t);
+  i->set_min_value(spec.min_value);
+  i->set_max_value(spec.max_value);
+  i->set_unit_of_measure(spec.unit_of_measure);
+  i->set_rollup(spec.rollup);
+  i->set_deadline_days(spec.deadline_days);
+  i->set_enabled(true);
+  i->set_effective_year(2025);
+  req.set_actor("tester");
+  grpc::ClientContext ctx;
+  auditwatch::v1::Indicator out;
+  const grpc::Status s = ingest.UpsertIndicator(&ctx, req, &out);
+  INFO(s.error_message());
+  REQUIRE(s.ok());
+}
+
 // P → C1 → D1 → S1, S2
 inline const std::vector<UnitSpec>& SmallTree() {
   static const std::vector<UnitSpec> kTree = {{"P", auditwatch::v1::UNIT_TYPE_PROVINCE, ""},
