@@ -193,7 +193,6 @@ absl::Status Evaluator::SyncRules(bool force) {
   rules_version_ = *version;
 
   std::vector<EventUpdate> updates;
-  absl::flat_hash_map<EventId, bool> judged;
   size_t visited = 0;
   for (const auto& [id, series] : projection_) {
     if (++visited % 4096 == 0 && stop_.HasBeenNotified()) return absl::CancelledError("stopping");
@@ -209,23 +208,24 @@ absl::Status Evaluator::SyncRules(bool force) {
       period = period ? period->Shift(static_cast<int>(ordinal - Ordinal(*period))) : FromOrdinal(type, ordinal);
       for (size_t r : it->second) {
         if (!IsValueRule(rules_[r].kind())) continue;  // timer rules judge themselves
-        judged[EventId{rule_ids_[r], unit, type, ordinal}] = true;
         Judge(r, **dir, unit, unit_facts, *facts, series, *period, ordinal, 0, updates);
       }
     }
   }
   absl::flat_hash_map<int, bool> live;
-  for (size_t r = 0; r < rules_.size(); ++r) live[rule_ids_[r]] = true;
-  for (const auto& [key, event] : open_) {
-    if (judged.contains(key) || live.contains(key.rule)) continue;
-    EventUpdate u;
-    u.change = Change::kResolve;
-    u.event_id = event.id;
-    u.verdict.message = "the rule was disabled or changed so that it no longer applies";
-    updates.push_back(std::move(u));
+  std::vector<std::string> live_codes;
+  for (size_t r = 0; r < rules_.size(); ++r) {
+    live[rule_ids_[r]] = true;
+    live_codes.push_back(rules_[r].code());
   }
   if (absl::Status s = Commit(updates, cursor_); !s.ok()) return s;
-  for (auto it = open_.begin(); it != open_.end();) {  // drop what was just resolved
+  // Events of disabled or deleted rules resolve, whoever opened them (timers too).
+  if (absl::Status s = store_->ResolveRulesOtherThan(
+          live_codes, "the rule was disabled or changed so that it no longer applies");
+      !s.ok()) {
+    return s;
+  }
+  for (auto it = open_.begin(); it != open_.end();) {
     if (!live.contains(it->first.rule)) {
       open_.erase(it++);
     } else {
@@ -269,7 +269,19 @@ void Evaluator::Judge(size_t rule_index, const DirectorySnapshot& dir, int unit_
                                      u != nullptr ? v1::UnitType_Name(u->type) : "unit of unknown type");
     }
   } else if (rule.kind() == v1::RULE_KIND_MISSING) {
-    verdict.message = "the value was reported";  // a reported value resolves a missing event
+    // Timers open missing-value events (on any replica); the value's arrival
+    // resolves the event of this key, if there is one.
+    EventUpdate up;
+    up.change = Change::kResolve;
+    up.rule_code = rule.code();
+    up.theme_code = rule.theme_code();
+    up.unit_code = unit;
+    up.period_key = period.key();
+    up.indicator_code = indicator.code;
+    up.verdict.message = "the value was reported";
+    up.cause_seq = cause_seq;
+    updates.push_back(std::move(up));
+    return;
   } else {
     if (!type_applies) return;
     const int history = HistoryNeeded(rule);
@@ -322,7 +334,7 @@ absl::Status Evaluator::Commit(std::vector<EventUpdate>& updates, int64_t to) {
     if (!opened.ok()) return opened.status();
     size_t next_id = 0;
     for (const EventUpdate& u : chunk) {
-      metrics_->Event(ChangeName(u), u.verdict.level);
+      if (u.change != Change::kResolve || u.event_id != 0) metrics_->Event(ChangeName(u), u.verdict.level);
       if (u.change != Change::kOpen) continue;
       const int64_t id = (*opened)[next_id++];
       auto period = Period::Parse(u.period_key);
@@ -333,31 +345,6 @@ absl::Status Evaluator::Commit(std::vector<EventUpdate>& updates, int64_t to) {
     start = end;
   } while (start < updates.size());
   cursor_ = to;
-  return absl::OkStatus();
-}
-
-// Missing-value events are opened by timers (on any replica): refresh them so
-// that a value's arrival resolves its event.
-absl::Status Evaluator::SyncMissing() {
-  std::vector<std::string> missing_rules;
-  absl::flat_hash_map<int, bool> missing_ids;
-  for (size_t r = 0; r < rules_.size(); ++r) {
-    if (rules_[r].kind() != v1::RULE_KIND_MISSING) continue;
-    missing_rules.push_back(rules_[r].code());
-    missing_ids[rule_ids_[r]] = true;
-  }
-  if (missing_rules.empty()) return absl::OkStatus();
-  auto open = store_->OpenEvents(missing_rules);
-  if (!open.ok()) return open.status();
-  for (auto it = open_.begin(); it != open_.end();) {
-    if (missing_ids.contains(it->first.rule)) {
-      open_.erase(it++);
-    } else {
-      ++it;
-    }
-  }
-  for (const auto& row : *open) Track(row);
-  last_missing_sync_ = absl::Now();
   return absl::OkStatus();
 }
 
@@ -413,16 +400,6 @@ absl::Status Evaluator::Handle(const v1::WatchReadingsResponse& page, int64_t re
   if (absl::Status s = SyncRules(false); !s.ok()) return s;
   std::vector<EventUpdate> updates;
   if (!touched.empty()) {
-    bool touches_missing = false;
-    for (const Touched& t : touched) {
-      auto it = rules_by_series_.find(SeriesId(t.indicator, 0, static_cast<int>(t.period.type())));
-      if (it == rules_by_series_.end()) continue;
-      for (size_t r : it->second) touches_missing |= rules_[r].kind() == v1::RULE_KIND_MISSING;
-      if (touches_missing) break;
-    }
-    if (touches_missing || absl::Now() - last_missing_sync_ > absl::Seconds(10)) {
-      if (absl::Status s = SyncMissing(); !s.ok()) return s;
-    }
     auto dir = directory_->Get();
     if (!dir.ok()) return dir.status();
     auto wl = store_->Whitelist(false);  // entries made a moment ago count

@@ -69,7 +69,6 @@ class Evaluator {
   absl::Status Lead();
   absl::Status Handle(const v1::WatchReadingsResponse& page, int64_t replay_until);
   absl::Status SyncRules(bool force);
-  absl::Status SyncMissing();
   void Track(const OpenEventRow& row);
   // Appends the event change (if any) of `rule` on (unit, period).
   void Judge(size_t rule_index, const DirectorySnapshot& dir, int unit, const UnitFacts* facts,
@@ -95,7 +94,6 @@ class Evaluator {
   absl::flat_hash_map<EventId, OpenEvent> open_;
   std::vector<v1::WhitelistEntry> whitelist_;
   absl::Time last_sweep_;
-  absl::Time last_missing_sync_;
   int64_t evaluations_ = 0;  // since the last page, for the metric
 
   std::atomic<bool> leader_{false};

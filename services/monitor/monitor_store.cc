@@ -359,6 +359,34 @@ absl::StatusOr<std::vector<int64_t>> MonitorStore::Apply(const std::vector<Event
                                               NumberArray(cause));
       for (const auto& r : ids) opened.push_back(r[0].as<int64_t>());
     }
+    // Resolutions by key (a missing value arrived): one statement for all.
+    std::vector<std::string> by_rule, by_unit, by_period, by_message, by_cause;
+    for (const EventUpdate& u : updates) {
+      if (u.change != Change::kResolve || u.event_id != 0) continue;
+      by_rule.push_back(u.rule_code);
+      by_unit.push_back(u.unit_code);
+      by_period.push_back(u.period_key);
+      by_message.push_back(u.verdict.message);
+      by_cause.push_back(absl::StrCat(u.cause_seq));
+    }
+    if (!by_rule.empty()) {
+      tx.exec_params(R"sql(
+        WITH input AS (
+          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])
+            AS i (rule_code, unit_code, period_key, message, cause_seq)
+        ), resolved AS (
+          UPDATE events e SET state = 4, message = i.message, cause_seq = i.cause_seq,
+            resolved_at = clock_timestamp(), updated_at = clock_timestamp(), seq = next_event_seq()
+          FROM input i
+          WHERE e.rule_code = i.rule_code AND e.unit_code = i.unit_code AND e.period_key = i.period_key
+            AND e.state <> 4
+          RETURNING e.id, e.level, e.observed, i.message
+        )
+        INSERT INTO event_history (event_id, actor, change, level, state, value, comment)
+        SELECT id, 'system', 'resolved', level, 4, observed, message FROM resolved)sql",
+                     TextArray(by_rule), TextArray(by_unit), TextArray(by_period), TextArray(by_message),
+                     NumberArray(by_cause));
+    }
     for (const EventUpdate& u : updates) {
       const Verdict& v = u.verdict;
       switch (u.change) {
@@ -378,6 +406,7 @@ absl::StatusOr<std::vector<int64_t>> MonitorStore::Apply(const std::vector<Event
           break;
         }
         case Change::kResolve: {
+          if (u.event_id == 0) break;  // above
           const pqxx::result r = tx.exec_params(kResolveSql, u.event_id, v.observed, v.message, u.cause_seq);
           if (r.empty()) break;
           tx.exec_params(kHistorySql, u.event_id, "system", "resolved", r[0][0].as<int>(),
@@ -402,6 +431,24 @@ absl::StatusOr<std::vector<int64_t>> MonitorStore::Apply(const std::vector<Event
     return absl::OkStatus();
   }));
   return opened;
+}
+
+absl::Status MonitorStore::ResolveRulesOtherThan(const std::vector<std::string>& live, const std::string& message) {
+  return pool_->Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    tx.exec_params(R"sql(
+      WITH resolved AS (
+        UPDATE events SET state = 4, message = $2, resolved_at = clock_timestamp(), updated_at = clock_timestamp(),
+          seq = next_event_seq()
+        WHERE state <> 4 AND NOT (rule_code = ANY ($1::text[]))
+        RETURNING id, level, observed
+      )
+      INSERT INTO event_history (event_id, actor, change, level, state, value, comment)
+      SELECT id, 'system', 'resolved', level, 4, observed, $2 FROM resolved)sql",
+                   TextArray(live), message);
+    tx.commit();
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<std::vector<v1::WarningEvent>> MonitorStore::ReopenExpired(

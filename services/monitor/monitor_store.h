@@ -18,7 +18,9 @@ namespace aw::monitor {
 // One change the evaluator (or a timer) makes to an event.
 struct EventUpdate {
   Change change = Change::kNone;
-  int64_t event_id = 0;  // of the open event, unless kOpen
+  // Of the open event, unless kOpen. A kResolve with no id resolves the
+  // unresolved event of (rule, unit, period) if there is one.
+  int64_t event_id = 0;
   std::string rule_code, theme_code, unit_code, period_key, indicator_code;
   Verdict verdict;
   bool suppressed = false;  // kOpen under an active whitelist entry
@@ -72,6 +74,8 @@ class MonitorStore {
   // Returns the ids of opened events, in the order of `updates`.
   absl::StatusOr<std::vector<int64_t>> Apply(const std::vector<EventUpdate>& updates,
                                              const std::string& feed, int64_t from, int64_t to);
+  // Resolves every unresolved event of a rule not in `live` (disabled or gone).
+  absl::Status ResolveRulesOtherThan(const std::vector<std::string>& live, const std::string& message);
   // Reopens suppressed events whose whitelist entries expired; returns them.
   absl::StatusOr<std::vector<v1::WarningEvent>> ReopenExpired(
       const std::function<bool(const v1::WarningEvent&, const v1::WhitelistEntry&)>& matches,
