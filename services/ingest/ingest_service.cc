@@ -5,6 +5,7 @@
 #include <google/protobuf/arena.h>
 #include <random>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/grpc_util.h"
@@ -865,6 +866,36 @@ grpc::ServerUnaryReactor* IngestServiceImpl::GetCompleteness(Ctx* ctx,
                                  : absl::Now();
     AW_ASSIGN_OR_RETURN(auto catalogue, store_->GetCatalogue());
     AW_ASSIGN_OR_RETURN(auto scoped, ScopeUnits(*catalogue, req->scope(), period.last_day(), true));
+    for (int i = 0; i < req->indicator_codes_size(); ++i) {
+      if (catalogue->FindIndicator(req->indicator_codes(i)) == nullptr) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("indicator_codes[", i, "]: no indicator ", req->indicator_codes(i)));
+      }
+    }
+    // What each indicator owes for this period, worked out once, not per unit.
+    struct Due {
+      const IndicatorInfo* info;
+      const v1::Indicator* def;
+      absl::Time deadline;
+    };
+    std::vector<Due> due;
+    for (const IndicatorInfo& i : catalogue->indicators()) {
+      const v1::Indicator* def = i.InYear(static_cast<int>(period.first_day().year()));
+      if (def == nullptr || !def->enabled()) continue;
+      if (!req->indicator_codes().empty() &&
+          std::find(req->indicator_codes().begin(), req->indicator_codes().end(), i.code) ==
+              req->indicator_codes().end()) {
+        continue;
+      }
+      if (std::find(def->allowed_period_types().begin(), def->allowed_period_types().end(),
+                    static_cast<int>(period.type())) == def->allowed_period_types().end()) {
+        continue;
+      }
+      const absl::Time deadline =
+          absl::FromCivil(period.last_day() + def->deadline_days() + 1, absl::UTCTimeZone());
+      if (deadline > as_of) continue;  // not due yet
+      due.push_back({&i, def, deadline});
+    }
     std::vector<const UnitInfo*> units;
     std::vector<int> unit_ids;
     for (const UnitInfo* u : scoped) {
@@ -872,48 +903,46 @@ grpc::ServerUnaryReactor* IngestServiceImpl::GetCompleteness(Ctx* ctx,
       units.push_back(u);
       unit_ids.push_back(u->id);
     }
-    AW_ASSIGN_OR_RETURN(auto rows, store_->ReadVersions(unit_ids, {}, period.type(), period.first_day(),
+    std::vector<int> indicator_ids;  // all when no filter was given
+    if (!req->indicator_codes().empty()) {
+      for (const Due& d : due) indicator_ids.push_back(d.info->id);
+    }
+    if (due.empty()) unit_ids.clear();  // nothing is owed: no need to read
+    AW_ASSIGN_OR_RETURN(auto rows, store_->ReadVersions(unit_ids, indicator_ids, period.type(), period.first_day(),
                                                         period.first_day(), false));
-    absl::flat_hash_map<std::pair<int, int>, bool> reported;
-    for (const StoredReading& r : rows) reported[{r.unit_id, r.indicator_id}] = true;
-    std::vector<v1::MissingValue> missing;
+    absl::flat_hash_set<std::pair<int, int>> reported;
+    for (const StoredReading& r : rows) reported.insert({r.unit_id, r.indicator_id});
+    // Only the requested page of missing values becomes messages.
+    int64_t missing = 0;
+    const int64_t page_end = page.offset + page.size;
     for (const UnitInfo* u : units) {
       v1::UnitCompleteness* uc = resp->add_units();
       uc->set_unit_code(u->code);
       int required = 0, present = 0;
-      for (const IndicatorInfo& i : catalogue->indicators()) {
-        const v1::Indicator* def = i.InYear(static_cast<int>(period.first_day().year()));
-        if (def == nullptr || !def->enabled()) continue;
-        if (std::find(def->allowed_period_types().begin(), def->allowed_period_types().end(),
-                      static_cast<int>(period.type())) == def->allowed_period_types().end()) {
+      for (const Due& d : due) {
+        if (!d.def->applicable_unit_types().empty() &&
+            std::find(d.def->applicable_unit_types().begin(), d.def->applicable_unit_types().end(),
+                      u->type) == d.def->applicable_unit_types().end()) {
           continue;
         }
-        if (!def->applicable_unit_types().empty() &&
-            std::find(def->applicable_unit_types().begin(), def->applicable_unit_types().end(),
-                      u->type) == def->applicable_unit_types().end()) {
-          continue;
-        }
-        const absl::Time deadline =
-            absl::FromCivil(period.last_day() + def->deadline_days() + 1, absl::UTCTimeZone());
-        if (deadline > as_of) continue;  // not due yet
         ++required;
-        if (reported.contains({u->id, i.id})) {
+        if (reported.contains({u->id, d.info->id})) {
           ++present;
-        } else {
-          v1::MissingValue& m = missing.emplace_back();
-          m.set_unit_code(u->code);
-          m.set_indicator_code(i.code);
-          m.mutable_deadline()->set_seconds(absl::ToUnixSeconds(deadline));
+          continue;
         }
+        if (missing >= page.offset && missing < page_end) {
+          v1::MissingValue* m = resp->add_missing();
+          m->set_unit_code(u->code);
+          m->set_indicator_code(d.info->code);
+          m->mutable_deadline()->set_seconds(absl::ToUnixSeconds(d.deadline));
+        }
+        ++missing;
       }
       uc->set_required(required);
       uc->set_reported(present);
       uc->set_rate(required == 0 ? 1.0 : static_cast<double>(present) / required);
     }
-    for (int64_t i = page.offset; i < std::min<int64_t>(missing.size(), page.offset + page.size); ++i) {
-      *resp->add_missing() = std::move(missing[i]);
-    }
-    FillPageResponse(page, static_cast<int64_t>(missing.size()), resp->mutable_page());
+    FillPageResponse(page, missing, resp->mutable_page());
     return absl::OkStatus();
   });
 }

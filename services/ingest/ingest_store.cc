@@ -88,8 +88,6 @@ FROM (
 WHERE $6 OR version = versions
 ORDER BY unit_id, indicator_id, period_start, version)sql";
 
-// Whole blocks of the next batches in commit order; unnested and ordered here,
-// which is cheaper than in SQL at full feed rate.
 // The next batches in commit order (the page), then the blocks of those not
 // found in memory; unnested and ordered here, cheaper than in SQL.
 constexpr char kFeedBatchesSql[] = R"sql(

@@ -11,7 +11,7 @@ class IngestModule final : public Module {
  public:
   explicit IngestModule(const ModuleContext& ctx)
       : metrics_(ctx.metrics->registry()),
-        store_(ctx.db, IngestStore::Options{.on_commit = [this] { hub_.Poke(); }}),
+        store_(ctx.db, IngestStore::Options{.validation = {}, .max_future_days = 0, .on_commit = [this] { hub_.Poke(); }}),
         hub_(&store_, absl::Milliseconds(20)),
         puller_(&store_, ctx.config->data_sources, &metrics_, ctx.config->timer_interval),
         service_(&store_, ctx.workers, &hub_, &metrics_, &puller_) {}

@@ -77,6 +77,7 @@ absl::Status TimerRunner::Judge(const v1::Rule& rule, const Period& period, std:
     v1::GetCompletenessRequest req;
     req.mutable_period()->set_key(period.key());
     *req.mutable_scope() = rule.scope();
+    for (const auto& code : rule.indicator_codes()) req.add_indicator_codes(code);
     req.mutable_page()->set_page_size(1000);
     int days_max = 0;
     for (;;) {
@@ -86,11 +87,7 @@ absl::Status TimerRunner::Judge(const v1::Rule& rule, const Period& period, std:
       const grpc::Status s = directory_->ingest().GetCompleteness(&ctx, req, &resp);
       if (!s.ok()) return absl::UnavailableError(absl::StrCat("ingest GetCompleteness: ", s.error_message()));
       for (const v1::MissingValue& m : resp.missing()) {
-        if (std::find(rule.indicator_codes().begin(), rule.indicator_codes().end(), m.indicator_code()) ==
-                rule.indicator_codes().end() ||
-            !TypeApplies(rule, dir->Unit(m.unit_code()))) {
-          continue;
-        }
+        if (!TypeApplies(rule, dir->Unit(m.unit_code()))) continue;
         const double days = std::floor(absl::ToDoubleHours(now - absl::FromUnixSeconds(m.deadline().seconds())) / 24);
         Verdict v = EvaluateMissing(rule, days);
         if (v.level > 0) {

@@ -3,6 +3,7 @@
 // completeness, the change feed, and a crash in the middle of a bulk stream.
 #include <signal.h>
 
+#include <set>
 #include <thread>
 
 #include <catch2/catch.hpp>
@@ -318,6 +319,39 @@ TEST_CASE("Completeness lists what is missing after the deadline, with rates", "
   CHECK(rate["S2"] == 0.5);
   CHECK(rate["D1"] == 0.0);
   CHECK(resp.missing_size() == 3);
+  // Paging walks the same missing values one at a time.
+  {
+    v1::GetCompletenessRequest paged = req;
+    paged.mutable_page()->set_page_size(1);
+    std::set<std::pair<std::string, std::string>> seen;
+    for (int pages = 1;; ++pages) {
+      REQUIRE(pages <= 3);
+      grpc::ClientContext page_ctx;
+      v1::GetCompletenessResponse page;
+      REQUIRE(ingest.stub().GetCompleteness(&page_ctx, paged, &page).ok());
+      REQUIRE(page.missing_size() == 1);
+      seen.insert({page.missing(0).unit_code(), page.missing(0).indicator_code()});
+      if (page.page().next_page_token().empty()) break;
+      paged.mutable_page()->set_page_token(page.page().next_page_token());
+    }
+    CHECK(seen == std::set<std::pair<std::string, std::string>>{{"D1", "RATE"}, {"D1", "VOL"}, {"S2", "RATE"}});
+  }
+  // A filter on indicators counts only those.
+  {
+    v1::GetCompletenessRequest only_vol = req;
+    only_vol.add_indicator_codes("VOL");
+    grpc::ClientContext vol_ctx;
+    v1::GetCompletenessResponse vol;
+    REQUIRE(ingest.stub().GetCompleteness(&vol_ctx, only_vol, &vol).ok());
+    REQUIRE(vol.missing_size() == 1);
+    CHECK(vol.missing(0).unit_code() == "D1");
+    for (const auto& u : vol.units()) CHECK(u.required() == 1);
+    only_vol.add_indicator_codes("NOPE");
+    grpc::ClientContext bad_ctx;
+    const grpc::Status bad = ingest.stub().GetCompleteness(&bad_ctx, only_vol, &vol);
+    CHECK(bad.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    CHECK_THAT(bad.error_message(), Catch::Contains("indicator_codes[1]"));
+  }
   // Before the deadline (period end + 5 days) nothing is missing yet.
   req.mutable_as_of()->set_seconds(absl::ToUnixSeconds(absl::FromCivil(absl::CivilDay(2025, 2, 3), absl::UTCTimeZone())));
   grpc::ClientContext early_ctx;
