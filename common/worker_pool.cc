@@ -4,12 +4,17 @@
 
 namespace aw {
 
+std::thread NamedThread(const std::string& name, std::function<void()> body) {
+  std::thread t(std::move(body));
+  pthread_setname_np(t.native_handle(), name.substr(0, 15).c_str());
+  return t;
+}
+
 WorkerPool::WorkerPool(std::string name, int threads, int max_queue)
     : name_(std::move(name)), max_queue_(max_queue) {
   threads_.reserve(threads);
   for (int i = 0; i < threads; ++i) {
-    threads_.emplace_back([this] { Loop(); });
-    pthread_setname_np(threads_.back().native_handle(), name_.substr(0, 15).c_str());
+    threads_.push_back(NamedThread(name_, [this] { Loop(); }));
   }
 }
 

@@ -14,6 +14,10 @@
 
 namespace aw {
 
+// Starts `body` on a thread named `name` (the first 15 characters: what top -H,
+// perf and gdb show).
+std::thread NamedThread(const std::string& name, std::function<void()> body);
+
 // Thread-safe. Tasks run in submission order on `threads` workers; at most
 // `max_queue` tasks wait. Shutdown() (also run by the destructor) refuses new
 // work, runs what is queued and joins the workers.

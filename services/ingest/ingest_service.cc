@@ -370,7 +370,7 @@ FeedHub::FeedHub(IngestStore* store, absl::Duration poll_interval)
 
 FeedHub::~FeedHub() { Stop(); }
 
-void FeedHub::Start() { thread_ = std::thread([this] { Loop(); }); }
+void FeedHub::Start() { thread_ = NamedThread("aw-feed-hub", [this] { Loop(); }); }
 
 void FeedHub::Stop() {
   {

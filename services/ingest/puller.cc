@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/pg_arrays.h"
 #include "common/status.h"
+#include "common/worker_pool.h"
 
 namespace aw::ingest {
 namespace {
@@ -99,7 +100,7 @@ Puller::Puller(IngestStore* store, std::map<std::string, std::string> data_sourc
 Puller::~Puller() { Stop(); }
 
 void Puller::Start() {
-  thread_ = std::thread([this] {
+  thread_ = NamedThread("aw-puller", [this] {
     auto log = Logger("ingest");
     while (!stop_.WaitForNotificationWithTimeout(interval_)) {
       auto ran = RunDue();

@@ -1,10 +1,14 @@
 #include "services/monitor/evaluator.h"
 
+#include <deque>
+
 #include <google/protobuf/arena.h>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
+#include "common/worker_pool.h"
 #include "services/monitor/monitor_metrics.h"
 
 namespace aw::monitor {
@@ -58,6 +62,137 @@ Period FromOrdinal(int type, int64_t ordinal) {
 
 }  // namespace
 
+// Commits the evaluator's changes in queue order on a thread of its own.
+class Evaluator::Committer {
+ public:
+  Committer(MonitorStore* store, MonitorMetrics* metrics, const absl::Notification* stopping, int64_t position,
+            std::atomic<int64_t>* cursor)
+      : store_(store), metrics_(metrics), stopping_(stopping), position_(position), cursor_(cursor) {
+    thread_ = NamedThread("aw-ev-commit", [this] { Loop(); });
+  }
+  // What is queued and not committed is dropped: the cursor has not moved past
+  // it, so the next leader judges it again.
+  ~Committer() {
+    {
+      absl::MutexLock lock(&mu_);
+      stop_ = true;
+    }
+    thread_.join();
+  }
+
+  // Waits while the queue is full. Returns the error of a failed commit.
+  absl::Status Push(std::vector<EventUpdate> updates, int64_t to, absl::Time newest) {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(this, &Committer::HasRoom));
+    if (!status_.ok()) return status_;
+    queued_updates_ += updates.size();
+    queue_.push_back({std::move(updates), to, newest});
+    return absl::OkStatus();
+  }
+
+  // Waits until everything queued is committed.
+  absl::Status Flush() {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(this, &Committer::Drained));
+    return status_;
+  }
+
+ private:
+  struct Pending {
+    std::vector<EventUpdate> updates;
+    int64_t to;
+    absl::Time newest;
+  };
+  static constexpr size_t kMaxQueuedPages = 64;
+  static constexpr size_t kMaxQueuedUpdates = 4 * kMaxUpdatesPerCommit;
+
+  bool HasRoom() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !status_.ok() || (queue_.size() < kMaxQueuedPages && queued_updates_ < kMaxQueuedUpdates);
+  }
+  bool Drained() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !status_.ok() || (queue_.empty() && !busy_); }
+  bool Ready() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || !queue_.empty(); }
+
+  void Loop() {
+    for (;;) {
+      Pending batch;
+      size_t taken = 0;
+      {
+        absl::MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(this, &Committer::Ready));
+        if (stop_) return;
+        // The first page, and those after it that fit in one transaction.
+        batch = std::move(queue_.front());
+        queue_.pop_front();
+        while (!queue_.empty() && batch.updates.size() + queue_.front().updates.size() <= kMaxUpdatesPerCommit) {
+          Pending& next = queue_.front();
+          batch.updates.insert(batch.updates.end(), std::make_move_iterator(next.updates.begin()),
+                               std::make_move_iterator(next.updates.end()));
+          batch.to = next.to;
+          batch.newest = next.newest;
+          queue_.pop_front();
+        }
+        taken = batch.updates.size();
+        busy_ = true;
+      }
+      const absl::Time started = absl::Now();
+      absl::Status s = Commit(batch);
+      metrics_->stage_commit.Increment(absl::ToDoubleSeconds(absl::Now() - started));
+      absl::MutexLock lock(&mu_);
+      busy_ = false;
+      queued_updates_ -= std::min(queued_updates_, taken);
+      if (!s.ok()) {
+        status_ = std::move(s);
+        queue_.clear();
+        queued_updates_ = 0;
+        return;
+      }
+    }
+  }
+
+  // In transactions of at most kMaxUpdatesPerCommit changes; the cursor moves
+  // with the last one.
+  absl::Status Commit(const Pending& batch) {
+    const std::vector<EventUpdate>& updates = batch.updates;
+    size_t start = 0;
+    do {
+      if (stopping_->HasBeenNotified()) return absl::CancelledError("stopping");
+      const size_t end = std::min(updates.size(), start + kMaxUpdatesPerCommit);
+      const std::vector<EventUpdate> chunk(updates.begin() + start, updates.begin() + end);
+      const bool last = end == updates.size();
+      const bool move = last && batch.to != position_;
+      auto resolved = store_->Apply(chunk, move ? kFeed : "", position_, batch.to);
+      if (!resolved.ok()) return resolved.status();
+      for (const EventUpdate& u : chunk) {
+        if (u.change != Change::kResolve && u.change != Change::kNone) metrics_->Event(ChangeName(u), u.verdict.level);
+      }
+      if (*resolved > 0) metrics_->Event("resolved", 0, static_cast<double>(*resolved));
+      if (move) {
+        position_ = batch.to;
+        *cursor_ = position_;
+      }
+      start = end;
+    } while (start < updates.size());
+    if (batch.newest != absl::InfinitePast()) {
+      metrics_->feed_lag_seconds.Set(absl::ToDoubleSeconds(absl::Now() - batch.newest));
+    }
+    return absl::OkStatus();
+  }
+
+  MonitorStore* const store_;
+  MonitorMetrics* const metrics_;
+  const absl::Notification* const stopping_;
+  int64_t position_;  // the committed cursor; committer thread only
+  std::atomic<int64_t>* const cursor_;
+
+  absl::Mutex mu_;
+  std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
+  size_t queued_updates_ ABSL_GUARDED_BY(mu_) = 0;
+  bool busy_ ABSL_GUARDED_BY(mu_) = false;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status status_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;
+};
+
 int Evaluator::Names::Id(absl::string_view name) {
   auto it = ids_.find(name);
   if (it != ids_.end()) return it->second;
@@ -73,7 +208,7 @@ Evaluator::Evaluator(MonitorStore* store, Directory* directory, MonitorMetrics* 
 
 Evaluator::~Evaluator() { Stop(); }
 
-void Evaluator::Start() { thread_ = std::thread([this] { Loop(); }); }
+void Evaluator::Start() { thread_ = NamedThread("aw-evaluator", [this] { Loop(); }); }
 
 void Evaluator::Stop() {
   if (!stop_.HasBeenNotified()) stop_.Notify();
@@ -127,6 +262,11 @@ absl::Status Evaluator::Lead() {
   if (!open.ok()) return open.status();
   for (const auto& row : *open) Track(row);
 
+  Committer committer(store_, metrics_, &stop_, cursor_, &cursor_);
+  committer_ = &committer;
+  queued_to_ = cursor_;
+  absl::Cleanup forget = [this] { committer_ = nullptr; };
+
   grpc::ClientContext ctx;
   {
     absl::MutexLock lock(&mu_);
@@ -143,7 +283,10 @@ absl::Status Evaluator::Lead() {
   for (;;) {
     arena.Reset();
     auto* page = google::protobuf::Arena::CreateMessage<v1::WatchReadingsResponse>(&arena);
+    const absl::Time read_from = absl::Now();
     if (!reader->Read(page)) break;
+    const absl::Time read_to = absl::Now();
+    metrics_->stage_read.Increment(absl::ToDoubleSeconds(read_to - read_from));
     if (!synced && page->last_seq() >= replay_until) {
       status = SyncRules(true);
       if (!status.ok()) break;
@@ -151,6 +294,7 @@ absl::Status Evaluator::Lead() {
     }
     status = Handle(*page, replay_until);
     if (!status.ok()) break;
+    metrics_->stage_judge.Increment(absl::ToDoubleSeconds(absl::Now() - read_to));
   }
   ctx.TryCancel();
   const grpc::Status end = reader->Finish();
@@ -218,7 +362,8 @@ absl::Status Evaluator::SyncRules(bool force) {
     live[rule_ids_[r]] = true;
     live_codes.push_back(rules_[r].code());
   }
-  if (absl::Status s = Commit(updates, cursor_); !s.ok()) return s;
+  if (absl::Status s = Commit(std::move(updates), queued_to_, absl::InfinitePast()); !s.ok()) return s;
+  if (absl::Status s = committer_->Flush(); !s.ok()) return s;
   // Events of disabled or deleted rules resolve, whoever opened them (timers too).
   if (absl::Status s = store_->ResolveRulesOtherThan(
           live_codes, "the rule was disabled or changed so that it no longer applies");
@@ -279,6 +424,7 @@ void Evaluator::Judge(size_t rule_index, const DirectorySnapshot& dir, int unit_
     up.period_key = period.key();
     up.indicator_code = indicator.code;
     up.verdict.message = "the value was reported";
+    up.keep_observed = true;
     up.cause_seq = cause_seq;
     updates.push_back(std::move(up));
     return;
@@ -300,7 +446,6 @@ void Evaluator::Judge(size_t rule_index, const DirectorySnapshot& dir, int unit_
   if (change == Change::kNone) return;
   EventUpdate up;
   up.change = change;
-  up.event_id = open == open_.end() ? 0 : open->second.id;
   up.rule_code = rule.code();
   up.theme_code = rule.theme_code();
   up.unit_code = unit;
@@ -313,43 +458,23 @@ void Evaluator::Judge(size_t rule_index, const DirectorySnapshot& dir, int unit_
   if (change == Change::kResolve) {
     open_.erase(open);
   } else if (change == Change::kOpen) {
-    open_[key] = OpenEvent{0, up.verdict.level};  // id filled in after the commit
+    open_[key] = OpenEvent{up.verdict.level};
   } else {
     open->second.level = up.verdict.level;
   }
   updates.push_back(std::move(up));
 }
 
-absl::Status Evaluator::Commit(std::vector<EventUpdate>& updates, int64_t to) {
-  const int64_t from = cursor_;
-  size_t start = 0;
-  do {
-    // Stop between chunks: nothing is lost, the cursor moves with the last one.
-    if (stop_.HasBeenNotified()) return absl::CancelledError("stopping");
-    const size_t end = std::min(updates.size(), start + kMaxUpdatesPerCommit);
-    std::vector<EventUpdate> chunk(std::make_move_iterator(updates.begin() + start),
-                                   std::make_move_iterator(updates.begin() + end));
-    const bool last = end == updates.size();
-    auto opened = store_->Apply(chunk, last && to != from ? kFeed : "", from, to);
-    if (!opened.ok()) return opened.status();
-    size_t next_id = 0;
-    for (const EventUpdate& u : chunk) {
-      if (u.change != Change::kResolve || u.event_id != 0) metrics_->Event(ChangeName(u), u.verdict.level);
-      if (u.change != Change::kOpen) continue;
-      const int64_t id = (*opened)[next_id++];
-      auto period = Period::Parse(u.period_key);
-      auto it = open_.find(EventId{rule_names_.Id(u.rule_code), units_.Id(u.unit_code),
-                                   static_cast<int>(period->type()), Ordinal(*period)});
-      if (it != open_.end()) it->second.id = id;
-    }
-    start = end;
-  } while (start < updates.size());
-  cursor_ = to;
-  return absl::OkStatus();
+absl::Status Evaluator::Commit(std::vector<EventUpdate> updates, int64_t to, absl::Time newest) {
+  queued_to_ = to;
+  return committer_->Push(std::move(updates), to, newest);
 }
 
 absl::Status Evaluator::SweepWhitelist() {
   last_sweep_ = absl::Now();
+  if (whitelist_.empty()) return absl::OkStatus();  // nothing can expire
+  // Events suppressed by an entry that just expired may still be queued.
+  if (absl::Status s = committer_->Flush(); !s.ok()) return s;
   auto dir = directory_->Get();
   if (!dir.ok()) return dir.status();
   auto wl = store_->Whitelist(false);
@@ -431,14 +556,14 @@ absl::Status Evaluator::Handle(const v1::WatchReadingsResponse& page, int64_t re
       }
     }
   }
-  if (absl::Status s = Commit(updates, page.last_seq()); !s.ok()) return s;
-  metrics_->evaluations.Increment(static_cast<double>(evaluations_));
-  evaluations_ = 0;
+  absl::Time newest = absl::InfinitePast();
   if (!page.changes().empty()) {
     const auto& last = page.changes(page.changes_size() - 1).reading().recorded_at();
-    metrics_->feed_lag_seconds.Set(absl::ToDoubleSeconds(
-        absl::Now() - absl::FromUnixSeconds(last.seconds()) - absl::Nanoseconds(last.nanos())));
+    newest = absl::FromUnixSeconds(last.seconds()) + absl::Nanoseconds(last.nanos());
   }
+  if (absl::Status s = Commit(std::move(updates), page.last_seq(), newest); !s.ok()) return s;
+  metrics_->evaluations.Increment(static_cast<double>(evaluations_));
+  evaluations_ = 0;
   // Whitelist entries that expired: reopen what they suppressed.
   if (absl::Now() - last_sweep_ > absl::Seconds(1)) return SweepWhitelist();
   return absl::OkStatus();

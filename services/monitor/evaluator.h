@@ -1,8 +1,11 @@
 // The evaluator: consumes the ingest readings feed from its durable cursor,
 // keeps its own in-memory projection of every value, judges each new value by
 // the enabled rules that watch it, and commits the event changes together with
-// the cursor. One evaluator runs at a time (a PostgreSQL advisory lock elects
-// it); the others wait to take over. Thread-safe.
+// the cursor. Judging and committing run on two threads: the next page is
+// judged while the last one commits, and pages that queue up while a commit
+// runs go into the next transaction together. One evaluator runs at a time (a
+// PostgreSQL advisory lock elects it); the others wait to take over.
+// Thread-safe.
 #pragma once
 
 #include <atomic>
@@ -65,6 +68,8 @@ class Evaluator {
     }
   };
 
+  class Committer;
+
   void Loop();
   absl::Status Lead();
   absl::Status Handle(const v1::WatchReadingsResponse& page, int64_t replay_until);
@@ -74,7 +79,9 @@ class Evaluator {
   void Judge(size_t rule_index, const DirectorySnapshot& dir, int unit, const UnitFacts* facts,
              const IndicatorFacts& indicator, const Series& series, const Period& period, int64_t ordinal,
              int64_t cause_seq, std::vector<EventUpdate>& updates);
-  absl::Status Commit(std::vector<EventUpdate>& updates, int64_t to);
+  // Queues `updates` for commit with a move of the cursor to `to` (none when
+  // `to` is where the cursor already is); `newest` is the newest reading's time.
+  absl::Status Commit(std::vector<EventUpdate> updates, int64_t to, absl::Time newest);
   bool Whitelisted(const v1::Rule& rule, const DirectorySnapshot& dir, const std::string& unit,
                    const std::string& indicator) const;
   absl::Status SweepWhitelist();
@@ -95,6 +102,8 @@ class Evaluator {
   std::vector<v1::WhitelistEntry> whitelist_;
   absl::Time last_sweep_;
   int64_t evaluations_ = 0;  // since the last page, for the metric
+  Committer* committer_ = nullptr;  // while leading
+  int64_t queued_to_ = 0;           // the cursor position of the last changes queued
 
   std::atomic<bool> leader_{false};
   std::atomic<int64_t> cursor_{0};

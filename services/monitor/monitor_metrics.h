@@ -36,10 +36,18 @@ struct MonitorMetrics {
         notifications(prometheus::BuildCounter()
                           .Name("auditwatch_monitor_notifications_total")
                           .Help("Notification deliveries, by result (sent, failed, retried)")
-                          .Register(registry)) {}
+                          .Register(registry)),
+        evaluator_seconds(prometheus::BuildCounter()
+                              .Name("auditwatch_monitor_evaluator_seconds_total")
+                              .Help("Time the evaluator spent, by stage: waiting for the feed (read), "
+                                    "projecting and judging (judge), writing events and cursor (commit)")
+                              .Register(registry)),
+        stage_read(evaluator_seconds.Add({{"service", "monitor"}, {"stage", "read"}})),
+        stage_judge(evaluator_seconds.Add({{"service", "monitor"}, {"stage", "judge"}})),
+        stage_commit(evaluator_seconds.Add({{"service", "monitor"}, {"stage", "commit"}})) {}
 
-  void Event(const char* change, int level) {
-    events.Add({{"service", "monitor"}, {"change", change}, {"level", std::to_string(level)}}).Increment();
+  void Event(const char* change, int level, double n = 1) {
+    events.Add({{"service", "monitor"}, {"change", change}, {"level", std::to_string(level)}}).Increment(n);
   }
 
   prometheus::Family<prometheus::Gauge>& rules;
@@ -48,6 +56,10 @@ struct MonitorMetrics {
   prometheus::Gauge& feed_lag_seconds;
   prometheus::Gauge& leader;
   prometheus::Family<prometheus::Counter>& notifications;
+  prometheus::Family<prometheus::Counter>& evaluator_seconds;
+  prometheus::Counter& stage_read;
+  prometheus::Counter& stage_judge;
+  prometheus::Counter& stage_commit;
 };
 
 }  // namespace aw::monitor

@@ -1,6 +1,8 @@
 #include "services/monitor/monitor_store.h"
 
+#include <tuple>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -25,15 +27,57 @@ INSERT INTO events (rule_code, theme_code, unit_code, period_key, indicator_code
                     threshold, message, seq, cause_seq)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, next_event_seq(), $11) RETURNING id)sql";
 // Escalation asks for a new acknowledgement; suppressed events stay suppressed.
-constexpr char kChangeLevelSql[] = R"sql(
-UPDATE events SET level = $2, observed = $3, threshold = $4, message = $5, cause_seq = $6,
-  state = CASE WHEN $7 AND state = 2 THEN 1 ELSE state END,
-  updated_at = clock_timestamp(), seq = next_event_seq()
-WHERE id = $1 AND state <> 4 RETURNING state)sql";
-constexpr char kResolveSql[] = R"sql(
-UPDATE events SET state = 4, observed = $2, message = $3, cause_seq = $4, resolved_at = clock_timestamp(),
-  updated_at = clock_timestamp(), seq = next_event_seq()
-WHERE id = $1 AND state <> 4 RETURNING level)sql";
+// Event changes are numbered under the lock next_event_seq() takes (see
+// 0002_rules_events.sql); Apply takes it once and numbers its rows directly.
+constexpr int64_t kEventSeqLock = 443438851;
+
+// One round of event changes (no key twice) in one statement: opens insert,
+// level changes and resolutions update the unresolved event of their key, each
+// with its history row; opens and escalations of open events are queued for
+// notification. Returns one row per resolution made.
+constexpr char kApplySql[] = R"sql(
+WITH input AS (
+  SELECT * FROM unnest($1::smallint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[],
+                       $8::smallint[], $9::float8[], $10::float8[], $11::text[], $12::bigint[], $13::bool[])
+    WITH ORDINALITY AS i (change, rule_code, theme_code, unit_code, period_key, indicator_code, level, state,
+                          observed, threshold, message, cause_seq, keep_observed, n)
+), opened AS (
+  INSERT INTO events (rule_code, theme_code, unit_code, period_key, indicator_code, level, state, observed,
+                      threshold, message, seq, cause_seq)
+  SELECT rule_code, theme_code, unit_code, period_key, indicator_code, level, state, observed, threshold, message,
+         nextval('event_seqs'), cause_seq
+  FROM input WHERE change = 1 ORDER BY n
+  RETURNING id, level, state, observed, message
+), changed AS (
+  UPDATE events e SET
+    level = CASE WHEN i.change = 4 THEN e.level ELSE i.level END,
+    state = CASE WHEN i.change = 4 THEN 4 WHEN i.change = 2 AND e.state = 2 THEN 1 ELSE e.state END,
+    observed = CASE WHEN i.keep_observed THEN e.observed ELSE i.observed END,
+    threshold = CASE WHEN i.change = 4 THEN e.threshold ELSE i.threshold END,
+    message = i.message, cause_seq = i.cause_seq,
+    resolved_at = CASE WHEN i.change = 4 THEN clock_timestamp() ELSE e.resolved_at END,
+    updated_at = clock_timestamp(), seq = nextval('event_seqs')
+  FROM input i
+  WHERE i.change IN (2, 3, 4) AND e.rule_code = i.rule_code AND e.unit_code = i.unit_code
+    AND e.period_key = i.period_key AND e.state <> 4
+  RETURNING e.id, e.level, e.state, e.observed, e.message, i.change
+), history AS (
+  INSERT INTO event_history (event_id, actor, change, level, state, value, comment)
+  SELECT id, 'system', CASE WHEN state = 3 THEN 'suppressed' ELSE 'opened' END, level, state, observed, message
+  FROM opened
+  UNION ALL
+  SELECT id, 'system', CASE change WHEN 2 THEN 'escalated' WHEN 3 THEN 'de-escalated' ELSE 'resolved' END,
+         level, state, observed, message
+  FROM changed
+), queued AS (
+  INSERT INTO notify_queue (event_id)
+  SELECT id FROM opened WHERE state = 1
+  UNION ALL
+  SELECT id FROM changed WHERE change = 2 AND state = 1
+  ON CONFLICT DO NOTHING
+)
+SELECT 1 FROM changed WHERE change = 4)sql";
+
 constexpr char kHistorySql[] = R"sql(
 INSERT INTO event_history (event_id, actor, change, level, state, value, comment)
 VALUES ($1, $2, $3, $4, $5, $6, $7))sql";
@@ -306,116 +350,62 @@ absl::StatusOr<v1::EvaluatorStatus> MonitorStore::EvaluatorStatus(const std::str
   return out;
 }
 
-absl::StatusOr<std::vector<int64_t>> MonitorStore::Apply(const std::vector<EventUpdate>& updates,
-                                                         const std::string& feed, int64_t from, int64_t to) {
-  std::vector<int64_t> opened;
-  AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
-    opened.clear();
+namespace {
+
+// The parameters of kApplySql for one round.
+struct ApplyColumns {
+  std::vector<std::string> change, rule, theme, unit, period, indicator, level, state, observed, threshold, message,
+      cause, keep_observed;
+
+  void Add(const EventUpdate& u) {
+    change.push_back(absl::StrCat(static_cast<int>(u.change)));
+    rule.push_back(u.rule_code);
+    theme.push_back(u.theme_code);
+    unit.push_back(u.unit_code);
+    period.push_back(u.period_key);
+    indicator.push_back(u.indicator_code);
+    level.push_back(absl::StrCat(u.verdict.level));
+    state.push_back(absl::StrCat(u.suppressed ? v1::EVENT_STATE_SUPPRESSED : v1::EVENT_STATE_OPEN));
+    observed.push_back(ExactText(u.verdict.observed));
+    threshold.push_back(ExactText(u.verdict.threshold));
+    message.push_back(u.verdict.message);
+    cause.push_back(absl::StrCat(u.cause_seq));
+    keep_observed.push_back(u.keep_observed ? "t" : "f");
+  }
+  bool empty() const { return change.empty(); }
+};
+
+}  // namespace
+
+absl::StatusOr<int64_t> MonitorStore::Apply(const std::vector<EventUpdate>& updates, const std::string& feed,
+                                            int64_t from, int64_t to) {
+  int64_t resolved = 0;
+  AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) {
+    resolved = 0;
     pqxx::work tx(c);
-    // Opened events go in with one statement per kind of row (a new rule can
-    // open thousands at once); the other changes touch one row each.
-    std::vector<std::string> rule, theme, unit, period, indicator, message;
-    std::vector<std::string> level, state, observed, threshold, cause;
-    for (const EventUpdate& u : updates) {
-      if (u.change != Change::kOpen) continue;
-      rule.push_back(u.rule_code);
-      theme.push_back(u.theme_code);
-      unit.push_back(u.unit_code);
-      period.push_back(u.period_key);
-      indicator.push_back(u.indicator_code);
-      message.push_back(u.verdict.message);
-      level.push_back(absl::StrCat(u.verdict.level));
-      state.push_back(absl::StrCat(u.suppressed ? v1::EVENT_STATE_SUPPRESSED : v1::EVENT_STATE_OPEN));
-      observed.push_back(ExactText(u.verdict.observed));
-      threshold.push_back(ExactText(u.verdict.threshold));
-      cause.push_back(absl::StrCat(u.cause_seq));
-    }
-    if (!rule.empty()) {
-      const pqxx::result ids = tx.exec_params(R"sql(
-        WITH input AS (
-          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::smallint[],
-                               $8::float8[], $9::float8[], $10::text[], $11::bigint[]) WITH ORDINALITY
-            AS i (rule_code, theme_code, unit_code, period_key, indicator_code, level, state, observed, threshold,
-                  message, cause_seq, n)
-        ), opened AS (
-          INSERT INTO events (rule_code, theme_code, unit_code, period_key, indicator_code, level, state, observed,
-                              threshold, message, seq, cause_seq)
-          SELECT rule_code, theme_code, unit_code, period_key, indicator_code, level, state, observed, threshold,
-                 message, next_event_seq(), cause_seq FROM input ORDER BY n
-          RETURNING id, rule_code, unit_code, period_key, level, state, observed, message
-        ), history AS (
-          INSERT INTO event_history (event_id, actor, change, level, state, value, comment)
-          SELECT id, 'system', CASE WHEN state = 3 THEN 'suppressed' ELSE 'opened' END, level, state, observed, message
-          FROM opened
-        ), notify AS (
-          INSERT INTO notify_queue (event_id) SELECT id FROM opened WHERE state = 1
-        )
-        SELECT o.id FROM opened o JOIN input i USING (rule_code, unit_code, period_key) ORDER BY i.n)sql",
-                                              TextArray(rule), TextArray(theme), TextArray(unit), TextArray(period),
-                                              TextArray(indicator), NumberArray(level),
-                                              NumberArray(state),
-                                              NumberArray(observed),
-                                              NumberArray(threshold), TextArray(message),
-                                              NumberArray(cause));
-      for (const auto& r : ids) opened.push_back(r[0].as<int64_t>());
-    }
-    // Resolutions by key (a missing value arrived): one statement for all.
-    std::vector<std::string> by_rule, by_unit, by_period, by_message, by_cause;
-    for (const EventUpdate& u : updates) {
-      if (u.change != Change::kResolve || u.event_id != 0) continue;
-      by_rule.push_back(u.rule_code);
-      by_unit.push_back(u.unit_code);
-      by_period.push_back(u.period_key);
-      by_message.push_back(u.verdict.message);
-      by_cause.push_back(absl::StrCat(u.cause_seq));
-    }
-    if (!by_rule.empty()) {
-      tx.exec_params(R"sql(
-        WITH input AS (
-          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])
-            AS i (rule_code, unit_code, period_key, message, cause_seq)
-        ), resolved AS (
-          UPDATE events e SET state = 4, message = i.message, cause_seq = i.cause_seq,
-            resolved_at = clock_timestamp(), updated_at = clock_timestamp(), seq = next_event_seq()
-          FROM input i
-          WHERE e.rule_code = i.rule_code AND e.unit_code = i.unit_code AND e.period_key = i.period_key
-            AND e.state <> 4
-          RETURNING e.id, e.level, e.observed, i.message
-        )
-        INSERT INTO event_history (event_id, actor, change, level, state, value, comment)
-        SELECT id, 'system', 'resolved', level, 4, observed, message FROM resolved)sql",
-                     TextArray(by_rule), TextArray(by_unit), TextArray(by_period), TextArray(by_message),
-                     NumberArray(by_cause));
-    }
-    for (const EventUpdate& u : updates) {
-      const Verdict& v = u.verdict;
-      switch (u.change) {
-        case Change::kOpen:
-          break;  // above
-        case Change::kEscalate:
-        case Change::kDeescalate: {
-          const bool up = u.change == Change::kEscalate;
-          const pqxx::result r = tx.exec_params(kChangeLevelSql, u.event_id, v.level, v.observed, v.threshold,
-                                                v.message, u.cause_seq, up);
-          if (r.empty()) break;
-          tx.exec_params(kHistorySql, u.event_id, "system", up ? "escalated" : "de-escalated", v.level,
-                         r[0][0].as<int>(), v.observed, v.message);
-          if (up && r[0][0].as<int>() == v1::EVENT_STATE_OPEN) {
-            tx.exec_params("INSERT INTO notify_queue (event_id) VALUES ($1) ON CONFLICT DO NOTHING", u.event_id);
-          }
-          break;
-        }
-        case Change::kResolve: {
-          if (u.event_id == 0) break;  // above
-          const pqxx::result r = tx.exec_params(kResolveSql, u.event_id, v.observed, v.message, u.cause_seq);
-          if (r.empty()) break;
-          tx.exec_params(kHistorySql, u.event_id, "system", "resolved", r[0][0].as<int>(),
-                         static_cast<int>(v1::EVENT_STATE_RESOLVED), v.observed, v.message);
-          break;
-        }
-        case Change::kNone:
-          break;
+    if (!updates.empty()) tx.exec_params("SELECT pg_advisory_xact_lock($1)", kEventSeqLock);
+    // Rounds in which no key comes twice, applied in order: a later change of
+    // a key sees the earlier one.
+    size_t start = 0;
+    while (start < updates.size()) {
+      absl::flat_hash_set<std::tuple<absl::string_view, absl::string_view, absl::string_view>> keys;
+      ApplyColumns round;
+      size_t end = start;
+      for (; end < updates.size(); ++end) {
+        const EventUpdate& u = updates[end];
+        if (u.change == Change::kNone) continue;
+        if (!keys.emplace(u.rule_code, u.unit_code, u.period_key).second) break;
+        round.Add(u);
       }
+      start = end;
+      if (round.empty()) continue;
+      resolved += static_cast<int64_t>(
+          tx.exec_params(kApplySql, NumberArray(round.change), TextArray(round.rule), TextArray(round.theme),
+                         TextArray(round.unit), TextArray(round.period), TextArray(round.indicator),
+                         NumberArray(round.level), NumberArray(round.state), NumberArray(round.observed),
+                         NumberArray(round.threshold), TextArray(round.message), NumberArray(round.cause),
+                         NumberArray(round.keep_observed))
+              .size());
     }
     if (!feed.empty()) {
       const pqxx::result moved = tx.exec_params(R"sql(
@@ -430,7 +420,7 @@ absl::StatusOr<std::vector<int64_t>> MonitorStore::Apply(const std::vector<Event
     tx.commit();
     return absl::OkStatus();
   }));
-  return opened;
+  return resolved;
 }
 
 absl::Status MonitorStore::ResolveRulesOtherThan(const std::vector<std::string>& live, const std::string& message) {
@@ -501,11 +491,11 @@ absl::StatusOr<std::vector<OpenEventRow>> MonitorStore::OpenEvents(const std::ve
   AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
     for (const auto& r : tx.exec_params(
-             "SELECT rule_code, unit_code, period_key, id, level FROM events WHERE state <> 4 "
+             "SELECT rule_code, unit_code, period_key, level FROM events WHERE state <> 4 "
              "AND ($1::text[] = '{}' OR rule_code = ANY ($1::text[]))",
              TextArray(rules))) {
       out.push_back({r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>(),
-                     OpenEvent{r[3].as<int64_t>(), r[4].as<int>()}});
+                     OpenEvent{r[3].as<int>()}});
     }
     return absl::OkStatus();
   }));
@@ -719,9 +709,9 @@ absl::StatusOr<std::vector<std::pair<std::string, OpenEvent>>> MonitorStore::Ope
   AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
     for (const auto& r : tx.exec_params(
-             "SELECT unit_code, id, level FROM events WHERE rule_code = $1 AND period_key = $2 AND state <> 4", rule,
+             "SELECT unit_code, level FROM events WHERE rule_code = $1 AND period_key = $2 AND state <> 4", rule,
              period_key)) {
-      out.emplace_back(r[0].as<std::string>(), OpenEvent{r[1].as<int64_t>(), r[2].as<int>()});
+      out.emplace_back(r[0].as<std::string>(), OpenEvent{r[1].as<int>()});
     }
     return absl::OkStatus();
   }));

@@ -15,21 +15,20 @@
 
 namespace aw::monitor {
 
-// One change the evaluator (or a timer) makes to an event.
+// One change the evaluator (or a timer) makes to the event of (rule, unit,
+// period): kOpen inserts it; the other changes apply to its unresolved event,
+// if there is one (at most one: a unique index keeps it so).
 struct EventUpdate {
   Change change = Change::kNone;
-  // Of the open event, unless kOpen. A kResolve with no id resolves the
-  // unresolved event of (rule, unit, period) if there is one.
-  int64_t event_id = 0;
   std::string rule_code, theme_code, unit_code, period_key, indicator_code;
   Verdict verdict;
-  bool suppressed = false;  // kOpen under an active whitelist entry
-  int64_t cause_seq = 0;    // reading feed sequence that caused it (0 for timers)
+  bool suppressed = false;     // kOpen under an active whitelist entry
+  bool keep_observed = false;  // kResolve not judged from a value: keep what the event observed
+  int64_t cause_seq = 0;       // reading feed sequence that caused it (0 for timers)
 };
 
 // An unresolved event as the evaluator tracks it.
 struct OpenEvent {
-  int64_t id = 0;
   int level = 0;
 };
 
@@ -71,9 +70,9 @@ class MonitorStore {
   // Applies the evaluator's event changes and moves its cursor on `feed` from
   // `from` to `to`, atomically (no cursor move when `feed` is empty). ABORTED
   // when the cursor is no longer at `from` (another evaluator moved it).
-  // Returns the ids of opened events, in the order of `updates`.
-  absl::StatusOr<std::vector<int64_t>> Apply(const std::vector<EventUpdate>& updates,
-                                             const std::string& feed, int64_t from, int64_t to);
+  // Changes apply in the order given. Returns how many events were resolved.
+  absl::StatusOr<int64_t> Apply(const std::vector<EventUpdate>& updates, const std::string& feed, int64_t from,
+                                int64_t to);
   // Resolves every unresolved event of a rule not in `live` (disabled or gone).
   absl::Status ResolveRulesOtherThan(const std::vector<std::string>& live, const std::string& message);
   // Reopens suppressed events whose whitelist entries expired; returns them.

@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/pg_arrays.h"
 #include "common/status.h"
+#include "common/worker_pool.h"
 
 namespace aw::monitor {
 namespace {
@@ -69,7 +70,7 @@ Notifier::Notifier(MonitorStore* store, MonitorMetrics* metrics, Options options
 Notifier::~Notifier() { Stop(); }
 
 void Notifier::Start() {
-  thread_ = std::thread([this] {
+  thread_ = NamedThread("aw-notifier", [this] {
     while (!stop_.WaitForNotificationWithTimeout(options_.tick)) {
       auto sent = DeliverDue();
       if (!sent.ok()) Logger("monitor")->warn("notifications: {}", sent.status().ToString());

@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/rollup.h"
 #include "common/status.h"
+#include "common/worker_pool.h"
 
 namespace aw::monitor {
 namespace {
@@ -36,7 +37,7 @@ TimerRunner::TimerRunner(MonitorStore* store, Directory* directory, MonitorMetri
 TimerRunner::~TimerRunner() { Stop(); }
 
 void TimerRunner::Start() {
-  thread_ = std::thread([this] {
+  thread_ = NamedThread("aw-timers", [this] {
     while (!stop_.WaitForNotificationWithTimeout(interval_)) {
       auto ran = RunDue();
       if (!ran.ok()) Logger("monitor")->warn("timers: {}", ran.status().ToString());
@@ -155,7 +156,6 @@ absl::Status TimerRunner::Judge(const v1::Rule& rule, const Period& period, std:
     if (change == Change::kNone) continue;
     EventUpdate u;
     u.change = change;
-    u.event_id = it == open.end() ? 0 : it->second.id;
     u.rule_code = rule.code();
     u.theme_code = rule.theme_code();
     u.unit_code = unit;
@@ -170,7 +170,11 @@ absl::Status TimerRunner::Judge(const v1::Rule& rule, const Period& period, std:
     if (v != verdicts.end() && v->second.first.level > 0) continue;
     EventUpdate u;
     u.change = Change::kResolve;
-    u.event_id = event.id;
+    u.rule_code = rule.code();
+    u.theme_code = rule.theme_code();
+    u.unit_code = unit;
+    u.period_key = period.key();
+    u.keep_observed = true;
     u.verdict.message = rule.kind() == v1::RULE_KIND_MISSING ? "the value was reported" : "consistent again";
     updates.push_back(std::move(u));
   }

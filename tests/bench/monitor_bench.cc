@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "auditwatch/v1/ingest.grpc.pb.h"
 #include "auditwatch/v1/monitor.grpc.pb.h"
@@ -159,6 +160,14 @@ int main(int argc, char** argv) {
               lag[2].is_null() ? 0 : lag[2].as<double>(), lag[3].is_null() ? 0 : lag[3].as<double>(),
               lag[4].is_null() ? 0 : lag[4].as<double>());
   std::printf("largest cursor gap during the run: %lld batches\n", static_cast<long long>(worst_gap));
+  // Where the evaluator's time went, and what the events did.
+  std::printf("\nfrom /metrics:\n");
+  for (absl::string_view line : absl::StrSplit(aw::testing::HttpGet(process.metrics_port(), "/metrics"), '\n')) {
+    if (absl::StartsWith(line, "auditwatch_monitor_evaluator_seconds_total{") ||
+        absl::StartsWith(line, "auditwatch_monitor_events_total{")) {
+      std::printf("  %.*s\n", static_cast<int>(line.size()), line.data());
+    }
+  }
   process.Stop(SIGTERM);
   return 0;
 }
