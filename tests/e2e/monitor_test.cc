@@ -5,6 +5,7 @@
 // loses nor doubles an event.
 #include <signal.h>
 
+#include <cmath>
 #include <thread>
 
 #include <catch2/catch.hpp>
@@ -108,6 +109,7 @@ class Stack {
   }
 
   v1::MonitorService::Stub& monitor() { return *monitor_; }
+  v1::IngestService::Stub& ingest() { return *ingest_; }
   AuditwatchProcess& process() { return process_; }
 
  private:
@@ -252,6 +254,128 @@ TEST_CASE("Readings raise, escalate, de-escalate and resolve events with history
   CHECK(ids.size() == 4);
   ctx.TryCancel();
   reader->Finish();
+}
+
+TEST_CASE("Every value rule kind raises each of its levels in both indicator directions", "[e2e][monitor]") {
+  TestDatabase db;
+  Stack stack(db);
+  stack.Seed();
+  // Each kind on RATE (higher is better) with a series per level whose last
+  // value must raise exactly that level, and a quiet series that raises none.
+  // LOSS (lower is better) gets the mirrored series (100 - v): the same
+  // deterioration the other way round.
+  struct Kind {
+    std::string name;
+    v1::RuleKind kind;
+    std::vector<double> thresholds;  // levels 1..4, for RATE
+    std::vector<std::vector<double>> by_level;  // levels 1..4
+    std::vector<double> quiet;
+    int window = 0;
+  };
+  const double sd = std::sqrt(16.0 / 3);  // of the baseline 48, 52, 48, 52 (mean 50)
+  const std::vector<double> base = {48, 52, 48, 52};
+  auto baseline = [&](double z) {
+    std::vector<double> v = base;
+    v.push_back(50 - z * sd);
+    return v;
+  };
+  const std::vector<Kind> kinds = {
+      {"STATIC", v1::RULE_KIND_STATIC_THRESHOLD, {60, 70, 80, 90}, {{50}, {65}, {75}, {85}}, {95}},
+      {"CHANGE", v1::RULE_KIND_PERIOD_CHANGE, {40, 30, 20, 10}, {{50, 27.5}, {50, 32.5}, {50, 37.5}, {50, 42.5}},
+       {50, 55}},
+      {"BASELINE", v1::RULE_KIND_BASELINE_DEVIATION, {4, 3, 2, 1},
+       {baseline(4.5), baseline(3.5), baseline(2.5), baseline(1.5)}, baseline(-1), 4},
+      {"TREND", v1::RULE_KIND_CONSECUTIVE_WORSENING, {5, 4, 3, 2},
+       {{60, 58, 56, 54, 52, 50}, {60, 58, 56, 54, 52}, {60, 58, 56, 54}, {60, 58, 56}}, {60, 58, 59}, 5},
+      {"RANGE", v1::RULE_KIND_QUALITY_RANGE, {40, 30, 20, 10}, {{31}, {33}, {35}, {37}}, {50}},
+  };
+  struct Expect {
+    std::string rule, unit, period;
+    int level;  // 0: no event
+  };
+  std::vector<Expect> expect;
+  std::vector<Row> rows, quiet_rows;
+  for (const Kind& k : kinds) {
+    // A district per kind with a station per series; the kind's rules are
+    // scoped to its district.
+    const std::string district = "D-" + k.name;
+    auto station = [&](int level) { return absl::StrCat("S-", k.name, "-", level); };
+    CreateUnits(stack.ingest(), {{district, v1::UNIT_TYPE_DISTRICT_BUREAU, "C1"}});
+    for (int level = 0; level <= 4; ++level) {
+      CreateUnits(stack.ingest(), {{station(level), v1::UNIT_TYPE_SUPPLY_STATION, district}});
+    }
+    for (const std::string indicator : {"RATE", "LOSS"}) {
+      const bool mirror = indicator == "LOSS";
+      auto value = [&](double v) { return mirror ? 100 - v : v; };
+      v1::Rule rule = StaticRule(absl::StrCat("K-", k.name, "-", indicator), indicator, {});
+      rule.set_kind(k.kind);
+      rule.set_window(k.window);
+      rule.mutable_scope()->set_unit_code(district);
+      rule.mutable_scope()->set_include_descendants(true);
+      if (k.kind == v1::RULE_KIND_QUALITY_RANGE) {
+        rule.set_plausible_min(40);
+        rule.set_plausible_max(60);
+      }
+      for (int level = 1; level <= 4; ++level) {
+        v1::RuleLevel* l = rule.add_levels();
+        l->set_level(level);
+        const double t = k.thresholds[level - 1];
+        l->set_threshold(k.kind == v1::RULE_KIND_STATIC_THRESHOLD ? value(t) : t);
+      }
+      const grpc::Status saved = stack.SaveRule(rule);
+      INFO(rule.code() << ": " << saved.error_message());
+      REQUIRE(saved.ok());
+      // Each series from January 2025 at a station of its own (level 0: the quiet one).
+      auto add = [&](const std::vector<double>& series, int level, std::vector<Row>& out) {
+        for (size_t m = 0; m < series.size(); ++m) {
+          out.push_back({station(level), indicator, absl::StrFormat("2025-%02d", m + 1), value(series[m])});
+        }
+        expect.push_back({rule.code(), station(level), absl::StrFormat("2025-%02d", series.size()), level});
+      };
+      for (int level = 1; level <= 4; ++level) add(k.by_level[level - 1], level, rows);
+      add(k.quiet, 0, quiet_rows);
+    }
+  }
+  stack.Ingest("quiet", quiet_rows);  // judged before the next batch
+  stack.Ingest("levels", rows);
+  auto found = [&](const std::vector<v1::WarningEvent>& events) {
+    for (const Expect& e : expect) {
+      if (e.level > 0 && Find(events, e.rule, e.unit, e.period) == nullptr) return false;
+    }
+    return true;
+  };
+  const auto events = stack.WaitEvents(found);
+  REQUIRE(found(events));
+  for (const Expect& e : expect) {
+    INFO(e.rule << " " << e.unit << " " << e.period);
+    const v1::WarningEvent* event = Find(events, e.rule, e.unit, e.period);
+    if (e.level == 0) {
+      CHECK(event == nullptr);
+    } else {
+      REQUIRE(event != nullptr);
+      CHECK(event->level() == e.level);
+      CHECK(event->state() == v1::EVENT_STATE_OPEN);
+    }
+  }
+}
+
+TEST_CASE("A unit reporting an indicator that does not apply to its type raises a data-quality event",
+          "[e2e][monitor]") {
+  TestDatabase db;
+  Stack stack(db);
+  stack.Seed();
+  v1::Rule rule = StaticRule("K-APPLIES", "RATE", {});
+  rule.set_kind(v1::RULE_KIND_QUALITY_APPLICABILITY);
+  rule.add_indicator_codes("LOSS");
+  rule.add_levels()->set_level(3);
+  REQUIRE(stack.SaveRule(rule).ok());  // RATE and LOSS are reported by stations only
+  stack.Ingest("a", {{"S1", "RATE", "2025-03", 90}, {"D1", "LOSS", "2025-03", 5}, {"S2", "LOSS", "2025-03", 5}});
+  const auto events = stack.WaitEvents([](const auto& e) { return !e.empty(); });
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].unit_code() == "D1");
+  CHECK(events[0].indicator_code() == "LOSS");
+  CHECK(events[0].level() == 3);
+  CHECK(events[0].message().find("does not apply") != std::string::npos);
 }
 
 TEST_CASE("Change rules look back across a year boundary, and a late value re-judges the next period",
