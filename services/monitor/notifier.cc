@@ -5,6 +5,7 @@
 #include <mutex>
 #include <random>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -94,23 +95,34 @@ absl::Status Notifier::Enqueue(const std::vector<int64_t>& event_ids) {
 }
 
 absl::Status Notifier::EnqueueIn(pqxx::transaction_base& tx, const std::vector<int64_t>& event_ids) {
-  {
-    for (int64_t id : event_ids) {
-      // Only events whose rule asks to notify at their level.
-      const pqxx::result r = tx.exec_params(
-          "SELECT r.definition, e.level, e.state FROM events e JOIN rules r ON r.code = e.rule_code WHERE e.id = $1", id);
-      if (r.empty()) continue;
+  // Raised events (not suppressed) of units with someone to tell, with their
+  // rules: each rule's definition is parsed once.
+  const pqxx::result rows = tx.exec_params(R"sql(
+    SELECT e.id, e.level, e.state, e.rule_code, r.revision, r.definition
+    FROM events e JOIN rules r ON r.code = e.rule_code
+    WHERE e.id = ANY ($1::bigint[]) AND e.state <> 3
+      AND EXISTS (SELECT 1 FROM contacts c WHERE c.unit_code = e.unit_code AND c.active)
+    ORDER BY e.id)sql",
+                                           NumberArray(event_ids));
+  absl::flat_hash_map<std::string, std::pair<int, v1::Rule>> rules;  // code → (revision, definition)
+  for (const auto& r : rows) {
+    const std::string code = r[3].as<std::string>();
+    const int revision = r[4].as<int>();
+    auto it = rules.find(code);
+    if (it == rules.end() || it->second.first != revision) {
       v1::Rule rule;
-      rule.ParseFromString(pqxx::binarystring(r[0][0]).str());
-      const int level = r[0][1].as<int>();
-      bool notify = false;
-      for (const auto& l : rule.levels()) {
-        if (l.level() != level) continue;
-        notify = std::find(l.actions().begin(), l.actions().end(), v1::WARNING_ACTION_NOTIFY) != l.actions().end();
-      }
-      if (!notify || r[0][2].as<int>() == v1::EVENT_STATE_SUPPRESSED) continue;
-      tx.exec_params(kQueueSql, id, Key(), absl::ToDoubleSeconds(options_.group_window));
+      rule.ParseFromString(pqxx::binarystring(r[5]).str());
+      it = rules.insert_or_assign(code, std::make_pair(revision, std::move(rule))).first;
     }
+    // Only events whose rule asks to notify at their level.
+    const int level = r[1].as<int>();
+    bool notify = false;
+    for (const auto& l : it->second.second.levels()) {
+      if (l.level() != level) continue;
+      notify = std::find(l.actions().begin(), l.actions().end(), v1::WARNING_ACTION_NOTIFY) != l.actions().end();
+    }
+    if (!notify) continue;
+    tx.exec_params(kQueueSql, r[0].as<int64_t>(), Key(), absl::ToDoubleSeconds(options_.group_window));
   }
   return absl::OkStatus();
 }
