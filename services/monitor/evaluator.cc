@@ -1,6 +1,7 @@
 #include "services/monitor/evaluator.h"
 
 #include <deque>
+#include <limits>
 
 #include <google/protobuf/arena.h>
 
@@ -193,6 +194,19 @@ class Evaluator::Committer {
   std::thread thread_;
 };
 
+void Evaluator::Series::Set(int64_t ordinal, double value) {
+  constexpr double kNone = std::numeric_limits<double>::quiet_NaN();
+  if (values.empty()) {
+    first = ordinal;
+  } else if (ordinal < first) {
+    values.insert(values.begin(), static_cast<size_t>(first - ordinal), kNone);
+    first = ordinal;
+  }
+  const size_t at = static_cast<size_t>(ordinal - first);
+  if (at >= values.size()) values.resize(at + 1, kNone);
+  values[at] = value;
+}
+
 int Evaluator::Names::Id(absl::string_view name) {
   auto it = ids_.find(name);
   if (it != ids_.end()) return it->second;
@@ -348,7 +362,9 @@ absl::Status Evaluator::SyncRules(bool force) {
     if (facts == nullptr) continue;
     const UnitFacts* unit_facts = (*dir)->Unit(units_.Name(unit));
     std::optional<Period> period;
-    for (const auto& [ordinal, value] : series) {
+    for (size_t i = 0; i < series.values.size(); ++i) {
+      if (std::isnan(series.values[i])) continue;
+      const int64_t ordinal = series.first + static_cast<int64_t>(i);
       period = period ? period->Shift(static_cast<int>(ordinal - Ordinal(*period))) : FromOrdinal(type, ordinal);
       for (size_t r : it->second) {
         if (!IsValueRule(rules_[r].kind())) continue;  // timer rules judge themselves
@@ -430,14 +446,9 @@ void Evaluator::Judge(size_t rule_index, const DirectorySnapshot& dir, int unit_
     return;
   } else {
     if (!type_applies) return;
-    const int history = HistoryNeeded(rule);
-    std::optional<double> values[64];
-    const int n = std::min(history, 62) + 1;
-    for (int i = 0; i < n; ++i) {
-      auto it = series.find(ordinal - (n - 1) + i);
-      values[i] = it == series.end() ? std::nullopt : std::optional<double>(it->second);
-    }
-    verdict = Evaluate(rule, indicator.direction, absl::MakeConstSpan(values, n));
+    const int n = std::min<int>(HistoryNeeded(rule), static_cast<int>(window_.size()) - 1) + 1;
+    for (int i = 0; i < n; ++i) window_[i] = series.Get(ordinal - (n - 1) + i);
+    verdict = Evaluate(rule, indicator.direction, absl::MakeConstSpan(window_.data(), n));
     ++evaluations_;
   }
   const EventId key{rule_ids_[rule_index], unit_id, static_cast<int>(period.type()), ordinal};
@@ -515,7 +526,7 @@ absl::Status Evaluator::Handle(const v1::WatchReadingsResponse& page, int64_t re
     const int unit = units_.Id(r.key().unit_code()), indicator = indicators_.Id(r.key().indicator_code());
     const uint64_t series = SeriesId(indicator, unit, static_cast<int>(period->type()));
     const int64_t ordinal = Ordinal(*period);
-    projection_[series][ordinal] = r.value();
+    projection_[series].Set(ordinal, r.value());
     if (c.seq() > replay_until) touched.push_back({unit, indicator, series, *period, ordinal, c.seq()});
   }
   if (page.last_seq() <= replay_until) {
@@ -550,7 +561,7 @@ absl::Status Evaluator::Handle(const v1::WatchReadingsResponse& page, int64_t re
         const int ahead = HistoryNeeded(rules_[r]);
         Judge(r, **dir, t.unit, unit_facts, *facts, series, t.period, t.ordinal, t.seq, updates);
         for (int i = 1; i <= ahead; ++i) {
-          if (!series.contains(t.ordinal + i)) continue;
+          if (!series.Has(t.ordinal + i)) continue;
           Judge(r, **dir, t.unit, unit_facts, *facts, series, t.period.Shift(i), t.ordinal + i, t.seq, updates);
         }
       }

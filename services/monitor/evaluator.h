@@ -9,13 +9,14 @@
 #pragma once
 
 #include <atomic>
+#include <cmath>
+#include <optional>
 #include <memory>
 #include <string>
 #include <thread>
 
 #include <grpcpp/grpcpp.h>
 
-#include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -52,8 +53,22 @@ class Evaluator {
     absl::flat_hash_map<std::string, int> ids_;
     std::vector<std::string> names_;
   };
-  // Period ordinal (consecutive periods of a type are consecutive integers) → value.
-  using Series = absl::btree_map<int64_t, double>;
+  // One unit's values of one indicator and period type, dense by period
+  // ordinal (consecutive periods of a type are consecutive integers) from
+  // `first`; NaN marks a period without a value (ingest accepts finite values
+  // only). A look-back is an index, not a search.
+  struct Series {
+    int64_t first = 0;
+    std::vector<double> values;
+
+    void Set(int64_t ordinal, double value);
+    bool Has(int64_t ordinal) const { return Get(ordinal).has_value(); }
+    std::optional<double> Get(int64_t ordinal) const {
+      if (ordinal < first || ordinal - first >= static_cast<int64_t>(values.size())) return std::nullopt;
+      const double v = values[ordinal - first];
+      return std::isnan(v) ? std::nullopt : std::optional<double>(v);
+    }
+  };
   // (indicator, unit, period type) and (rule, unit, period type, day) keys.
   static uint64_t SeriesId(int indicator, int unit, int type) {
     return (static_cast<uint64_t>(indicator) << 40) | (static_cast<uint64_t>(unit) << 8) | type;
@@ -101,6 +116,7 @@ class Evaluator {
   absl::flat_hash_map<EventId, OpenEvent> open_;
   std::vector<v1::WhitelistEntry> whitelist_;
   absl::Time last_sweep_;
+  std::vector<std::optional<double>> window_ = std::vector<std::optional<double>>(64);  // Judge's scratch
   int64_t evaluations_ = 0;  // since the last page, for the metric
   Committer* committer_ = nullptr;  // while leading
   int64_t queued_to_ = 0;           // the cursor position of the last changes queued
