@@ -84,7 +84,9 @@ class Evaluator::Committer {
   // Waits while the queue is full. Returns the error of a failed commit.
   absl::Status Push(std::vector<EventUpdate> updates, int64_t to, absl::Time newest) {
     absl::MutexLock lock(&mu_);
+    const absl::Time from = absl::Now();
     mu_.Await(absl::Condition(this, &Committer::HasRoom));
+    waited_ += absl::Now() - from;
     if (!status_.ok()) return status_;
     queued_updates_ += updates.size();
     queue_.push_back({std::move(updates), to, newest});
@@ -94,8 +96,16 @@ class Evaluator::Committer {
   // Waits until everything queued is committed.
   absl::Status Flush() {
     absl::MutexLock lock(&mu_);
+    const absl::Time from = absl::Now();
     mu_.Await(absl::Condition(this, &Committer::Drained));
+    waited_ += absl::Now() - from;
     return status_;
+  }
+
+  // How long Push and Flush have waited for the committer, in all.
+  absl::Duration waited() {
+    absl::MutexLock lock(&mu_);
+    return waited_;
   }
 
  private:
@@ -191,6 +201,7 @@ class Evaluator::Committer {
   bool busy_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status status_ ABSL_GUARDED_BY(mu_);
+  absl::Duration waited_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };
 
@@ -301,6 +312,7 @@ absl::Status Evaluator::Lead() {
     if (!reader->Read(page)) break;
     const absl::Time read_to = absl::Now();
     metrics_->stage_read.Increment(absl::ToDoubleSeconds(read_to - read_from));
+    const absl::Duration waited = committer.waited();
     if (!synced && page->last_seq() >= replay_until) {
       status = SyncRules(true);
       if (!status.ok()) break;
@@ -308,7 +320,9 @@ absl::Status Evaluator::Lead() {
     }
     status = Handle(*page, replay_until);
     if (!status.ok()) break;
-    metrics_->stage_judge.Increment(absl::ToDoubleSeconds(absl::Now() - read_to));
+    const absl::Duration wait = committer.waited() - waited;
+    metrics_->stage_wait.Increment(absl::ToDoubleSeconds(wait));
+    metrics_->stage_judge.Increment(absl::ToDoubleSeconds(absl::Now() - read_to - wait));
   }
   ctx.TryCancel();
   const grpc::Status end = reader->Finish();

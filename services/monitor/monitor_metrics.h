@@ -40,10 +40,12 @@ struct MonitorMetrics {
         evaluator_seconds(prometheus::BuildCounter()
                               .Name("auditwatch_monitor_evaluator_seconds_total")
                               .Help("Time the evaluator spent, by stage: waiting for the feed (read), "
-                                    "projecting and judging (judge), writing events and cursor (commit)")
+                                    "projecting and judging (judge), waiting for room in the commit queue "
+                                    "(wait); and on its committer thread, writing events and cursor (commit)")
                               .Register(registry)),
         stage_read(evaluator_seconds.Add({{"service", "monitor"}, {"stage", "read"}})),
         stage_judge(evaluator_seconds.Add({{"service", "monitor"}, {"stage", "judge"}})),
+        stage_wait(evaluator_seconds.Add({{"service", "monitor"}, {"stage", "wait"}})),
         stage_commit(evaluator_seconds.Add({{"service", "monitor"}, {"stage", "commit"}})) {}
 
   void Event(const char* change, int level, double n = 1) {
@@ -59,6 +61,7 @@ struct MonitorMetrics {
   prometheus::Family<prometheus::Counter>& evaluator_seconds;
   prometheus::Counter& stage_read;
   prometheus::Counter& stage_judge;
+  prometheus::Counter& stage_wait;
   prometheus::Counter& stage_commit;
 };
 

@@ -151,13 +151,14 @@ absl::Status Notifier::Post(const std::string& key, const std::string& body) {
 }
 
 absl::StatusOr<int> Notifier::DeliverDue() {
-  // Events raised since the last round, queued in the transactions that raised them.
+  // Events raised since the last round, queued in the transactions that raised
+  // them; taken in batches along the queue's key, all of them each round.
   for (;;) {
     std::vector<int64_t> raised;
     AW_RETURN_IF_ERROR(store_->pool()->Run([&](pqxx::connection& c) {
       pqxx::work tx(c);
       for (const auto& r : tx.exec(
-               "DELETE FROM notify_queue WHERE event_id IN (SELECT event_id FROM notify_queue ORDER BY queued_at "
+               "DELETE FROM notify_queue WHERE event_id IN (SELECT event_id FROM notify_queue ORDER BY event_id "
                "LIMIT 500 FOR UPDATE SKIP LOCKED) RETURNING event_id")) {
         raised.push_back(r[0].as<int64_t>());
       }
