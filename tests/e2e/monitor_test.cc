@@ -5,6 +5,7 @@
 // loses nor doubles an event.
 #include <signal.h>
 
+#include <algorithm>
 #include <cmath>
 #include <thread>
 
@@ -566,20 +567,37 @@ TEST_CASE("Missing values raise events from timers by days overdue and resolve w
   Stack stack(db, {"--timer_interval=200ms"});
   stack.Seed();
   const std::string month = LastDueMonth();
+  // RATE's deadline is the day after the month ends: it is this many whole days overdue.
+  const int days = static_cast<int>(absl::ToInt64Hours(
+                       absl::Now() - absl::FromCivil(Period::Parse(month)->last_day() + 1, absl::UTCTimeZone())) /
+                   24);
   stack.Ingest("a", {{"S1", "RATE", month, 95}});
-  v1::Rule rule = StaticRule("R-MISS", "RATE", {400, 1, 0});  // days overdue
-  rule.set_kind(v1::RULE_KIND_MISSING);
-  REQUIRE(stack.SaveRule(rule).ok());
-  auto events = stack.WaitEvents([](const auto& e) { return !e.empty(); });
-  REQUIRE(events.size() == 1);  // S2 owes the value, S1 reported it; D1 is not a station
-  CHECK(events[0].unit_code() == "S2");
-  CHECK(events[0].period().key() == month);
-  CHECK(events[0].level() == 2);
-  CHECK(events[0].message().find("overdue") != std::string::npos);
-  CHECK(db.Query("SELECT count(*) FROM monitor.timers WHERE rule_code = 'R-MISS'") == "2");  // again, and next month
+  // One rule per level, each with thresholds that put today's lateness at that level.
+  for (int level = 1; level <= 4; ++level) {
+    std::vector<double> thresholds;
+    for (int l = 1; l < level; ++l) thresholds.push_back(days + 100 * (level - l));
+    thresholds.push_back(0);
+    v1::Rule rule = StaticRule(absl::StrCat("R-MISS-", level), "RATE", thresholds);
+    rule.set_kind(v1::RULE_KIND_MISSING);
+    const grpc::Status saved = stack.SaveRule(rule);
+    INFO(saved.error_message());
+    REQUIRE(saved.ok());
+  }
+  auto events = stack.WaitEvents([](const auto& e) { return e.size() >= 4; });
+  REQUIRE(events.size() == 4);  // S2 owes the value, S1 reported it; D1 is not a station
+  for (int level = 1; level <= 4; ++level) {
+    const v1::WarningEvent* e = Find(events, absl::StrCat("R-MISS-", level), "S2", month);
+    REQUIRE(e != nullptr);
+    CHECK(e->level() == level);
+    CHECK(e->message().find("overdue") != std::string::npos);
+  }
+  CHECK(db.Query("SELECT count(*) FROM monitor.timers WHERE rule_code = 'R-MISS-1'") == "2");  // again, and next month
   stack.Ingest("b", {{"S2", "RATE", month, 91}});
-  auto resolved = stack.WaitEvents([](const auto& e) { return !e.empty() && e[0].state() == v1::EVENT_STATE_RESOLVED; });
-  CHECK(resolved[0].state() == v1::EVENT_STATE_RESOLVED);
+  auto resolved = stack.WaitEvents([](const auto& e) {
+    return std::all_of(e.begin(), e.end(), [](const auto& x) { return x.state() == v1::EVENT_STATE_RESOLVED; });
+  });
+  REQUIRE(resolved.size() == 4);
+  for (const auto& e : resolved) CHECK(e.state() == v1::EVENT_STATE_RESOLVED);
 }
 
 TEST_CASE("Consistency rules compare a parent with the roll-up of its children on timers", "[e2e][monitor]") {
@@ -587,16 +605,23 @@ TEST_CASE("Consistency rules compare a parent with the roll-up of its children o
   Stack stack(db, {"--timer_interval=200ms"});
   stack.Seed();
   const std::string month = LastDueMonth();
-  stack.Ingest("a", {{"D1", "SOLD", month, 100}, {"S1", "SOLD", month, 40}, {"S2", "SOLD", month, 45}});
+  // D1 above its stations, C1 below its district, P equal to its city.
+  stack.Ingest("a", {{"D1", "SOLD", month, 100}, {"S1", "SOLD", month, 40}, {"S2", "SOLD", month, 45},
+                     {"C1", "SOLD", month, 92}, {"P", "SOLD", month, 92}});
   v1::Rule rule = StaticRule("R-CONS", "SOLD", {15, 5});
   rule.set_kind(v1::RULE_KIND_QUALITY_CONSISTENCY);
   rule.clear_unit_types();
   REQUIRE(stack.SaveRule(rule).ok());
-  auto events = stack.WaitEvents([](const auto& e) { return !e.empty(); });
-  REQUIRE(events.size() == 1);
-  CHECK(events[0].unit_code() == "D1");
-  CHECK(events[0].level() == 1);  // 100 against 85: 17.6 %
-  CHECK(events[0].message().find("children add up to 85") != std::string::npos);
+  auto events = stack.WaitEvents([](const auto& e) { return e.size() >= 2; });
+  REQUIRE(events.size() == 2);
+  const v1::WarningEvent* d1 = Find(events, "R-CONS", "D1", month);
+  REQUIRE(d1 != nullptr);
+  CHECK(d1->level() == 1);  // 100 against 85: 17.6 %
+  CHECK(d1->message().find("children add up to 85") != std::string::npos);
+  const v1::WarningEvent* c1 = Find(events, "R-CONS", "C1", month);
+  REQUIRE(c1 != nullptr);
+  CHECK(c1->level() == 2);  // 92 against 100: 8 %
+  CHECK(Find(events, "R-CONS", "P", month) == nullptr);
 }
 
 void AddContact(Stack& stack, const std::string& unit, const std::string& phone) {
