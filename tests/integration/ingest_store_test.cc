@@ -24,12 +24,7 @@ struct Replica {
   explicit Replica(const TestDatabase& db)
       : pool(db::PoolOptions{.url = db.url(), .schema = "ingest", .size = 2}),
         store(&pool, IngestStore::Options{}) {
-    const absl::Status s = pool.Run([](pqxx::connection& c) {
-      auto m = db::ParseMigrations(MigrationFiles());
-      if (!m.ok()) return m.status();
-      return db::ApplyMigrations(c, "ingest", *m).status();
-    });
-    REQUIRE(s.ok());
+    REQUIRE(aw::testing::MigrateSchema(db.url(), "ingest", MigrationFiles()).ok());
   }
   db::Pool pool;
   IngestStore store;

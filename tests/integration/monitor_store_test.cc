@@ -19,12 +19,7 @@ using aw::testing::TestDatabase;
 struct Replica {
   explicit Replica(const TestDatabase& db)
       : pool(db::PoolOptions{.url = db.url(), .schema = "monitor", .size = 2}), store(&pool) {
-    const absl::Status s = pool.Run([](pqxx::connection& c) {
-      auto m = db::ParseMigrations(MigrationFiles());
-      if (!m.ok()) return m.status();
-      return db::ApplyMigrations(c, "monitor", *m).status();
-    });
-    REQUIRE(s.ok());
+    REQUIRE(aw::testing::MigrateSchema(db.url(), "monitor", MigrationFiles()).ok());
   }
 
   std::vector<v1::WarningEvent> Events(const std::string& unit) {

@@ -24,11 +24,7 @@ struct Replica {
         store(&pool, IngestStore::Options{}),
         metrics(registry),
         puller(&store, {{"reporting", reporting.url()}}, &metrics, absl::Seconds(3600)) {
-    REQUIRE(pool.Run([](pqxx::connection& c) {
-                  auto m = db::ParseMigrations(MigrationFiles());
-                  if (!m.ok()) return m.status();
-                  return db::ApplyMigrations(c, "ingest", *m).status();
-                }).ok());
+    REQUIRE(aw::testing::MigrateSchema(db.url(), "ingest", MigrationFiles()).ok());
   }
   db::Pool pool;
   IngestStore store;

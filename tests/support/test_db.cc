@@ -61,4 +61,12 @@ void TestDatabase::Disconnect() {
 
 void TestDatabase::Reconnect() { Admin("ALTER DATABASE " + name_ + " ALLOW_CONNECTIONS true"); }
 
+absl::Status MigrateSchema(const std::string& url, const std::string& schema,
+                           const std::vector<db::EmbeddedFile>& files) {
+  auto migrations = db::ParseMigrations(files);
+  if (!migrations.ok()) return migrations.status();
+  pqxx::connection c(url);
+  return db::ApplyMigrations(c, schema, *migrations).status();
+}
+
 }  // namespace aw::testing

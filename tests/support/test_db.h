@@ -3,6 +3,10 @@
 #pragma once
 
 #include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "common/migrations.h"
 
 namespace aw::testing {
 
@@ -34,5 +38,9 @@ class TestDatabase {
 
 // Connection string of the cluster's maintenance database.
 std::string AdminUrl();
+
+// Applies a service's embedded migrations to its schema in the database at `url`.
+absl::Status MigrateSchema(const std::string& url, const std::string& schema,
+                           const std::vector<db::EmbeddedFile>& files);
 
 }  // namespace aw::testing
