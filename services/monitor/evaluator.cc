@@ -36,16 +36,6 @@ int64_t Ordinal(const Period& p) {
   return 0;
 }
 
-const char* ChangeName(const EventUpdate& u) {
-  switch (u.change) {
-    case Change::kOpen: return u.suppressed ? "suppressed" : "opened";
-    case Change::kEscalate: return "escalated";
-    case Change::kDeescalate: return "de-escalated";
-    case Change::kResolve: return "resolved";
-    default: return "none";
-  }
-}
-
 Period FromOrdinal(int type, int64_t ordinal) {
   switch (static_cast<PeriodType>(type)) {
     case PeriodType::kDay: return Period::Containing(PeriodType::kDay, absl::CivilDay() + ordinal);
@@ -173,10 +163,7 @@ class Evaluator::Committer {
       const bool move = last && batch.to != position_;
       auto resolved = store_->Apply(chunk, move ? kFeed : "", position_, batch.to);
       if (!resolved.ok()) return resolved.status();
-      for (const EventUpdate& u : chunk) {
-        if (u.change != Change::kResolve && u.change != Change::kNone) metrics_->Event(ChangeName(u), u.verdict.level);
-      }
-      if (*resolved > 0) metrics_->Event("resolved", 0, static_cast<double>(*resolved));
+      metrics_->Applied(chunk, *resolved);
       if (move) {
         position_ = batch.to;
         *cursor_ = position_;

@@ -6,6 +6,8 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include "services/monitor/monitor_store.h"
+
 namespace aw::monitor {
 
 struct MonitorMetrics {
@@ -48,8 +50,22 @@ struct MonitorMetrics {
         stage_wait(evaluator_seconds.Add({{"service", "monitor"}, {"stage", "wait"}})),
         stage_commit(evaluator_seconds.Add({{"service", "monitor"}, {"stage", "commit"}})) {}
 
-  void Event(const char* change, int level, double n = 1) {
-    events.Add({{"service", "monitor"}, {"change", change}, {"level", std::to_string(level)}}).Increment(n);
+  void Event(const char* change, int level) {
+    events.Add({{"service", "monitor"}, {"change", change}, {"level", std::to_string(level)}}).Increment();
+  }
+
+  // Counts what MonitorStore::Apply did: `updates` as given (resolutions by
+  // the levels of the events they resolved, as Apply returned them).
+  void Applied(const std::vector<EventUpdate>& updates, const std::vector<int>& resolved_levels) {
+    for (const EventUpdate& u : updates) {
+      switch (u.change) {
+        case Change::kOpen: Event(u.suppressed ? "suppressed" : "opened", u.verdict.level); break;
+        case Change::kEscalate: Event("escalated", u.verdict.level); break;
+        case Change::kDeescalate: Event("de-escalated", u.verdict.level); break;
+        default: break;
+      }
+    }
+    for (int level : resolved_levels) Event("resolved", level);
   }
 
   prometheus::Family<prometheus::Gauge>& rules;

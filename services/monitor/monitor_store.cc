@@ -34,7 +34,7 @@ constexpr int64_t kEventSeqLock = 443438851;
 // One round of event changes (no key twice) in one statement: opens insert,
 // level changes and resolutions update the unresolved event of their key, each
 // with its history row; opens and escalations of open events are queued for
-// notification. Returns one row per resolution made.
+// notification. Returns the level of each event it resolved.
 constexpr char kApplySql[] = R"sql(
 WITH input AS (
   SELECT * FROM unnest($1::smallint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[],
@@ -76,7 +76,7 @@ WITH input AS (
   SELECT id FROM changed WHERE change = 2 AND state = 1
   ON CONFLICT DO NOTHING
 )
-SELECT 1 FROM changed WHERE change = 4)sql";
+SELECT level FROM changed WHERE change = 4)sql";
 
 constexpr char kHistorySql[] = R"sql(
 INSERT INTO event_history (event_id, actor, change, level, state, value, comment)
@@ -377,11 +377,11 @@ struct ApplyColumns {
 
 }  // namespace
 
-absl::StatusOr<int64_t> MonitorStore::Apply(const std::vector<EventUpdate>& updates, const std::string& feed,
-                                            int64_t from, int64_t to) {
-  int64_t resolved = 0;
+absl::StatusOr<std::vector<int>> MonitorStore::Apply(const std::vector<EventUpdate>& updates,
+                                                     const std::string& feed, int64_t from, int64_t to) {
+  std::vector<int> resolved;
   AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) {
-    resolved = 0;
+    resolved.clear();
     pqxx::work tx(c);
     if (!updates.empty()) tx.exec_params("SELECT pg_advisory_xact_lock($1)", kEventSeqLock);
     // Rounds in which no key comes twice, applied in order: a later change of
@@ -399,13 +399,13 @@ absl::StatusOr<int64_t> MonitorStore::Apply(const std::vector<EventUpdate>& upda
       }
       start = end;
       if (round.empty()) continue;
-      resolved += static_cast<int64_t>(
+      const pqxx::result levels =
           tx.exec_params(kApplySql, NumberArray(round.change), TextArray(round.rule), TextArray(round.theme),
                          TextArray(round.unit), TextArray(round.period), TextArray(round.indicator),
                          NumberArray(round.level), NumberArray(round.state), NumberArray(round.observed),
                          NumberArray(round.threshold), TextArray(round.message), NumberArray(round.cause),
-                         NumberArray(round.keep_observed))
-              .size());
+                         NumberArray(round.keep_observed));
+      for (const auto& row : levels) resolved.push_back(row[0].as<int>());
     }
     if (!feed.empty()) {
       const pqxx::result moved = tx.exec_params(R"sql(

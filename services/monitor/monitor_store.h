@@ -70,9 +70,9 @@ class MonitorStore {
   // Applies the evaluator's event changes and moves its cursor on `feed` from
   // `from` to `to`, atomically (no cursor move when `feed` is empty). ABORTED
   // when the cursor is no longer at `from` (another evaluator moved it).
-  // Changes apply in the order given. Returns how many events were resolved.
-  absl::StatusOr<int64_t> Apply(const std::vector<EventUpdate>& updates, const std::string& feed, int64_t from,
-                                int64_t to);
+  // Changes apply in the order given. Returns the level of each event resolved.
+  absl::StatusOr<std::vector<int>> Apply(const std::vector<EventUpdate>& updates, const std::string& feed,
+                                         int64_t from, int64_t to);
   // Resolves every unresolved event of a rule not in `live` (disabled or gone).
   absl::Status ResolveRulesOtherThan(const std::vector<std::string>& live, const std::string& message);
   // Reopens suppressed events whose whitelist entries expired; returns them.

@@ -216,12 +216,8 @@ absl::StatusOr<int> TimerRunner::RunDue() {
         tx.commit();
         return absl::OkStatus();
       }
-      AW_RETURN_IF_ERROR(store_->Apply(updates, "", 0, 0).status());
-      for (const auto& u : updates) {
-        metrics_->Event(u.change == Change::kOpen ? "opened" : u.change == Change::kResolve ? "resolved"
-                        : u.change == Change::kEscalate ? "escalated" : "de-escalated",
-                        u.verdict.level);
-      }
+      AW_ASSIGN_OR_RETURN(const std::vector<int> resolved, store_->Apply(updates, "", 0, 0));
+      metrics_->Applied(updates, resolved);
       if (again) {
         tx.exec_params("UPDATE timers SET due_at = due_at + interval '1 day' * greatest(1, ceil(extract(epoch FROM "
                        "now() - due_at) / 86400)), runs = runs + 1, last_error = '' "

@@ -233,6 +233,10 @@ TEST_CASE("Readings raise, escalate, de-escalate and resolve events with history
   CHECK(changes == std::vector<std::string>{"opened", "acknowledged", "escalated", "de-escalated", "resolved"});
   CHECK(done.history(1).actor() == "duty.officer");
   CHECK(done.history(1).comment() == "looking into it");
+  // Resolutions are counted at the level the event had.
+  const std::string metrics = HttpGet(stack.process().metrics_port(), "/metrics");
+  CHECK(metrics.find(R"(auditwatch_monitor_events_total{change="resolved",level="2",service="monitor"} 1)") !=
+        std::string::npos);
   // A new bad value for the same key opens a new event.
   stack.Ingest("e", {{"S1", "RATE", "2025-03", 60}});
   auto again = stack.WaitEvents([](const auto& e) { return e.size() == 4; });
