@@ -77,6 +77,7 @@ WITH input AS (
   ON CONFLICT DO NOTHING
 )
 SELECT level FROM changed WHERE change = 4)sql";
+constexpr char kApplyStatement[] = "monitor_apply_events";
 
 constexpr char kHistorySql[] = R"sql(
 INSERT INTO event_history (event_id, actor, change, level, state, value, comment)
@@ -382,6 +383,7 @@ absl::StatusOr<std::vector<int>> MonitorStore::Apply(const std::vector<EventUpda
   std::vector<int> resolved;
   AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) {
     resolved.clear();
+    c.prepare(kApplyStatement, kApplySql);  // once per connection; planned once per session
     pqxx::work tx(c);
     if (!updates.empty()) tx.exec_params("SELECT pg_advisory_xact_lock($1)", kEventSeqLock);
     // Rounds in which no key comes twice, applied in order: a later change of
@@ -400,7 +402,7 @@ absl::StatusOr<std::vector<int>> MonitorStore::Apply(const std::vector<EventUpda
       start = end;
       if (round.empty()) continue;
       const pqxx::result levels =
-          tx.exec_params(kApplySql, NumberArray(round.change), TextArray(round.rule), TextArray(round.theme),
+          tx.exec_prepared(kApplyStatement, NumberArray(round.change), TextArray(round.rule), TextArray(round.theme),
                          TextArray(round.unit), TextArray(round.period), TextArray(round.indicator),
                          NumberArray(round.level), NumberArray(round.state), NumberArray(round.observed),
                          NumberArray(round.threshold), TextArray(round.message), NumberArray(round.cause),
