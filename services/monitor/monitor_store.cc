@@ -381,47 +381,54 @@ struct ApplyColumns {
 absl::StatusOr<std::vector<int>> MonitorStore::Apply(const std::vector<EventUpdate>& updates,
                                                      const std::string& feed, int64_t from, int64_t to) {
   std::vector<int> resolved;
-  AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) {
-    resolved.clear();
-    c.prepare(kApplyStatement, kApplySql);  // once per connection; planned once per session
+  AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
     pqxx::work tx(c);
-    if (!updates.empty()) tx.exec_params("SELECT pg_advisory_xact_lock($1)", kEventSeqLock);
-    // Rounds in which no key comes twice, applied in order: a later change of
-    // a key sees the earlier one.
-    size_t start = 0;
-    while (start < updates.size()) {
-      absl::flat_hash_set<std::tuple<absl::string_view, absl::string_view, absl::string_view>> keys;
-      ApplyColumns round;
-      size_t end = start;
-      for (; end < updates.size(); ++end) {
-        const EventUpdate& u = updates[end];
-        if (u.change == Change::kNone) continue;
-        if (!keys.emplace(u.rule_code, u.unit_code, u.period_key).second) break;
-        round.Add(u);
-      }
-      start = end;
-      if (round.empty()) continue;
-      const pqxx::result levels =
-          tx.exec_prepared(kApplyStatement, NumberArray(round.change), TextArray(round.rule), TextArray(round.theme),
+    AW_ASSIGN_OR_RETURN(resolved, ApplyIn(tx, updates, feed, from, to));
+    tx.commit();
+    return absl::OkStatus();
+  }));
+  return resolved;
+}
+
+absl::StatusOr<std::vector<int>> MonitorStore::ApplyIn(pqxx::transaction_base& tx,
+                                                       const std::vector<EventUpdate>& updates,
+                                                       const std::string& feed, int64_t from, int64_t to) {
+  std::vector<int> resolved;
+  tx.conn().prepare(kApplyStatement, kApplySql);  // once per connection; planned once per session
+  if (!updates.empty()) tx.exec_params("SELECT pg_advisory_xact_lock($1)", kEventSeqLock);
+  // Rounds in which no key comes twice, applied in order: a later change of a
+  // key sees the earlier one.
+  size_t start = 0;
+  while (start < updates.size()) {
+    absl::flat_hash_set<std::tuple<absl::string_view, absl::string_view, absl::string_view>> keys;
+    ApplyColumns round;
+    size_t end = start;
+    for (; end < updates.size(); ++end) {
+      const EventUpdate& u = updates[end];
+      if (u.change == Change::kNone) continue;
+      if (!keys.emplace(u.rule_code, u.unit_code, u.period_key).second) break;
+      round.Add(u);
+    }
+    start = end;
+    if (round.empty()) continue;
+    const pqxx::result levels =
+        tx.exec_prepared(kApplyStatement, NumberArray(round.change), TextArray(round.rule), TextArray(round.theme),
                          TextArray(round.unit), TextArray(round.period), TextArray(round.indicator),
                          NumberArray(round.level), NumberArray(round.state), NumberArray(round.observed),
                          NumberArray(round.threshold), TextArray(round.message), NumberArray(round.cause),
                          NumberArray(round.keep_observed));
-      for (const auto& row : levels) resolved.push_back(row[0].as<int>());
+    for (const auto& row : levels) resolved.push_back(row[0].as<int>());
+  }
+  if (!feed.empty()) {
+    const pqxx::result moved = tx.exec_params(R"sql(
+      INSERT INTO feed_cursors (feed, position) VALUES ($1, $3)
+      ON CONFLICT (feed) DO UPDATE SET position = excluded.position, updated_at = now()
+      WHERE feed_cursors.position = $2 RETURNING 1)sql",
+                                              feed, from, to);
+    if (moved.empty()) {
+      return absl::AbortedError(absl::StrCat("cursor of ", feed, " moved elsewhere; another evaluator runs"));
     }
-    if (!feed.empty()) {
-      const pqxx::result moved = tx.exec_params(R"sql(
-        INSERT INTO feed_cursors (feed, position) VALUES ($1, $3)
-        ON CONFLICT (feed) DO UPDATE SET position = excluded.position, updated_at = now()
-        WHERE feed_cursors.position = $2 RETURNING 1)sql",
-                                                feed, from, to);
-      if (moved.empty()) {
-        return absl::AbortedError(absl::StrCat("cursor of ", feed, " moved elsewhere; another evaluator runs"));
-      }
-    }
-    tx.commit();
-    return absl::OkStatus();
-  }));
+  }
   return resolved;
 }
 

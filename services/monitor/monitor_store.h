@@ -73,6 +73,9 @@ class MonitorStore {
   // Changes apply in the order given. Returns the level of each event resolved.
   absl::StatusOr<std::vector<int>> Apply(const std::vector<EventUpdate>& updates, const std::string& feed,
                                          int64_t from, int64_t to);
+  // The same within the caller's read-write transaction (which commits it).
+  absl::StatusOr<std::vector<int>> ApplyIn(pqxx::transaction_base& tx, const std::vector<EventUpdate>& updates,
+                                           const std::string& feed, int64_t from, int64_t to);
   // Resolves every unresolved event of a rule not in `live` (disabled or gone).
   absl::Status ResolveRulesOtherThan(const std::vector<std::string>& live, const std::string& message);
   // Reopens suppressed events whose whitelist entries expired; returns them.

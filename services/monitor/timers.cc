@@ -216,8 +216,8 @@ absl::StatusOr<int> TimerRunner::RunDue() {
         tx.commit();
         return absl::OkStatus();
       }
-      AW_ASSIGN_OR_RETURN(const std::vector<int> resolved, store_->Apply(updates, "", 0, 0));
-      metrics_->Applied(updates, resolved);
+      // The events change in the transaction that holds the timer: both or neither.
+      AW_ASSIGN_OR_RETURN(const std::vector<int> resolved, store_->ApplyIn(tx, updates, "", 0, 0));
       if (again) {
         tx.exec_params("UPDATE timers SET due_at = due_at + interval '1 day' * greatest(1, ceil(extract(epoch FROM "
                        "now() - due_at) / 86400)), runs = runs + 1, last_error = '' "
@@ -232,6 +232,7 @@ absl::StatusOr<int> TimerRunner::RunDue() {
                      "ON CONFLICT DO NOTHING",
                      code, next.key(), absl::ToDoubleSeconds(RuleDeadline(*rule, *dir, next) - absl::UnixEpoch()));
       tx.commit();
+      metrics_->Applied(updates, resolved);
       return absl::OkStatus();
     });
     if (!s.ok()) return s;
