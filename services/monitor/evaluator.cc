@@ -433,14 +433,9 @@ void Evaluator::Judge(size_t rule_index, const DirectorySnapshot& dir, int unit_
   } else if (rule.kind() == v1::RULE_KIND_MISSING) {
     // Timers open missing-value events (on any replica); the value's arrival
     // resolves the event of this key, if there is one.
-    EventUpdate up;
-    up.change = Change::kResolve;
-    up.rule_code = rule.code();
-    up.theme_code = rule.theme_code();
-    up.unit_code = unit;
-    up.period_key = period.key();
-    up.indicator_code = indicator.code;
-    up.verdict.message = "the value was reported";
+    Verdict reported;
+    reported.message = "the value was reported";
+    EventUpdate up = EventUpdate::Of(rule, Change::kResolve, unit, period.key(), indicator.code, std::move(reported));
     up.keep_observed = true;
     up.cause_seq = cause_seq;
     updates.push_back(std::move(up));
@@ -456,14 +451,7 @@ void Evaluator::Judge(size_t rule_index, const DirectorySnapshot& dir, int unit_
   auto open = open_.find(key);
   const Change change = NextChange(open != open_.end(), open == open_.end() ? 0 : open->second.level, verdict.level);
   if (change == Change::kNone) return;
-  EventUpdate up;
-  up.change = change;
-  up.rule_code = rule.code();
-  up.theme_code = rule.theme_code();
-  up.unit_code = unit;
-  up.period_key = period.key();
-  up.indicator_code = indicator.code;
-  up.verdict = std::move(verdict);
+  EventUpdate up = EventUpdate::Of(rule, change, unit, period.key(), indicator.code, std::move(verdict));
   up.cause_seq = cause_seq;
   up.suppressed = change == Change::kOpen && Whitelisted(rule, dir, unit, indicator.code);
   // Keep the in-memory view in step so later values in the same page see it.

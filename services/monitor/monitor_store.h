@@ -19,6 +19,20 @@ namespace aw::monitor {
 // period): kOpen inserts it; the other changes apply to its unresolved event,
 // if there is one (at most one: a unique index keeps it so).
 struct EventUpdate {
+  // A change of the event of (rule, unit, period), watching `indicator_code`.
+  static EventUpdate Of(const v1::Rule& rule, Change change, std::string unit_code, std::string period_key,
+                        std::string indicator_code, Verdict verdict) {
+    EventUpdate u;
+    u.change = change;
+    u.rule_code = rule.code();
+    u.theme_code = rule.theme_code();
+    u.unit_code = std::move(unit_code);
+    u.period_key = std::move(period_key);
+    u.indicator_code = std::move(indicator_code);
+    u.verdict = std::move(verdict);
+    return u;
+  }
+
   Change change = Change::kNone;
   std::string rule_code, theme_code, unit_code, period_key, indicator_code;
   Verdict verdict;

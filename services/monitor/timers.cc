@@ -154,28 +154,16 @@ absl::Status TimerRunner::Judge(const v1::Rule& rule, const Period& period, std:
     auto it = open.find(unit);
     const Change change = NextChange(it != open.end(), it == open.end() ? 0 : it->second.level, verdict.level);
     if (change == Change::kNone) continue;
-    EventUpdate u;
-    u.change = change;
-    u.rule_code = rule.code();
-    u.theme_code = rule.theme_code();
-    u.unit_code = unit;
-    u.period_key = period.key();
-    u.indicator_code = indicator;
-    u.verdict = verdict;
-    updates.push_back(std::move(u));
+    updates.push_back(EventUpdate::Of(rule, change, unit, period.key(), indicator, verdict));
   }
   // Problems that went away resolve their events.
   for (const auto& [unit, event] : open) {
     auto v = verdicts.find(unit);
     if (v != verdicts.end() && v->second.first.level > 0) continue;
-    EventUpdate u;
-    u.change = Change::kResolve;
-    u.rule_code = rule.code();
-    u.theme_code = rule.theme_code();
-    u.unit_code = unit;
-    u.period_key = period.key();
+    Verdict cleared;
+    cleared.message = rule.kind() == v1::RULE_KIND_MISSING ? "the value was reported" : "consistent again";
+    EventUpdate u = EventUpdate::Of(rule, Change::kResolve, unit, period.key(), "", std::move(cleared));
     u.keep_observed = true;
-    u.verdict.message = rule.kind() == v1::RULE_KIND_MISSING ? "the value was reported" : "consistent again";
     updates.push_back(std::move(u));
   }
   return absl::OkStatus();
