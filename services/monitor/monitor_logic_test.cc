@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/support/rules.h"
+
 namespace aw::monitor {
 namespace {
 
@@ -17,20 +19,8 @@ IndicatorFacts Facts(v1::Direction direction, v1::RollupRule rollup = v1::ROLLUP
 }
 
 v1::Rule Rule(v1::RuleKind kind, std::vector<double> thresholds, int window = 0) {
-  v1::Rule r;
-  r.set_code("R1");
-  r.set_name("rule");
-  r.set_theme_code("T1");
-  r.set_kind(kind);
-  r.add_indicator_codes("IND");
-  r.set_period_type(v1::PERIOD_TYPE_MONTH);
+  v1::Rule r = aw::testing::MakeRule("R1", "T1", kind, "IND", thresholds);
   r.set_window(window);
-  for (size_t i = 0; i < thresholds.size(); ++i) {
-    v1::RuleLevel* l = r.add_levels();
-    l->set_level(static_cast<int>(i) + 1);
-    l->set_threshold(thresholds[i]);
-    l->add_actions(v1::WARNING_ACTION_NOTIFY);
-  }
   return r;
 }
 

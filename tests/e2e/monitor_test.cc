@@ -20,6 +20,7 @@
 #include "tests/support/http_receiver.h"
 #include "tests/support/process.h"
 #include "tests/support/readings.h"
+#include "tests/support/rules.h"
 #include "tests/support/test_db.h"
 
 namespace aw::testing {
@@ -120,21 +121,8 @@ class Stack {
 };
 
 v1::Rule StaticRule(const std::string& code, const std::string& indicator, std::vector<double> thresholds) {
-  v1::Rule r;
-  r.set_code(code);
-  r.set_name(code);
-  r.set_theme_code("T-BILL");
-  r.set_kind(v1::RULE_KIND_STATIC_THRESHOLD);
-  r.add_indicator_codes(indicator);
-  r.set_period_type(v1::PERIOD_TYPE_MONTH);
+  v1::Rule r = MakeRule(code, "T-BILL", v1::RULE_KIND_STATIC_THRESHOLD, indicator, thresholds);
   r.add_unit_types(v1::UNIT_TYPE_SUPPLY_STATION);
-  r.set_enabled(true);
-  for (size_t i = 0; i < thresholds.size(); ++i) {
-    v1::RuleLevel* l = r.add_levels();
-    l->set_level(static_cast<int>(i) + 1);
-    l->set_threshold(thresholds[i]);
-    l->add_actions(v1::WARNING_ACTION_NOTIFY);
-  }
   return r;
 }
 

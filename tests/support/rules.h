@@ -1,0 +1,31 @@
+// A warning rule for tests: one indicator, monthly, levels 1..n with the given
+// thresholds, each notifying. Callers add what their case needs.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "auditwatch/v1/monitor.pb.h"
+
+namespace aw::testing {
+
+inline auditwatch::v1::Rule MakeRule(const std::string& code, const std::string& theme, auditwatch::v1::RuleKind kind,
+                                     const std::string& indicator, const std::vector<double>& thresholds) {
+  auditwatch::v1::Rule r;
+  r.set_code(code);
+  r.set_name(code);
+  r.set_theme_code(theme);
+  r.set_kind(kind);
+  r.add_indicator_codes(indicator);
+  r.set_period_type(auditwatch::v1::PERIOD_TYPE_MONTH);
+  r.set_enabled(true);
+  for (size_t i = 0; i < thresholds.size(); ++i) {
+    auditwatch::v1::RuleLevel* l = r.add_levels();
+    l->set_level(static_cast<int>(i) + 1);
+    l->set_threshold(thresholds[i]);
+    l->add_actions(auditwatch::v1::WARNING_ACTION_NOTIFY);
+  }
+  return r;
+}
+
+}  // namespace aw::testing
