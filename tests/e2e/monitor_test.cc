@@ -10,6 +10,7 @@
 #include <thread>
 
 #include <catch2/catch.hpp>
+#include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -546,6 +547,55 @@ TEST_CASE("A crash of the evaluator neither loses nor doubles events", "[e2e][mo
   CHECK(restarted.Events().size() == 24);
   CHECK(db.Query("SELECT count(*) FROM monitor.events") == "24");
   CHECK(db.Query("SELECT count(DISTINCT (rule_code, unit_code, period_key)) FROM monitor.events") == "24");
+}
+
+TEST_CASE("Losing the database or a commit pauses the evaluator, which resumes without losing or doubling events",
+          "[e2e][monitor]") {
+  TestDatabase db;
+  Stack stack(db);
+  stack.Seed();
+  REQUIRE(stack.SaveRule(StaticRule("R-RATE", "RATE", {80, 90})).ok());
+  stack.Ingest("a", {{"S1", "RATE", "2025-01", 50}, {"S2", "RATE", "2025-01", 95}});
+  REQUIRE(stack.WaitEvents([](const auto& e) { return e.size() == 1; }).size() == 1);
+  const std::string monitor = stack.process().address("monitor");
+  db.Disconnect();
+  REQUIRE(WaitForHealth(monitor, "", "NOT_SERVING") == "NOT_SERVING");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the evaluator's commits fail meanwhile
+  db.Reconnect();
+  REQUIRE(WaitForHealth(monitor, "", "SERVING") == "SERVING");
+  stack.Ingest("b", {{"S1", "RATE", "2025-02", 50}, {"S2", "RATE", "2025-02", 85}});
+  auto events = stack.WaitEvents([](const auto& e) { return e.size() >= 3; });
+  CHECK(events.size() == 3);
+  REQUIRE(Find(events, "R-RATE", "S2", "2025-02") != nullptr);
+  CHECK(Find(events, "R-RATE", "S2", "2025-02")->level() == 2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  CHECK(db.Query("SELECT count(*) FROM monitor.events") == "3");
+  CHECK(db.Query("SELECT count(*) FROM monitor.event_history") == "3");
+
+  // A commit that fails: the evaluator's transaction waits on a lock and is
+  // terminated. It starts over from its cursor and commits the events once.
+  {
+    pqxx::connection locker(db.url());
+    pqxx::work lock(locker);
+    lock.exec("LOCK TABLE monitor.events IN EXCLUSIVE MODE");
+    stack.Ingest("c", {{"S1", "RATE", "2025-03", 50}});
+    std::string blocked;
+    for (int i = 0; i < 200 && blocked.empty(); ++i) {
+      blocked = db.Query(
+          "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' "
+          "AND query LIKE '%INSERT INTO events%' LIMIT 1");  // the evaluator's, not the notifier's
+      if (blocked.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    REQUIRE(!blocked.empty());
+    CHECK(db.Query("SELECT pg_terminate_backend(" + blocked + ")") == "t");
+    lock.abort();
+  }
+  events = stack.WaitEvents([](const auto& e) { return e.size() >= 4; });
+  CHECK(events.size() == 4);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // the restarted evaluator has replayed
+  CHECK(db.Query("SELECT count(*) FROM monitor.events") == "4");
+  CHECK(db.Query("SELECT count(*) FROM monitor.event_history") == "4");
+  CHECK(stack.process().Logs().find("evaluator stopped") != std::string::npos);
 }
 
 // The latest month whose values are due (deadline: the day after it ends).
