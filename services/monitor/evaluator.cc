@@ -158,7 +158,7 @@ class Evaluator::Committer {
     do {
       if (stopping_->HasBeenNotified()) return absl::CancelledError("stopping");
       const size_t end = std::min(updates.size(), start + kMaxUpdatesPerCommit);
-      const std::vector<EventUpdate> chunk(updates.begin() + start, updates.begin() + end);
+      const auto chunk = absl::MakeConstSpan(updates).subspan(start, end - start);
       const bool last = end == updates.size();
       const bool move = last && batch.to != position_;
       auto resolved = store_->Apply(chunk, move ? kFeed : "", position_, batch.to);

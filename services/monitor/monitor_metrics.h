@@ -56,7 +56,7 @@ struct MonitorMetrics {
 
   // Counts what MonitorStore::Apply did: `updates` as given (resolutions by
   // the levels of the events they resolved, as Apply returned them).
-  void Applied(const std::vector<EventUpdate>& updates, const std::vector<int>& resolved_levels) {
+  void Applied(absl::Span<const EventUpdate> updates, const std::vector<int>& resolved_levels) {
     for (const EventUpdate& u : updates) {
       switch (u.change) {
         case Change::kOpen: Event(u.suppressed ? "suppressed" : "opened", u.verdict.level); break;

@@ -378,7 +378,7 @@ struct ApplyColumns {
 
 }  // namespace
 
-absl::StatusOr<std::vector<int>> MonitorStore::Apply(const std::vector<EventUpdate>& updates,
+absl::StatusOr<std::vector<int>> MonitorStore::Apply(absl::Span<const EventUpdate> updates,
                                                      const std::string& feed, int64_t from, int64_t to) {
   std::vector<int> resolved;
   AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
@@ -391,7 +391,7 @@ absl::StatusOr<std::vector<int>> MonitorStore::Apply(const std::vector<EventUpda
 }
 
 absl::StatusOr<std::vector<int>> MonitorStore::ApplyIn(pqxx::transaction_base& tx,
-                                                       const std::vector<EventUpdate>& updates,
+                                                       absl::Span<const EventUpdate> updates,
                                                        const std::string& feed, int64_t from, int64_t to) {
   std::vector<int> resolved;
   tx.conn().prepare(kApplyStatement, kApplySql);  // once per connection; planned once per session

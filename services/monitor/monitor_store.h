@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "auditwatch/v1/monitor.pb.h"
 #include "common/pg.h"
 #include "services/monitor/monitor_logic.h"
@@ -85,10 +86,10 @@ class MonitorStore {
   // `from` to `to`, atomically (no cursor move when `feed` is empty). ABORTED
   // when the cursor is no longer at `from` (another evaluator moved it).
   // Changes apply in the order given. Returns the level of each event resolved.
-  absl::StatusOr<std::vector<int>> Apply(const std::vector<EventUpdate>& updates, const std::string& feed,
+  absl::StatusOr<std::vector<int>> Apply(absl::Span<const EventUpdate> updates, const std::string& feed,
                                          int64_t from, int64_t to);
   // The same within the caller's read-write transaction (which commits it).
-  absl::StatusOr<std::vector<int>> ApplyIn(pqxx::transaction_base& tx, const std::vector<EventUpdate>& updates,
+  absl::StatusOr<std::vector<int>> ApplyIn(pqxx::transaction_base& tx, absl::Span<const EventUpdate> updates,
                                            const std::string& feed, int64_t from, int64_t to);
   // Resolves every unresolved event of a rule not in `live` (disabled or gone).
   absl::Status ResolveRulesOtherThan(const std::vector<std::string>& live, const std::string& message);
