@@ -10,13 +10,16 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <nlohmann/json.hpp>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "common/log.h"
+#include "common/pg_migrations.h"
 #include "common/status.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 
@@ -74,6 +77,14 @@ class App {
   std::map<std::string, std::shared_ptr<grpc::Channel>> channels_ ABSL_GUARDED_BY(mu_);
 };
 
+// Readiness of a service: the server's overall health name ("") and the
+// service's own. Never the liveness name — and never through
+// SetServingStatus(bool), which sets every name, liveness included.
+void SetReady(grpc::HealthCheckServiceInterface* health, const std::string& grpc_service, bool ready) {
+  health->SetServingStatus("", ready);
+  health->SetServingStatus(grpc_service, ready);
+}
+
 const ModuleDef* Find(const std::vector<ModuleDef>& table, const std::string& name) {
   for (const ModuleDef& d : table) {
     if (d.name == name) return &d;
@@ -111,6 +122,7 @@ absl::Status App::StartService(const ModuleDef& def) {
       .db = r->pool.get(),
       .workers = r->workers.get(),
       .metrics = &metrics_,
+      .clock = Clock::Real(),
       .address_of = [this](const std::string& svc) { return AddressOf(svc); },
   };
   r->module = def.create(ctx);
@@ -128,8 +140,7 @@ absl::Status App::StartService(const ModuleDef& def) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", listen, " for ", def.name));
   }
   auto* health = r->server->GetHealthCheckService();
-  health->SetServingStatus(false);
-  health->SetServingStatus(def.grpc_service, false);
+  SetReady(health, def.grpc_service, false);
   health->SetServingStatus(std::string(kLivenessService), true);
   metrics_.SetServing(def.name, false);
   metrics_.SetBuildInfo(def.name, AW_VERSION, AW_GIT_COMMIT);
@@ -175,13 +186,12 @@ void App::Supervise(Running& r) {
   while (!stop_.HasBeenNotified()) {
     std::string problem;
     if (!migrated) {
-      absl::Status status = r.pool->Run([&](pqxx::connection& c) {
-        auto result = db::ApplyMigrations(c, r.def->name, r.migrations);
-        if (!result.ok()) return result.status();
+      auto result = db::ApplyMigrations(*r.pool, r.def->name, r.migrations);
+      if (result.ok()) {
         log->info("schema {} at version {}: {} migration(s) applied now, {} before",
                   r.def->name, result->latest_version, result->applied, result->already_applied);
-        return absl::OkStatus();
-      });
+      }
+      const absl::Status status = result.status();
       if (status.code() == absl::StatusCode::kFailedPrecondition ||
           status.code() == absl::StatusCode::kInvalidArgument ||
           status.code() == absl::StatusCode::kInternal) {
@@ -210,9 +220,7 @@ void App::Supervise(Running& r) {
     }
     const bool ready = problem.empty();
     if (ready != serving && !stop_.HasBeenNotified()) {
-      auto* health = r.server->GetHealthCheckService();
-      health->SetServingStatus(ready);
-      health->SetServingStatus(r.def->grpc_service, ready);
+      SetReady(r.server->GetHealthCheckService(), r.def->grpc_service, ready);
       metrics_.SetServing(r.def->name, ready);
       serving = ready;
     }
@@ -230,12 +238,13 @@ void App::Supervise(Running& r) {
 
 absl::Status App::WritePortsFile() {
   if (config_.ports_file.empty()) return absl::OkStatus();
-  std::vector<std::string> fields = {absl::StrCat("\"metrics\":", metrics_.port())};
-  for (const auto& r : running_) fields.push_back(absl::StrCat("\"", r->def->name, "\":", r->port));
+  nlohmann::ordered_json ports;
+  ports["metrics"] = metrics_.port();
+  for (const auto& r : running_) ports[r->def->name] = r->port;
   const std::string tmp = config_.ports_file + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
-    out << "{" << absl::StrJoin(fields, ",") << "}\n";
+    out << ports.dump() << "\n";
     if (!out) return absl::UnavailableError("cannot write " + tmp);
   }
   if (std::rename(tmp.c_str(), config_.ports_file.c_str()) != 0) {
@@ -250,17 +259,31 @@ void App::Fatal(const absl::Status& status) {
 }
 
 void App::Shutdown() {
-  for (auto& r : running_) {
-    r->server->GetHealthCheckService()->Shutdown();  // NOT_SERVING from now on
-    metrics_.SetServing(r->def->name, false);
-  }
+  // The supervisors stop first, so that none turns a service SERVING again.
   if (!stop_.HasBeenNotified()) stop_.Notify();
   for (auto& r : running_) {
     if (r->supervisor.joinable()) r->supervisor.join();
+  }
+  // NOT_SERVING from now on, but for the liveness name, which stays SERVING
+  // while the process runs (HealthCheckServiceInterface::Shutdown would turn
+  // it NOT_SERVING too, and a liveness probe would restart a draining pod).
+  for (auto& r : running_) {
+    SetReady(r->server->GetHealthCheckService(), r->def->grpc_service, false);
+    metrics_.SetServing(r->def->name, false);
+  }
+  // Long-lived streams wrap up (answering what they took in), new calls are
+  // refused, and calls in flight get the drain timeout — while health still
+  // answers (liveness SERVING). Only then do the servers stop.
+  const absl::Time drain_end = absl::Now() + config_.drain_timeout;
+  for (auto& r : running_) {
+    r->workers->StopTakingCalls();
     r->module->BeginShutdown();
   }
-  const auto deadline =
-      std::chrono::system_clock::now() + absl::ToChronoMilliseconds(config_.drain_timeout);
+  while (metrics_.calls_in_flight() > 0 && absl::Now() < drain_end) absl::SleepFor(absl::Milliseconds(20));
+  if (metrics_.calls_in_flight() > 0) {
+    log_->warn("{} call(s) still in flight after the drain timeout; cutting them", metrics_.calls_in_flight());
+  }
+  const auto deadline = absl::ToChronoTime(drain_end);
   for (auto it = running_.rbegin(); it != running_.rend(); ++it) {
     Running& r = **it;
     r.server->Shutdown(deadline);
@@ -324,7 +347,7 @@ int RunApp(int argc, char** argv, const std::vector<ModuleDef>& modules) {
   signal(SIGPIPE, SIG_IGN);
 
   std::vector<ServiceSpec> specs;
-  for (const ModuleDef& d : modules) specs.push_back({d.name, d.default_port});
+  for (const ModuleDef& d : modules) specs.push_back({d.name, d.default_port, d.settings});
   auto config = ParseConfig(std::vector<std::string>(argv + 1, argv + argc), ProcessEnv, specs);
   if (!config.ok()) {
     std::fprintf(stderr, "auditwatch: %s\n\n%s", std::string(config.status().message()).c_str(),

@@ -1,6 +1,7 @@
 #include "common/config.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 
 #include "absl/strings/ascii.h"
@@ -9,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/status.h"
 
 namespace aw {
 namespace {
@@ -57,6 +59,58 @@ Setter StringSetter(std::string Config::*field) {
   };
 }
 
+// Checks `v` by the setting's kind and parses it into `out`.
+absl::Status ParseSetting(const Setting& setting, const std::string& v, Settings::Value* out) {
+  switch (setting.kind) {
+    case Setting::Kind::kText:
+      *out = v;
+      return absl::OkStatus();
+    case Setting::Kind::kDuration: {
+      absl::Duration d;
+      if (!absl::ParseDuration(v, &d) || d < absl::ZeroDuration()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("expected a duration such as 500ms or 10s, got \"", v, "\""));
+      }
+      *out = d;
+      return absl::OkStatus();
+    }
+    case Setting::Kind::kCount: {
+      int n = 0;
+      if (!absl::SimpleAtoi(v, &n) || n < setting.min || n > setting.max) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("expected an integer in [", setting.min, ", ", setting.max, "], got \"", v, "\""));
+      }
+      *out = n;
+      return absl::OkStatus();
+    }
+    case Setting::Kind::kNamedUrls: {
+      std::map<std::string, std::string> urls;
+      for (absl::string_view part : absl::StrSplit(v, ';', absl::SkipWhitespace())) {
+        const size_t eq = part.find('=');
+        const std::string name(absl::StripAsciiWhitespace(part.substr(0, eq)));
+        if (eq == absl::string_view::npos || name.empty() || eq + 1 >= part.size()) {
+          return absl::InvalidArgumentError(absl::StrCat("expected name=URL;name2=URL2, got \"", part, "\""));
+        }
+        urls[name] = std::string(absl::StripAsciiWhitespace(part.substr(eq + 1)));
+      }
+      *out = std::move(urls);
+      return absl::OkStatus();
+    }
+  }
+  return absl::InternalError("unknown setting kind");
+}
+
+Option ModuleOption(const Setting& setting) {
+  const std::string shown = !setting.default_text.empty() ? setting.default_text : setting.default_value;
+  return {setting.flag, "AW_" + absl::AsciiStrToUpper(setting.flag), shown, setting.help,
+          [setting](Config& c, const std::string& v) {
+            Settings::Value value;
+            AW_RETURN_IF_ERROR(ParseSetting(setting, v, &value));
+            c.settings.Set(setting.flag, std::move(value));
+            return absl::OkStatus();
+          }};
+}
+
 std::vector<Option> Options(const std::vector<ServiceSpec>& services, std::string* target) {
   std::vector<Option> options = {
       {"target", "AW_TARGET", "all", "services to run: all, or a comma list of service names",
@@ -95,34 +149,15 @@ std::vector<Option> Options(const std::vector<ServiceSpec>& services, std::strin
        }},
       {"ports_file", "AW_PORTS_FILE", "", "write the bound ports here as JSON",
        StringSetter(&Config::ports_file)},
-      {"timer_interval", "AW_TIMER_INTERVAL", "5s", "how often due timers (scheduled pulls) are claimed",
+      {"timer_interval", "AW_TIMER_INTERVAL", "5s",
+       "how often background loops look for due timer rows and outbox messages",
        DurationSetter(&Config::timer_interval)},
-      {"sms_gateway_url", "AW_SMS_GATEWAY_URL", "none (notifications go to the log)",
-       "HTTP endpoint that notifications are POSTed to as JSON", StringSetter(&Config::sms_gateway_url)},
-      {"notify_group_window", "AW_NOTIFY_GROUP_WINDOW", "60s",
-       "events of a unit raised within this window go out as one message",
-       DurationSetter(&Config::notify_group_window)},
-      {"notify_repeat", "AW_NOTIFY_REPEAT", "24h", "an event still open is notified again after this long",
-       DurationSetter(&Config::notify_repeat)},
-      {"notify_max_attempts", "AW_NOTIFY_MAX_ATTEMPTS", "8", "delivery attempts before a notification fails",
-       IntSetter(&Config::notify_max_attempts, 1, 100)},
-      {"max_whitelist_freeze", "AW_MAX_WHITELIST_FREEZE", "2160h (90 days)",
-       "the longest freeze period a whitelist entry may have", DurationSetter(&Config::max_whitelist_freeze)},
-      {"data_sources", "AW_DATA_SOURCES", "",
-       "read-only databases for scheduled pulls: name=URL;name2=URL2",
-       [](Config& c, const std::string& v) {
-         c.data_sources.clear();
-         for (absl::string_view part : absl::StrSplit(v, ';', absl::SkipWhitespace())) {
-           const size_t eq = part.find('=');
-           const std::string name(absl::StripAsciiWhitespace(part.substr(0, eq)));
-           if (eq == absl::string_view::npos || name.empty() || eq + 1 >= part.size()) {
-             return absl::InvalidArgumentError(
-                 absl::StrCat("expected name=URL;name2=URL2, got \"", part, "\""));
-           }
-           c.data_sources[name] = std::string(absl::StripAsciiWhitespace(part.substr(eq + 1)));
-         }
-         return absl::OkStatus();
-       }},
+      {"call_timeout", "AW_CALL_TIMEOUT", "30s",
+       "deadline of a call to another service when the caller gave none",
+       DurationSetter(&Config::call_timeout)},
+      {"feed_max_subscribers", "AW_FEED_MAX_SUBSCRIBERS", "64",
+       "streams each change feed serves at once; more are refused with RESOURCE_EXHAUSTED",
+       IntSetter(&Config::feed_max_subscribers, 1, 100000)},
   };
   for (const ServiceSpec& s : services) {
     const std::string upper = absl::AsciiStrToUpper(s.name);
@@ -147,6 +182,7 @@ std::vector<Option> Options(const std::vector<ServiceSpec>& services, std::strin
                          c.addrs[name] = v;
                          return absl::OkStatus();
                        }});
+    for (const Setting& setting : s.settings) options.push_back(ModuleOption(setting));
   }
   return options;
 }
@@ -194,9 +230,26 @@ absl::StatusOr<Config> ParseConfig(const std::vector<std::string>& args, const G
                                    const std::vector<ServiceSpec>& services) {
   Config config;
   config.database_url = "host=127.0.0.1 port=5432 user=postgres dbname=auditwatch";
-  for (const ServiceSpec& s : services) config.ports[s.name] = s.default_port;
+  for (const ServiceSpec& s : services) {
+    config.ports[s.name] = s.default_port;
+    for (const Setting& setting : s.settings) {
+      Settings::Value value;
+      if (absl::Status parsed = ParseSetting(setting, setting.default_value, &value); !parsed.ok()) {
+        return absl::InternalError(
+            absl::StrCat("the default of --", setting.flag, " is invalid: ", parsed.message()));
+      }
+      config.settings.Set(setting.flag, std::move(value));
+    }
+  }
   std::string target = "all";
   const std::vector<Option> options = Options(services, &target);
+  for (size_t i = 0; i < options.size(); ++i) {
+    for (size_t j = i + 1; j < options.size(); ++j) {
+      if (options[i].flag == options[j].flag) {
+        return absl::InternalError(absl::StrCat("--", options[i].flag, " is declared twice"));
+      }
+    }
+  }
 
   std::map<std::string, std::string> from_flags;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -259,6 +312,33 @@ std::string ConfigUsage(const std::vector<ServiceSpec>& services) {
                     o.default_text.empty() ? "none" : o.default_text, ")\n      ", o.help, "\n");
   }
   return out;
+}
+
+const Settings::Value& Settings::Get(const std::string& flag) const {
+  auto it = values_.find(flag);
+  if (it == values_.end()) {
+    std::fprintf(stderr, "auditwatch: bug: setting --%s is read but no module declares it\n", flag.c_str());
+    std::abort();
+  }
+  return it->second;
+}
+
+namespace {
+
+template <typename T>
+const T& As(const Settings::Value& value, const std::string& flag) {
+  if (const T* v = std::get_if<T>(&value)) return *v;
+  std::fprintf(stderr, "auditwatch: bug: setting --%s is read as another kind than declared\n", flag.c_str());
+  std::abort();
+}
+
+}  // namespace
+
+const std::string& Settings::Text(const std::string& flag) const { return As<std::string>(Get(flag), flag); }
+absl::Duration Settings::Duration(const std::string& flag) const { return As<absl::Duration>(Get(flag), flag); }
+int Settings::Count(const std::string& flag) const { return As<int>(Get(flag), flag); }
+const std::map<std::string, std::string>& Settings::NamedUrls(const std::string& flag) const {
+  return As<std::map<std::string, std::string>>(Get(flag), flag);
 }
 
 std::optional<std::string> ProcessEnv(const std::string& name) {

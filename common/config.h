@@ -1,11 +1,14 @@
 // Process configuration: command-line flags, each with an AW_* environment
-// fallback and a default (flag > environment > default).
+// fallback and a default (flag > environment > default). The process-wide
+// settings are fields of Config; each module declares its own (Setting) next
+// to its code, and reads their values from Config::settings.
 #pragma once
 
 #include <functional>
 #include <map>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -13,10 +16,50 @@
 
 namespace aw {
 
-// A service the binary knows: its name (as used in --target) and default port.
+// A setting of one module. Its environment variable is AW_ followed by the
+// flag in capitals; its value is checked by kind when the configuration is
+// read, so a bad value stops the process with exit code 2 naming the flag.
+struct Setting {
+  enum class Kind {
+    kText,
+    kDuration,   // "500ms", "10s", "24h"
+    kCount,      // an integer in [min, max]
+    kNamedUrls,  // "name=URL;name2=URL2"
+  };
+  std::string flag;
+  Kind kind = Kind::kText;
+  // The value when none is given: a valid value of the kind, or empty.
+  std::string default_value;
+  std::string help;
+  // What --help says of the default when the value alone says too little.
+  std::string default_text;
+  int min = 0, max = 0;  // kCount
+};
+
+// The values of the modules' settings, checked and parsed. Asking for a flag
+// no module declared (or with the wrong kind) is a bug and aborts.
+class Settings {
+ public:
+  using Value = std::variant<std::string, absl::Duration, int, std::map<std::string, std::string>>;
+
+  const std::string& Text(const std::string& flag) const;
+  absl::Duration Duration(const std::string& flag) const;
+  int Count(const std::string& flag) const;
+  const std::map<std::string, std::string>& NamedUrls(const std::string& flag) const;
+
+  void Set(const std::string& flag, Value value) { values_[flag] = std::move(value); }
+
+ private:
+  const Value& Get(const std::string& flag) const;
+  std::map<std::string, Value> values_;
+};
+
+// A service the binary knows: its name (as used in --target), default port and
+// the settings its module declares.
 struct ServiceSpec {
   std::string name;
   int default_port = 0;
+  std::vector<Setting> settings;
 };
 
 struct Config {
@@ -42,19 +85,14 @@ struct Config {
   std::string log_level = "info";
   // When set, the bound ports are written here as JSON once the servers listen.
   std::string ports_file;
-  // Read-only databases that scheduled pulls read from, by name.
-  std::map<std::string, std::string> data_sources;
-  // How often due timers (scheduled pulls, …) are looked for.
+  // How often background loops look for due timer rows and outbox messages.
   absl::Duration timer_interval = absl::Seconds(5);
-  // Notifications: the SMS/webhook gateway (empty = write them to the log),
-  // how long a unit's events are grouped into one message, how often an event
-  // still open is notified again, and how many delivery attempts are made.
-  std::string sms_gateway_url;
-  absl::Duration notify_group_window = absl::Seconds(60);
-  absl::Duration notify_repeat = absl::Hours(24);
-  int notify_max_attempts = 8;
-  // The longest freeze a whitelist entry may have.
-  absl::Duration max_whitelist_freeze = absl::Hours(24 * 90);
+  // The deadline of a call to another service when the caller has none.
+  absl::Duration call_timeout = absl::Seconds(30);
+  // The most streams each change feed serves at once.
+  int feed_max_subscribers = 64;
+  // The modules' own settings.
+  Settings settings;
   bool help = false;
 };
 

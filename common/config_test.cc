@@ -7,7 +7,20 @@
 namespace aw {
 namespace {
 
-const std::vector<ServiceSpec> kServices = {{"ingest", 7101}, {"monitor", 7102}, {"gateway", 7100}};
+// Ingest declares its data sources, monitor a duration and a count, as the
+// real modules do.
+const std::vector<ServiceSpec> kServices = {
+    {"ingest", 7101, {{.flag = "data_sources", .kind = Setting::Kind::kNamedUrls, .help = "pull sources"}}},
+    {"monitor",
+     7102,
+     {{.flag = "notify_repeat", .kind = Setting::Kind::kDuration, .default_value = "24h", .help = "repeat"},
+      {.flag = "notify_max_attempts",
+       .kind = Setting::Kind::kCount,
+       .default_value = "8",
+       .help = "attempts",
+       .min = 1,
+       .max = 100}}},
+    {"gateway", 7100, {}}};
 
 GetEnv Env(std::map<std::string, std::string> vars) {
   return [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
@@ -41,9 +54,10 @@ TEST_CASE("Config reads named data sources for scheduled pulls", "[config]") {
   auto c = ParseConfig({"--data_sources=reporting=host=db1 dbname=rpt user=ro; billing=postgresql://ro@db2/bill"},
                        Env({}), kServices);
   REQUIRE(c.ok());
-  REQUIRE(c->data_sources.size() == 2);
-  CHECK(c->data_sources.at("reporting") == "host=db1 dbname=rpt user=ro");
-  CHECK(c->data_sources.at("billing") == "postgresql://ro@db2/bill");
+  const auto& data_sources = c->settings.NamedUrls("data_sources");
+  REQUIRE(data_sources.size() == 2);
+  CHECK(data_sources.at("reporting") == "host=db1 dbname=rpt user=ro");
+  CHECK(data_sources.at("billing") == "postgresql://ro@db2/bill");
   auto bad = ParseConfig({}, Env({{"AW_DATA_SOURCES", "nourl"}}), kServices);
   CHECK(std::string(bad.status().message()).find("AW_DATA_SOURCES (--data_sources)") == 0);
 }
@@ -97,6 +111,28 @@ TEST_CASE("Config usage lists every flag with its variable", "[config]") {
   }
   auto help = ParseConfig({"--help"}, Env({}), kServices);
   CHECK(help->help);
+}
+
+TEST_CASE("Config takes the settings modules declare, with their defaults and checks", "[config]") {
+  auto defaults = ParseConfig({}, Env({}), kServices);
+  REQUIRE(defaults.ok());
+  CHECK(defaults->settings.Duration("notify_repeat") == absl::Hours(24));
+  CHECK(defaults->settings.Count("notify_max_attempts") == 8);
+  CHECK(defaults->settings.NamedUrls("data_sources").empty());
+  auto set = ParseConfig({"--notify_repeat=2s"}, Env({{"AW_NOTIFY_MAX_ATTEMPTS", "3"}}), kServices);
+  REQUIRE(set.ok());
+  CHECK(set->settings.Duration("notify_repeat") == absl::Seconds(2));
+  CHECK(set->settings.Count("notify_max_attempts") == 3);
+  auto bad = ParseConfig({"--notify_max_attempts=0"}, Env({}), kServices);
+  CHECK(bad.status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK(std::string(bad.status().message()).find("--notify_max_attempts (AW_NOTIFY_MAX_ATTEMPTS)") == 0);
+  const std::string usage = ConfigUsage(kServices);
+  CHECK(usage.find("--notify_repeat (AW_NOTIFY_REPEAT, default: 24h)") != std::string::npos);
+  CHECK(usage.find("--timer_interval (AW_TIMER_INTERVAL") != std::string::npos);
+  // Two modules may not declare one flag.
+  auto twice = kServices;
+  twice[2].settings.push_back({.flag = "notify_repeat", .kind = Setting::Kind::kDuration, .default_value = "1s"});
+  CHECK(ParseConfig({}, Env({}), twice).status().code() == absl::StatusCode::kInternal);
 }
 
 }  // namespace

@@ -12,8 +12,9 @@
 namespace aw {
 
 // Runs `fn` (returning absl::Status) on `pool` and finishes the unary call with
-// its result. A full pool answers RESOURCE_EXHAUSTED at once; a call whose client
-// went away or whose deadline passed while queued is not run.
+// its result. A full pool answers RESOURCE_EXHAUSTED at once, a draining one
+// UNAVAILABLE; a call whose client went away or whose deadline passed while
+// queued is not run.
 //
 //   grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* ctx, const Req* req,
 //                                 Resp* resp) override {
@@ -23,6 +24,11 @@ template <typename Fn>
 grpc::ServerUnaryReactor* FinishOnWorker(grpc::CallbackServerContext* ctx, WorkerPool& pool,
                                          Fn fn) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (!pool.taking_calls()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                 "server shutting down; retry on another replica"));
+    return reactor;
+  }
   const bool queued = pool.TrySubmit([ctx, reactor, fn = std::move(fn)]() mutable {
     if (ctx->IsCancelled()) {
       reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED,

@@ -16,7 +16,4 @@ void InitLogging(std::string_view level);
 // The logger named `name` (created on first use, sharing the stderr sink).
 std::shared_ptr<spdlog::logger> Logger(const std::string& name);
 
-// Escapes `text` for use inside a JSON string literal.
-std::string JsonEscape(std::string_view text);
-
 }  // namespace aw

@@ -20,6 +20,9 @@ std::pair<std::string, std::string> SplitMethod(const std::string& path) {
   return {path.substr(1, slash - 1), path.substr(slash + 1)};
 }
 
+// Health checks and reflection: grpc.* services, not the suite's own.
+bool IsInfrastructure(const std::string& method) { return method.rfind("/grpc.", 0) == 0; }
+
 class MetricsInterceptor : public grpc::experimental::Interceptor {
  public:
   MetricsInterceptor(Metrics* metrics, std::string service, std::string method)
@@ -154,6 +157,7 @@ void Metrics::CallStarted(const std::string& service, const std::string& method)
       {"service", service}, {"grpc_service", grpc_service}, {"grpc_method", grpc_method}};
   started_.Add(labels).Increment();
   in_flight_.Add(labels).Increment();
+  if (!IsInfrastructure(method)) ++calls_in_flight_;
 }
 
 void Metrics::RecordCall(const std::string& service, const std::string& method, int code,
@@ -162,6 +166,7 @@ void Metrics::RecordCall(const std::string& service, const std::string& method, 
   const prometheus::Labels labels = {
       {"service", service}, {"grpc_service", grpc_service}, {"grpc_method", grpc_method}};
   in_flight_.Add(labels).Decrement();
+  if (!IsInfrastructure(method)) --calls_in_flight_;
   latency_.Add(labels, kLatencyBuckets).Observe(seconds);
   prometheus::Labels with_code = labels;
   with_code["grpc_code"] = GrpcCodeName(code);

@@ -3,6 +3,7 @@
 // Every series carries a `service` label naming the auditwatch service.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,6 +47,10 @@ class Metrics {
                   double seconds);
   void CallStarted(const std::string& service, const std::string& method);
 
+  // Calls of the services' own methods in progress in this process (health
+  // checks and reflection left out): what a drain waits for.
+  int64_t calls_in_flight() const { return calls_in_flight_; }
+
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<prometheus::Exposer> exposer_;
@@ -56,6 +61,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& in_flight_;
   prometheus::Family<prometheus::Gauge>& build_info_;
   prometheus::Family<prometheus::Gauge>& serving_;
+  std::atomic<int64_t> calls_in_flight_{0};
 };
 
 // "OK", "INVALID_ARGUMENT", … for a numeric gRPC status code.

@@ -1,13 +1,10 @@
 // Versioned schema migrations of one service: SQL files named NNNN_name.sql,
-// embedded in the binary at build time, applied in order at start under an
-// advisory lock, each exactly once. A file changed after it was applied makes
-// the service refuse to start.
+// embedded in the binary at build time and parsed here; common/pg_migrations.h
+// applies them.
 #pragma once
 
 #include <string>
 #include <vector>
-
-#include <pqxx/pqxx>
 
 #include "absl/status/statusor.h"
 
@@ -34,13 +31,5 @@ struct MigrationResult {
   int already_applied = 0;  // found applied before
   int latest_version = 0;
 };
-
-// Creates `schema` if needed and applies the migrations not yet recorded in
-// `<schema>.schema_migrations`, each in its own transaction with search_path set
-// to the schema. Serialised across processes by an advisory lock. A recorded
-// migration whose checksum differs is FAILED_PRECONDITION; nothing is applied.
-// Never throws.
-absl::StatusOr<MigrationResult> ApplyMigrations(pqxx::connection& conn, const std::string& schema,
-                                                const std::vector<Migration>& migrations);
 
 }  // namespace aw::db

@@ -1,5 +1,5 @@
 // The module table: what a service contributes to the single auditwatch binary.
-// A static table of name → port → dependencies → factory (see
+// A static table of name → port → dependencies → settings → factory (see
 // services/modules.cc); --target picks rows from it.
 #pragma once
 
@@ -8,24 +8,30 @@
 #include <string>
 #include <vector>
 
+#include <google/protobuf/descriptor.h>
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
+#include "common/clock.h"
 #include "common/config.h"
 #include "common/metrics.h"
 #include "common/migrations.h"
-#include "common/pg.h"
 #include "common/worker_pool.h"
 
 namespace aw {
+
+namespace db {
+class Pool;
+}
 
 // What a running service gets from the runtime. Pointers outlive the module.
 struct ModuleContext {
   std::string name;
   const Config* config = nullptr;
-  db::Pool* db = nullptr;  // bound to the service's own schema
+  db::Pool* db = nullptr;  // bound to the service's own schema; handed to its store
   WorkerPool* workers = nullptr;
   Metrics* metrics = nullptr;
+  Clock* clock = nullptr;
   // "host:port" of another service: its configured address, this process's
   // server when it runs here, or 127.0.0.1:<its port>.
   std::function<std::string(const std::string& service)> address_of;
@@ -40,7 +46,8 @@ class Module {
   virtual std::vector<grpc::Service*> Services() = 0;
   virtual absl::Status Start() { return absl::OkStatus(); }
   // Shutdown has begun (health is NOT_SERVING, calls still run): end
-  // long-lived streams so that the drain does not wait for them.
+  // long-lived streams, after answering what they have taken in, so that the
+  // drain does not wait for them.
   virtual void BeginShutdown() {}
   virtual void Stop() {}
 };
@@ -55,7 +62,17 @@ struct ModuleDef {
   std::vector<std::string> dependencies;
   std::vector<db::EmbeddedFile> (*migration_files)() = nullptr;
   std::function<std::unique_ptr<Module>(const ModuleContext&)> create;
+  // The module's own settings (flags, environment variables, defaults, help).
+  std::vector<Setting> settings;
 };
+
+// A module table row for the gRPC service `service`, whose name and default
+// port are the (auditwatch.v1.module) and (auditwatch.v1.default_port)
+// options of its contract.
+ModuleDef ModuleFor(const google::protobuf::ServiceDescriptor* service, std::vector<std::string> dependencies,
+                    std::vector<db::EmbeddedFile> (*migration_files)(),
+                    std::function<std::unique_ptr<Module>(const ModuleContext&)> create,
+                    std::vector<Setting> settings = {});
 
 // A module that serves one gRPC service implementation and has no background
 // work. With the generated `CallbackService` base as ServiceImpl every method

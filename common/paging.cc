@@ -4,9 +4,8 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
-#include "absl/strings/numbers.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 
 namespace aw {
 namespace {
@@ -25,6 +24,10 @@ uint64_t FilterHash(const google::protobuf::Message& request) {
     copy->SerializeToCodedStream(&coded);
   }
   return StableHash(absl::StrCat(request.GetTypeName(), ":", bytes));
+}
+
+std::string Token(const auditwatch::v1::PageCursor& cursor) {
+  return absl::WebSafeBase64Escape(cursor.SerializeAsString());
 }
 
 }  // namespace
@@ -47,23 +50,42 @@ absl::StatusOr<Page> ParsePage(const auditwatch::v1::PageRequest& page,
   if (page.page_size() > 0) out.size = std::min(page.page_size(), kMaxPageSize);
   out.filter_hash = FilterHash(request);
   if (page.page_token().empty()) return out;
-  std::vector<std::string> parts = absl::StrSplit(page.page_token(), '.');
-  uint64_t hash = 0;
-  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &out.offset) || out.offset < 0 ||
-      !absl::SimpleHexAtoi(parts[1], &hash)) {
+  std::string bytes;
+  auditwatch::v1::PageCursor cursor;
+  if (!absl::WebSafeBase64Unescape(page.page_token(), &bytes) || !cursor.ParseFromString(bytes) ||
+      cursor.offset() < 0 || (cursor.offset() > 0 && cursor.after_size() > 0)) {
     return absl::InvalidArgumentError("page.page_token: not a token this server issued");
   }
-  if (hash != out.filter_hash) {
+  if (cursor.filter_hash() != out.filter_hash) {
     return absl::InvalidArgumentError(
         "page.page_token: issued for other filters; repeat the first request's filters");
   }
+  out.offset = cursor.offset();
+  out.after.assign(cursor.after().begin(), cursor.after().end());
+  if (!out.after.empty()) out.total = cursor.total();
   return out;
 }
 
 void FillPageResponse(const Page& page, int64_t total, auditwatch::v1::PageResponse* out) {
   out->set_total_size(total);
   const int64_t next = page.offset + page.size;
-  if (next < total) out->set_next_page_token(absl::StrCat(next, ".", absl::Hex(page.filter_hash)));
+  if (next < total) {
+    auditwatch::v1::PageCursor cursor;
+    cursor.set_filter_hash(page.filter_hash);
+    cursor.set_offset(next);
+    out->set_next_page_token(Token(cursor));
+  }
+}
+
+void FillKeysetResponse(const Page& page, const std::optional<std::vector<int64_t>>& last, int64_t total,
+                        auditwatch::v1::PageResponse* out) {
+  out->set_total_size(total);
+  if (!last.has_value()) return;
+  auditwatch::v1::PageCursor cursor;
+  cursor.set_filter_hash(page.filter_hash);
+  for (int64_t k : *last) cursor.add_after(k);
+  cursor.set_total(total);
+  out->set_next_page_token(Token(cursor));
 }
 
 }  // namespace aw

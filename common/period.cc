@@ -60,6 +60,9 @@ absl::Status BadKey(absl::string_view key, absl::string_view why) {
 constexpr int kMinYear = 1900;
 constexpr int kMaxYear = 9999;
 
+// A Monday, the origin of week ordinals.
+const absl::CivilDay kFirstMonday(1970, 1, 5);
+
 }  // namespace
 
 absl::string_view PeriodTypeName(PeriodType type) {
@@ -203,6 +206,36 @@ absl::StatusOr<std::vector<Period>> Period::Split(PeriodType child) const {
     parts.push_back(p);
   }
   return parts;
+}
+
+int64_t Period::Ordinal() const {
+  switch (type_) {
+    case PeriodType::kDay: return first_ - absl::CivilDay();
+    case PeriodType::kWeek: return (first_ - kFirstMonday) / 7;
+    case PeriodType::kMonth: return first_.year() * 12 + first_.month() - 1;
+    case PeriodType::kQuarter: return first_.year() * 4 + (first_.month() - 1) / 3;
+    case PeriodType::kHalfYear: return first_.year() * 2 + (first_.month() - 1) / 6;
+    case PeriodType::kYear: return first_.year();
+  }
+  return 0;
+}
+
+Period Period::FromOrdinal(PeriodType type, int64_t ordinal) {
+  switch (type) {
+    case PeriodType::kDay: return Period(type, absl::CivilDay() + ordinal);
+    case PeriodType::kWeek: return Period(type, kFirstMonday + ordinal * 7);
+    case PeriodType::kMonth: return Period(type, absl::CivilDay(ordinal / 12, ordinal % 12 + 1, 1));
+    case PeriodType::kQuarter: return Period(type, absl::CivilDay(ordinal / 4, ordinal % 4 * 3 + 1, 1));
+    case PeriodType::kHalfYear: return Period(type, absl::CivilDay(ordinal / 2, ordinal % 2 * 6 + 1, 1));
+    case PeriodType::kYear: return Period(type, absl::CivilDay(ordinal, 1, 1));
+  }
+  return Period();
+}
+
+absl::CivilDay CivilDayOf(absl::Time t) { return absl::ToCivilDay(t, absl::UTCTimeZone()); }
+
+absl::Time SubmissionDeadline(const Period& period, int deadline_days) {
+  return absl::FromCivil(period.last_day() + deadline_days + 1, absl::UTCTimeZone());
 }
 
 }  // namespace aw

@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/civil_time.h"
+#include "absl/time/time.h"
 
 namespace aw {
 
@@ -48,6 +49,11 @@ class Period {
   Period Previous() const { return Shift(-1); }
   Period Shift(int n) const;
 
+  // The period's place among the periods of its type: consecutive periods
+  // have consecutive ordinals, so looking back n periods is subtraction.
+  int64_t Ordinal() const;
+  static Period FromOrdinal(PeriodType type, int64_t ordinal);
+
   // The period of the longer type `parent` that contains this one.
   // INVALID_ARGUMENT when `parent` is shorter, or when periods of this type do
   // not nest in it (an ISO week straddles months and years).
@@ -72,5 +78,21 @@ class Period {
 
 // True when periods of type `child` tile periods of type `parent` exactly.
 bool Nests(PeriodType child, PeriodType parent);
+
+// The UTC calendar day of `t`. Periods, deadlines and "today" are UTC days.
+absl::CivilDay CivilDayOf(absl::Time t);
+
+// The moment (UTC) the values of `period` are due when they may be submitted
+// up to `deadline_days` days after it ends: the start of the following day.
+absl::Time SubmissionDeadline(const Period& period, int deadline_days);
+
+// The latest period of `type` whose values are due at `now`, when `deadline`
+// says when a period's values are due. `deadline` must grow with the period.
+template <typename Deadline>
+Period LatestDue(PeriodType type, absl::Time now, Deadline deadline) {
+  Period p = Period::Containing(type, CivilDayOf(now));
+  while (deadline(p) > now) p = p.Previous();
+  return p;
+}
 
 }  // namespace aw

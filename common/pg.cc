@@ -2,6 +2,10 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/backoff.h"
+#include "common/log.h"
+#include "common/worker_pool.h"
 
 namespace aw::db {
 namespace {
@@ -132,6 +136,90 @@ void Pool::Close() {
 int Pool::open_connections() const {
   absl::MutexLock lock(&mu_);
   return open_;
+}
+
+namespace {
+
+class Receiver final : public pqxx::notification_receiver {
+ public:
+  Receiver(pqxx::connection_base& conn, const std::string& channel, const Listener::OnNotify& on_notify)
+      : notification_receiver(conn, channel), on_notify_(on_notify) {}
+  void operator()(const std::string& payload, int) override { on_notify_(channel(), payload); }
+
+ private:
+  const Listener::OnNotify& on_notify_;
+};
+
+// How long a wait for notifications lasts before the stop flag is looked at.
+constexpr long kListenWaitMicros = 200 * 1000;
+
+}  // namespace
+
+Listener::Listener(std::string url, std::vector<std::string> channels, OnNotify on_notify,
+                   std::function<void()> on_connected)
+    : url_(std::move(url)),
+      channels_(std::move(channels)),
+      on_notify_(std::move(on_notify)),
+      on_connected_(std::move(on_connected)) {}
+
+Listener::~Listener() { Stop(); }
+
+void Listener::Start() { thread_ = NamedThread("aw-pg-listen", [this] { Loop(); }); }
+
+void Listener::Stop() {
+  if (!stop_.HasBeenNotified()) stop_.Notify();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Listener::Loop() {
+  const Backoff backoff{.initial = absl::Milliseconds(100), .max = absl::Seconds(5)};
+  int failures = 0;
+  while (!stop_.HasBeenNotified()) {
+    try {
+      pqxx::connection conn(url_);
+      std::vector<std::unique_ptr<Receiver>> receivers;
+      for (const std::string& channel : channels_) {
+        receivers.push_back(std::make_unique<Receiver>(conn, channel, on_notify_));
+      }
+      conn.get_notifs();  // LISTEN is sent once the receivers exist
+      connected_ = true;
+      failures = 0;
+      on_connected_();
+      while (!stop_.HasBeenNotified()) conn.await_notification(0, kListenWaitMicros);
+    } catch (const std::exception& e) {
+      if (failures == 0) Logger("db")->warn("listener on {}: {}", absl::StrJoin(channels_, ","), e.what());
+    }
+    connected_ = false;
+    if (stop_.HasBeenNotified()) break;
+    stop_.WaitForNotificationWithTimeout(backoff.After(++failures));
+  }
+}
+
+absl::StatusOr<std::unique_ptr<SessionLock>> SessionLock::TryAcquire(const std::string& url, int64_t key) {
+  try {
+    auto conn = std::make_unique<pqxx::connection>(url);
+    bool won = false;
+    {
+      pqxx::nontransaction tx(*conn);
+      won = tx.exec_params1("SELECT pg_try_advisory_lock($1) AS won", key)["won"].as<bool>();
+    }
+    if (!won) return std::unique_ptr<SessionLock>();
+    return std::unique_ptr<SessionLock>(new SessionLock(std::move(conn)));
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("session lock ", key, ": ", StatusFromException(e).message()));
+  }
+}
+
+SessionLock::~SessionLock() = default;  // closing the connection releases the lock
+
+absl::Status SessionLock::Check() {
+  try {
+    pqxx::nontransaction tx(*conn_);
+    tx.exec("SELECT 1");
+    return absl::OkStatus();
+  } catch (const std::exception& e) {
+    return StatusFromException(e);
+  }
 }
 
 }  // namespace aw::db

@@ -1,11 +1,15 @@
 // PostgreSQL access over libpqxx 6.4: a bounded connection pool bound to one
-// service's schema, with reconnect, and the mapping of libpqxx exceptions to
-// absl::Status so that no exception leaves a store.
+// service's schema, with reconnect; the mapping of libpqxx exceptions to
+// absl::Status so that no exception leaves a store; a listener for
+// notifications (commits that wake change feeds); and a session lock held on a
+// connection of its own (leader election). Only stores and common/pg* use it.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <pqxx/pqxx>
@@ -14,6 +18,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 
 namespace aw::db {
@@ -67,6 +72,55 @@ class Pool {
   std::vector<std::unique_ptr<pqxx::connection>> idle_ ABSL_GUARDED_BY(mu_);
   int open_ ABSL_GUARDED_BY(mu_) = 0;  // idle + in use + being opened
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// Listens for notifications on `channels` (NOTIFY sent in committed
+// transactions) on a connection of its own, and calls `on_notify(channel,
+// payload)` for each on its own thread. Notifications sent while it is not
+// connected are lost, so `on_connected` runs after every (re)connection: the
+// listener's user should then assume that anything may have changed. Reconnects
+// with backoff until stopped. Thread-safe.
+class Listener {
+ public:
+  using OnNotify = std::function<void(const std::string& channel, const std::string& payload)>;
+  Listener(std::string url, std::vector<std::string> channels, OnNotify on_notify,
+           std::function<void()> on_connected);
+  ~Listener();
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+
+  void Start();
+  void Stop();
+  bool connected() const { return connected_; }
+
+ private:
+  void Loop();
+
+  const std::string url_;
+  const std::vector<std::string> channels_;
+  const OnNotify on_notify_;
+  const std::function<void()> on_connected_;
+  std::atomic<bool> connected_{false};
+  absl::Notification stop_;
+  std::thread thread_;
+};
+
+// A session-level advisory lock held on a connection of its own, for as long as
+// the object lives (or until that connection is lost). Used to elect the one
+// replica that runs a singleton loop.
+class SessionLock {
+ public:
+  // The lock `key` on a new connection to `url` if no other session holds it;
+  // nullptr when one does. UNAVAILABLE when the database cannot be reached.
+  static absl::StatusOr<std::unique_ptr<SessionLock>> TryAcquire(const std::string& url, int64_t key);
+  ~SessionLock();
+
+  // OK while the connection (and so the lock) is still there.
+  absl::Status Check();
+
+ private:
+  explicit SessionLock(std::unique_ptr<pqxx::connection> conn) : conn_(std::move(conn)) {}
+  std::unique_ptr<pqxx::connection> conn_;
 };
 
 }  // namespace aw::db

@@ -10,10 +10,10 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
                       std::string(status.message()));
 }
 
-absl::Status FromGrpcStatus(const grpc::Status& status) {
+absl::Status FromGrpcStatus(const grpc::Status& status, absl::string_view what) {
   if (status.ok()) return absl::OkStatus();
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                      status.error_message());
+                      what.empty() ? status.error_message() : absl::StrCat(what, ": ", status.error_message()));
 }
 
 absl::Status InvalidField(absl::string_view field, absl::string_view reason) {

@@ -30,7 +30,10 @@
 namespace aw {
 
 grpc::Status ToGrpcStatus(const absl::Status& status);
-absl::Status FromGrpcStatus(const grpc::Status& status);
+// The status of a finished gRPC call as an absl::Status of the same code; its
+// message is prefixed with `what` (the callee and method, e.g. "ingest
+// ListUnits") when given.
+absl::Status FromGrpcStatus(const grpc::Status& status, absl::string_view what = "");
 
 // INVALID_ARGUMENT whose message starts with the offending field: "field: reason".
 absl::Status InvalidField(absl::string_view field, absl::string_view reason);

@@ -1,8 +1,9 @@
-// A bounded pool of threads for blocking work (libpqxx calls) that must stay off
+// A bounded pool of threads for blocking work (database calls) that must stay off
 // gRPC's callback threads. When the queue is full, work is refused at once so the
 // caller can answer RESOURCE_EXHAUSTED instead of queueing without bound.
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <string>
@@ -33,6 +34,12 @@ class WorkerPool {
   bool TrySubmit(std::function<void()> task);
   void Shutdown();
 
+  // From now on FinishOnWorker refuses new calls (UNAVAILABLE: the drain has
+  // begun); work submitted directly still runs, so that streams can finish
+  // what they took in.
+  void StopTakingCalls() { taking_calls_ = false; }
+  bool taking_calls() const { return taking_calls_; }
+
   const std::string& name() const { return name_; }
   int queued() const;
   int max_queue() const { return max_queue_; }
@@ -45,6 +52,7 @@ class WorkerPool {
   mutable absl::Mutex mu_;
   std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::atomic<bool> taking_calls_{true};
   std::vector<std::thread> threads_;
 };
 

@@ -2,16 +2,12 @@
 
 #include "auditwatch/v1/audit.grpc.pb.h"
 #include "auditwatch/v1/gateway.grpc.pb.h"
-#include "auditwatch/v1/ingest.grpc.pb.h"
-#include "auditwatch/v1/monitor.grpc.pb.h"
 #include "auditwatch/v1/report.grpc.pb.h"
 #include "auditwatch/v1/scoring.grpc.pb.h"
 #include "services/ingest/module.h"
 #include "services/monitor/module.h"
 
 // Generated from services/<svc>/sql at build time.
-namespace aw::ingest { std::vector<db::EmbeddedFile> MigrationFiles(); }
-namespace aw::monitor { std::vector<db::EmbeddedFile> MigrationFiles(); }
 namespace aw::audit { std::vector<db::EmbeddedFile> MigrationFiles(); }
 namespace aw::scoring { std::vector<db::EmbeddedFile> MigrationFiles(); }
 namespace aw::report { std::vector<db::EmbeddedFile> MigrationFiles(); }
@@ -21,23 +17,25 @@ namespace aw {
 
 namespace v1 = ::auditwatch::v1;
 
+const google::protobuf::ServiceDescriptor* ServiceByName(const char* full_name) {
+  return google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(full_name);
+}
+
 const std::vector<ModuleDef>& AllModules() {
   // Services whose issue has not landed yet serve the generated base class:
   // each of their methods answers UNIMPLEMENTED.
   static const std::vector<ModuleDef> kModules = {
-      {"ingest", 7101, v1::IngestService::service_full_name(), {},
-       &ingest::MigrationFiles, &ingest::CreateModule},
-      {"monitor", 7102, v1::MonitorService::service_full_name(), {"ingest"},
-       &monitor::MigrationFiles, &monitor::CreateModule},
-      {"audit", 7103, v1::AuditService::service_full_name(), {"monitor"},
-       &audit::MigrationFiles, &ServiceModule<v1::AuditService::CallbackService>::Create},
-      {"scoring", 7104, v1::ScoringService::service_full_name(), {"ingest", "audit"},
-       &scoring::MigrationFiles, &ServiceModule<v1::ScoringService::CallbackService>::Create},
-      {"report", 7105, v1::ReportService::service_full_name(), {"scoring", "audit"},
-       &report::MigrationFiles, &ServiceModule<v1::ReportService::CallbackService>::Create},
-      {"gateway", 7100, v1::GatewayService::service_full_name(),
-       {"ingest", "monitor", "audit", "scoring", "report"},
-       &gateway::MigrationFiles, &ServiceModule<v1::GatewayService::CallbackService>::Create},
+      ingest::Definition(),
+      monitor::Definition(),
+      ModuleFor(ServiceByName(v1::AuditService::service_full_name()), {"monitor"}, &audit::MigrationFiles,
+                &ServiceModule<v1::AuditService::CallbackService>::Create),
+      ModuleFor(ServiceByName(v1::ScoringService::service_full_name()), {"ingest", "audit"}, &scoring::MigrationFiles,
+                &ServiceModule<v1::ScoringService::CallbackService>::Create),
+      ModuleFor(ServiceByName(v1::ReportService::service_full_name()), {"scoring", "audit"}, &report::MigrationFiles,
+                &ServiceModule<v1::ReportService::CallbackService>::Create),
+      ModuleFor(ServiceByName(v1::GatewayService::service_full_name()),
+                {"ingest", "monitor", "audit", "scoring", "report"}, &gateway::MigrationFiles,
+                &ServiceModule<v1::GatewayService::CallbackService>::Create),
   };
   return kModules;
 }

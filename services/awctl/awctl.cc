@@ -24,12 +24,16 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "auditwatch/v1/audit.grpc.pb.h"
+#include "auditwatch/v1/gateway.grpc.pb.h"
 #include "auditwatch/v1/ingest.grpc.pb.h"
-#include "grpc/health/v1/health.grpc.pb.h"
 #include "auditwatch/v1/monitor.grpc.pb.h"
-#include "services/ingest/synthetic.h"
-#include "services/monitor/default_rules.h"
-#include "services/modules.h"
+#include "auditwatch/v1/options.pb.h"
+#include "auditwatch/v1/report.grpc.pb.h"
+#include "auditwatch/v1/scoring.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "services/awctl/default_rules.h"
+#include "services/awctl/synthetic.h"
 
 namespace {
 
@@ -82,6 +86,21 @@ struct Target {
   std::string address;
 };
 
+// Every service of the suite, with the module name and default port its
+// contract declares (auditwatch/v1/options.proto).
+std::vector<Target> Services() {
+  std::vector<Target> out;
+  for (const char* name : {v1::IngestService::service_full_name(), v1::MonitorService::service_full_name(),
+                           v1::AuditService::service_full_name(), v1::ScoringService::service_full_name(),
+                           v1::ReportService::service_full_name(), v1::GatewayService::service_full_name()}) {
+    const auto* service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(name);
+    const auto& options = service->options();
+    out.push_back({options.GetExtension(v1::module), name,
+                   absl::StrCat("127.0.0.1:", options.GetExtension(v1::default_port))});
+  }
+  return out;
+}
+
 std::string Check(const Target& t, const std::shared_ptr<grpc::Channel>& channel) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
@@ -108,13 +127,11 @@ int Health(const Flags& flags) {
     }
     addrs[a.substr(0, eq)] = a.substr(eq + 1);
   }
-  std::vector<Target> targets;
+  std::vector<Target> targets = Services();
   std::vector<std::shared_ptr<grpc::Channel>> channels;
-  for (const aw::ModuleDef& d : aw::AllModules()) {
-    std::string addr = absl::StrCat("127.0.0.1:", d.default_port);
-    if (auto it = addrs.find(d.name); it != addrs.end()) addr = it->second;
-    targets.push_back({d.name, d.grpc_service, addr});
-    channels.push_back(grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
+  for (Target& t : targets) {
+    if (auto it = addrs.find(t.service); it != addrs.end()) t.address = it->second;
+    channels.push_back(grpc::CreateChannel(t.address, grpc::InsecureChannelCredentials()));
   }
   const absl::Time give_up = absl::Now() + wait;
   for (;;) {
@@ -150,7 +167,7 @@ int LoadSynthetic(const Flags& flags) {
   auto channel = grpc::CreateChannel(flags.Get("ingest", "127.0.0.1:7101"),
                                      grpc::InsecureChannelCredentials());
   auto stub = v1::IngestService::NewStub(channel);
-  const aw::ingest::SyntheticProvince province(seed, year);
+  const aw::demo::SyntheticProvince province(seed, year);
   const absl::Time start = absl::Now();
 
   int created = 0, existing = 0;
@@ -285,13 +302,13 @@ int ApplyRules(const Flags& flags) {
   }
   auto monitor = v1::MonitorService::NewStub(grpc::CreateChannel(flags.Get("monitor", "127.0.0.1:7102"),
                                                                  grpc::InsecureChannelCredentials()));
-  const aw::ingest::SyntheticProvince province(seed, year);
-  std::vector<aw::monitor::IndicatorSpread> spreads;
+  const aw::demo::SyntheticProvince province(seed, year);
+  std::vector<aw::demo::IndicatorSpread> spreads;
   const auto profiles = province.profiles();
   for (size_t i = 0; i < province.indicators().size(); ++i) {
     spreads.push_back({province.indicators()[i], profiles[i].mean, profiles[i].spread});
   }
-  const aw::monitor::RuleSet set = aw::monitor::DefaultRules(spreads);
+  const aw::demo::RuleSet set = aw::demo::DefaultRules(spreads);
   for (const auto& t : set.themes) {
     v1::UpsertThemeRequest req;
     *req.mutable_theme() = t;

@@ -3,16 +3,17 @@
 #include <algorithm>
 #include <cmath>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "common/pg_arrays.h"
+#include "common/status.h"
 
 namespace aw::ingest {
 namespace {
-
-std::string DayKey(absl::CivilDay d) {
-  return absl::StrFormat("%04d-%02d-%02d", d.year(), d.month(), d.day());
-}
 
 v1::RowError Reject(int index, const char* code, std::string field, std::string message) {
   v1::RowError e;
@@ -31,161 +32,55 @@ constexpr size_t kMaxTextBytes = 1000;
 
 }  // namespace
 
-absl::CivilDay CivilDayOf(absl::Time t) { return absl::ToCivilDay(t, absl::UTCTimeZone()); }
+// --- Checks of requests --------------------------------------------------------
 
-// --- Catalogue -------------------------------------------------------------------
-
-const UnitVersion* UnitInfo::AsOf(absl::CivilDay day) const {
-  for (auto it = versions.rbegin(); it != versions.rend(); ++it) {
-    if (it->InForce(day)) return &*it;
-  }
-  return nullptr;
-}
-
-bool UnitInfo::ActiveDuring(absl::CivilDay first, absl::CivilDay last) const {
-  for (const UnitVersion& v : versions) {
-    if (!v.active || (v.valid_to && *v.valid_to <= v.valid_from)) continue;
-    if (v.valid_from <= last && (!v.valid_to || *v.valid_to > first)) return true;
-  }
-  return false;
-}
-
-const v1::Indicator* IndicatorInfo::InYear(int year) const {
-  const v1::Indicator* found = nullptr;
-  for (const v1::Indicator& v : versions) {
-    if (v.effective_year() <= year) found = &v;
-  }
-  return found;
-}
-
-void Catalogue::AddUnit(UnitInfo unit) {
-  unit_by_code_[unit.code] = static_cast<int>(units_.size());
-  unit_by_id_[unit.id] = static_cast<int>(units_.size());
-  units_.push_back(std::move(unit));
-}
-
-void Catalogue::AddIndicator(IndicatorInfo indicator) {
-  indicator_by_code_[indicator.code] = static_cast<int>(indicators_.size());
-  indicator_by_id_[indicator.id] = static_cast<int>(indicators_.size());
-  indicators_.push_back(std::move(indicator));
-}
-
-void Catalogue::Finish() {
-  ever_children_.clear();
-  for (const UnitInfo& u : units_) {
-    std::vector<int> parents;
-    for (const UnitVersion& v : u.versions) {
-      if (std::find(parents.begin(), parents.end(), v.parent_id) == parents.end()) {
-        parents.push_back(v.parent_id);
-        ever_children_[v.parent_id].push_back(u.id);
-      }
+absl::Status CheckCode(const std::string& field, const std::string& code) {
+  if (code.empty() || code.size() > 64) return InvalidField(field, "required, at most 64 characters");
+  for (char c : code) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) {
+      return InvalidField(field, "only letters, digits, '_', '-' and '.'");
     }
   }
-  for (auto& [parent, children] : ever_children_) {
-    std::sort(children.begin(), children.end(), [this](int a, int b) {
-      return UnitById(a)->code < UnitById(b)->code;
-    });
+  return absl::OkStatus();
+}
+
+absl::Status CheckText(const std::string& field, const std::string& text, bool required, size_t max) {
+  if (required && text.empty()) return InvalidField(field, "required");
+  if (text.size() > max) return InvalidField(field, absl::StrCat("at most ", max, " bytes"));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<absl::CivilDay> DateOrToday(const std::string& field, const std::string& text,
+                                           absl::CivilDay today) {
+  if (text.empty()) return today;
+  absl::CivilDay day;
+  if (!absl::ParseCivilTime(text, &day) || absl::FormatCivilTime(day) != text) {
+    return InvalidField(field, absl::StrCat("expected an ISO date such as 2026-07-01, got \"", text, "\""));
   }
+  return day;
 }
 
-const UnitInfo* Catalogue::FindUnit(const std::string& code) const {
-  auto it = unit_by_code_.find(code);
-  return it == unit_by_code_.end() ? nullptr : &units_[it->second];
+absl::StatusOr<const UnitInfo*> FindUnit(const Catalogue& c, const std::string& field, const std::string& code) {
+  if (code.empty()) return InvalidField(field, "required");
+  const UnitInfo* u = c.FindUnit(code);
+  if (u == nullptr) return absl::NotFoundError(absl::StrCat(field, ": no unit ", code));
+  return u;
 }
 
-const UnitInfo* Catalogue::UnitById(int id) const {
-  auto it = unit_by_id_.find(id);
-  return it == unit_by_id_.end() ? nullptr : &units_[it->second];
+absl::StatusOr<const IndicatorInfo*> FindIndicator(const Catalogue& c, const std::string& field,
+                                                   const std::string& code) {
+  if (code.empty()) return InvalidField(field, "required");
+  const IndicatorInfo* i = c.FindIndicator(code);
+  if (i == nullptr) return absl::NotFoundError(absl::StrCat(field, ": no indicator ", code));
+  return i;
 }
 
-const IndicatorInfo* Catalogue::FindIndicator(const std::string& code) const {
-  auto it = indicator_by_code_.find(code);
-  return it == indicator_by_code_.end() ? nullptr : &indicators_[it->second];
-}
-
-const IndicatorInfo* Catalogue::IndicatorById(int id) const {
-  auto it = indicator_by_id_.find(id);
-  return it == indicator_by_id_.end() ? nullptr : &indicators_[it->second];
-}
-
-std::vector<const UnitInfo*> Catalogue::PathAsOf(const UnitInfo& unit, absl::CivilDay day) const {
-  std::vector<const UnitInfo*> path;
-  const UnitInfo* current = &unit;
-  while (current != nullptr && path.size() <= units_.size()) {
-    const UnitVersion* v = current->AsOf(day);
-    if (v == nullptr) return {};
-    path.push_back(current);
-    current = v->parent_id == 0 ? nullptr : UnitById(v->parent_id);
-  }
-  std::reverse(path.begin(), path.end());
-  return path;
-}
-
-std::vector<const UnitInfo*> Catalogue::RootsAsOf(absl::CivilDay day) const {
-  std::vector<const UnitInfo*> roots;
-  auto it = ever_children_.find(0);
-  if (it == ever_children_.end()) return roots;
-  for (int id : it->second) {
-    const UnitInfo* u = UnitById(id);
-    const UnitVersion* v = u->AsOf(day);
-    if (v != nullptr && v->parent_id == 0) roots.push_back(u);
-  }
-  return roots;
-}
-
-std::vector<const UnitInfo*> Catalogue::SubtreeAsOf(const UnitInfo* root, absl::CivilDay day,
-                                                    bool include_inactive) const {
-  std::vector<const UnitInfo*> out;
-  std::vector<const UnitInfo*> stack;
-  if (root == nullptr) {
-    auto roots = RootsAsOf(day);
-    stack.assign(roots.rbegin(), roots.rend());
-  } else if (root->AsOf(day) != nullptr) {
-    stack.push_back(root);
-  }
-  while (!stack.empty()) {
-    const UnitInfo* u = stack.back();
-    stack.pop_back();
-    const UnitVersion* v = u->AsOf(day);
-    if (v->active || include_inactive) out.push_back(u);
-    auto it = ever_children_.find(u->id);
-    if (it == ever_children_.end()) continue;
-    for (auto c = it->second.rbegin(); c != it->second.rend(); ++c) {
-      const UnitInfo* child = UnitById(*c);
-      const UnitVersion* cv = child->AsOf(day);
-      if (cv != nullptr && cv->parent_id == u->id) stack.push_back(child);
-    }
-  }
-  return out;
-}
-
-void Catalogue::VersionToProto(const UnitInfo& unit, const UnitVersion& version,
-                               v1::Unit* out) const {
-  out->set_code(unit.code);
-  out->set_name(version.name);
-  out->set_type(unit.type);
-  if (const UnitInfo* parent = UnitById(version.parent_id)) out->set_parent_code(parent->code);
-  out->set_active(version.active);
-  out->set_valid_from(DayKey(version.valid_from));
-  if (version.valid_to) out->set_valid_to(DayKey(*version.valid_to));
-  const UnitVersion& first = unit.versions.front();
-  auto* audit = out->mutable_audit();
-  audit->set_created_by(first.actor);
-  audit->mutable_created_at()->set_seconds(absl::ToUnixSeconds(first.recorded_at));
-  audit->set_updated_by(version.actor);
-  audit->mutable_updated_at()->set_seconds(absl::ToUnixSeconds(version.recorded_at));
-  audit->set_version(version.revision);
-  audit->set_reason(version.reason);
-}
-
-bool Catalogue::ToProto(const UnitInfo& unit, absl::CivilDay day, v1::Unit* out) const {
-  const UnitVersion* v = unit.AsOf(day);
-  if (v == nullptr) return false;
-  VersionToProto(unit, *v, out);
-  for (const UnitInfo* p : PathAsOf(unit, day)) out->add_path(p->code);
-  // The audit version is the unit's latest revision, for optimistic concurrency.
-  out->mutable_audit()->set_version(unit.latest().revision);
-  return true;
+absl::StatusOr<std::vector<const UnitInfo*>> ScopeUnits(const Catalogue& c, const v1::UnitScope& scope,
+                                                        absl::CivilDay day, bool include_inactive) {
+  if (scope.unit_code().empty()) return c.SubtreeAsOf(nullptr, day, include_inactive);
+  AW_ASSIGN_OR_RETURN(const UnitInfo* root, FindUnit(c, "scope.unit_code", scope.unit_code()));
+  if (!scope.include_descendants()) return std::vector<const UnitInfo*>{root};
+  return c.SubtreeAsOf(root, day, include_inactive);
 }
 
 // --- Unit hierarchy ------------------------------------------------------------
@@ -225,6 +120,113 @@ absl::Status CheckParentType(v1::UnitType child, v1::UnitType parent) {
   return absl::InvalidArgumentError(absl::StrCat("parent_code: a ", v1::UnitType_Name(child),
                                                  " cannot sit under a ",
                                                  v1::UnitType_Name(parent)));
+}
+
+absl::Status CheckNewUnitFields(const v1::CreateUnitRequest& req) {
+  AW_RETURN_IF_ERROR(CheckCode("code", req.code()));
+  AW_RETURN_IF_ERROR(CheckText("name", req.name(), true));
+  AW_RETURN_IF_ERROR(CheckText("actor", req.actor(), true));
+  AW_RETURN_IF_ERROR(CheckText("reason", req.reason(), false, 1000));
+  if (!v1::UnitType_IsValid(req.type()) || req.type() == v1::UNIT_TYPE_UNSPECIFIED) {
+    return InvalidField("type", "must be set to a known unit type");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckChangeFields(const UnitChange& change) {
+  AW_RETURN_IF_ERROR(CheckText("actor", change.actor, true));
+  AW_RETURN_IF_ERROR(CheckText("reason", change.reason, false, 1000));
+  if (change.kind == UnitChange::kRename) AW_RETURN_IF_ERROR(CheckText("new_name", change.new_name, true));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> PlaceNewUnit(const Catalogue& catalogue, const v1::CreateUnitRequest& req,
+                                 absl::CivilDay effective) {
+  if (catalogue.FindUnit(req.code()) != nullptr) {
+    return absl::AlreadyExistsError(absl::StrCat("code: unit ", req.code(), " already exists"));
+  }
+  int parent_id = 0;
+  v1::UnitType parent_type = v1::UNIT_TYPE_UNSPECIFIED;
+  if (!req.parent_code().empty()) {
+    const UnitInfo* parent = catalogue.FindUnit(req.parent_code());
+    if (parent == nullptr) return absl::NotFoundError(absl::StrCat("parent_code: no unit ", req.parent_code()));
+    const UnitVersion* pv = parent->AsOf(effective);
+    if (pv == nullptr || !pv->active) {
+      return absl::FailedPreconditionError(absl::StrCat("parent_code: unit ", req.parent_code(),
+                                                        " is not active on ", absl::FormatCivilTime(effective)));
+    }
+    parent_id = parent->id;
+    parent_type = parent->type;
+  }
+  AW_RETURN_IF_ERROR(CheckParentType(req.type(), parent_type));
+  return parent_id;
+}
+
+absl::StatusOr<UnitVersion> NextUnitVersion(const Catalogue& catalogue, const UnitInfo& unit,
+                                            const UnitChange& change, absl::CivilDay effective) {
+  const UnitVersion& latest = unit.latest();
+  const std::string day = absl::FormatCivilTime(effective);
+  if (change.expected_version != 0 && change.expected_version != latest.revision) {
+    return absl::AbortedError(absl::StrCat("expected_version: unit ", change.code, " is at version ",
+                                           latest.revision, ", not ", change.expected_version));
+  }
+  if (effective < latest.valid_from) {
+    return absl::FailedPreconditionError(absl::StrCat("effective_from: must be on or after ",
+                                                      absl::FormatCivilTime(latest.valid_from),
+                                                      ", when the unit's current version took effect"));
+  }
+  if (!latest.active) return absl::FailedPreconditionError(absl::StrCat("unit ", change.code, " is deactivated"));
+  UnitVersion next = latest;
+  switch (change.kind) {
+    case UnitChange::kRename:
+      if (change.new_name == latest.name) {
+        return absl::FailedPreconditionError("new_name: the unit already has this name");
+      }
+      next.name = change.new_name;
+      next.change = "renamed";
+      break;
+    case UnitChange::kMove: {
+      const UnitInfo* parent = catalogue.FindUnit(change.new_parent_code);
+      if (parent == nullptr) {
+        return absl::NotFoundError(absl::StrCat("new_parent_code: no unit ", change.new_parent_code));
+      }
+      const UnitVersion* pv = parent->AsOf(effective);
+      if (pv == nullptr || !pv->active) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("new_parent_code: unit ", change.new_parent_code, " is not active on ", day));
+      }
+      if (parent->id == latest.parent_id) {
+        return absl::FailedPreconditionError("new_parent_code: the unit is already there");
+      }
+      for (const UnitInfo* ancestor : catalogue.PathAsOf(*parent, effective)) {
+        if (ancestor->id == unit.id) {
+          return absl::FailedPreconditionError(
+              "new_parent_code: a unit cannot move under itself or its own subtree");
+        }
+      }
+      AW_RETURN_IF_ERROR(CheckParentType(unit.type, parent->type));
+      next.parent_id = parent->id;
+      next.change = "moved";
+      break;
+    }
+    case UnitChange::kDeactivate: {
+      const auto subtree = catalogue.SubtreeAsOf(&unit, effective, false);
+      if (subtree.size() > 1) {
+        return absl::FailedPreconditionError(absl::StrCat("unit ", change.code, " still has ",
+                                                          subtree.size() - 1, " active unit(s) under it on ", day,
+                                                          "; move or deactivate them first"));
+      }
+      next.active = false;
+      next.change = "deactivated";
+      break;
+    }
+  }
+  next.revision = latest.revision + 1;
+  next.valid_from = effective;
+  next.valid_to.reset();
+  next.actor = change.actor;
+  next.reason = change.reason;
+  return next;
 }
 
 // --- Indicator definitions ----------------------------------------------------
@@ -278,6 +280,13 @@ absl::Status ValidateIndicator(const v1::Indicator& in) {
     return bad("effective_year", "1900..9999");
   }
   return absl::OkStatus();
+}
+
+bool SameDefinition(const v1::Indicator& a, const v1::Indicator& b) {
+  v1::Indicator x = a, y = b;
+  x.clear_audit();
+  y.clear_audit();
+  return x.SerializeAsString() == y.SerializeAsString();
 }
 
 // --- Periods -------------------------------------------------------------------
@@ -415,6 +424,224 @@ Validation ValidateRows(const Catalogue& catalogue,
   return out;
 }
 
+// --- Stored readings and single writes ----------------------------------------
+
+void ToProto(const Catalogue& catalogue, const StoredReading& r, v1::Reading* out) {
+  auto* key = out->mutable_key();
+  if (const UnitInfo* u = catalogue.UnitById(r.unit_id)) key->set_unit_code(u->code);
+  if (const IndicatorInfo* i = catalogue.IndicatorById(r.indicator_id)) key->set_indicator_code(i->code);
+  ToProto(r.period, key->mutable_period());
+  out->set_value(r.value);
+  out->set_source(r.source);
+  out->set_entered_by(r.entered_by);
+  out->set_reason(r.reason);
+  db::SetTimestamp(r.recorded_at, out->mutable_recorded_at());
+  out->set_version(r.version);
+  out->set_current(r.current);
+  out->set_seq(r.seq);
+}
+
+absl::Status CheckSingleWrite(const std::string& what, int current, bool must_exist, int expected_version) {
+  if (must_exist && current == 0) {
+    return absl::NotFoundError(absl::StrCat("no value for ", what, " to correct; use SubmitReading"));
+  }
+  if (!must_exist && current != 0) {
+    return absl::AlreadyExistsError(absl::StrCat(what, " already has a value (version ", current,
+                                                 "); correct it with CorrectReading"));
+  }
+  if (expected_version != 0 && expected_version != current) {
+    return absl::AbortedError(
+        absl::StrCat("expected_version: the current version is ", current, ", not ", expected_version));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RowStatus(const v1::RowError& e) {
+  const std::string message = absl::StrCat(e.field(), ": ", e.message(), " (", e.code(), ")");
+  if (e.code() == kUnknownUnit || e.code() == kUnknownIndicator) return absl::NotFoundError(message);
+  if (e.code() == kUnitInactive || e.code() == kIndicatorDisabled) return absl::FailedPreconditionError(message);
+  return absl::InvalidArgumentError(message);
+}
+
+// --- Roll-ups of readings -------------------------------------------------------
+
+std::vector<PeriodType> ChildTypes(const v1::Indicator& def, PeriodType target) {
+  std::vector<PeriodType> out;
+  for (int t = static_cast<int>(target) - 1; t >= static_cast<int>(PeriodType::kDay); --t) {
+    const auto type = static_cast<PeriodType>(t);
+    if (Allows(def.allowed_period_types(), t) && Nests(type, target)) out.push_back(type);
+  }
+  return out;
+}
+
+void ReadingIndex::Add(const StoredReading* r) {
+  by_key_[Key{r->unit_id, r->indicator_id, static_cast<int>(r->period.type()), r->period.Ordinal()}] = r;
+}
+
+const StoredReading* ReadingIndex::Find(int unit_id, int indicator_id, const Period& p) const {
+  auto it = by_key_.find(Key{unit_id, indicator_id, static_cast<int>(p.type()), p.Ordinal()});
+  return it == by_key_.end() ? nullptr : it->second;
+}
+
+std::optional<v1::Reading> Derive(const v1::Indicator& def, const UnitInfo& unit, const IndicatorInfo& indicator,
+                                  const Period& period, const ReadingIndex& values, std::string* why) {
+  for (PeriodType child : ChildTypes(def, period.type())) {
+    auto parts = period.Split(child);
+    if (!parts.ok()) continue;
+    std::vector<double> found;
+    std::vector<const StoredReading*> sources;
+    for (const Period& p : *parts) {
+      const StoredReading* r = values.Find(unit.id, indicator.id, p);
+      if (r == nullptr) break;
+      found.push_back(r->value);
+      sources.push_back(r);
+    }
+    if (found.size() != parts->size()) {
+      if (why != nullptr) {
+        absl::StrAppend(why, found.size(), " of ", parts->size(), " ", PeriodTypeName(child), " values reported; ");
+      }
+      continue;
+    }
+    auto value = RollUp(def.rollup(), found);
+    if (!value.ok()) return std::nullopt;
+    v1::Reading r;
+    r.mutable_key()->set_unit_code(unit.code);
+    r.mutable_key()->set_indicator_code(indicator.code);
+    ToProto(period, r.mutable_key()->mutable_period());
+    r.set_value(*value);
+    r.set_source("derived");
+    r.set_derived(true);
+    r.set_derived_by(def.rollup());
+    for (const StoredReading* s : sources) {
+      v1::ReadingKey* k = r.add_derived_from();
+      k->set_unit_code(unit.code);
+      k->set_indicator_code(indicator.code);
+      ToProto(s->period, k->mutable_period());
+    }
+    return r;
+  }
+  return std::nullopt;
+}
+
+// --- Queries ----------------------------------------------------------------------
+
+absl::StatusOr<ReadingQuery> PlanQuery(const Catalogue& catalogue, const v1::QueryReadingsRequest& req) {
+  ReadingQuery q;
+  AW_ASSIGN_OR_RETURN(q.first, FromProto(req.periods().first(), "periods.first"));
+  AW_ASSIGN_OR_RETURN(q.last, FromProto(req.periods().last(), "periods.last"));
+  if (q.first.type() != q.last.type()) return InvalidField("periods", "first and last must be of one type");
+  if (q.last < q.first) return InvalidField("periods", "last comes before first");
+  for (Period p = q.first; p <= q.last; p = p.Next()) {
+    q.periods.push_back(p);
+    if (q.periods.size() > kMaxPeriodsPerQuery) {
+      return InvalidField("periods", absl::StrCat("at most ", kMaxPeriodsPerQuery, " periods per query"));
+    }
+  }
+  AW_ASSIGN_OR_RETURN(q.units, ScopeUnits(catalogue, req.scope(), q.last.last_day(), true));
+  std::sort(q.units.begin(), q.units.end(), [](const UnitInfo* a, const UnitInfo* b) { return a->id < b->id; });
+  for (int i = 0; i < req.indicator_codes_size(); ++i) {
+    AW_ASSIGN_OR_RETURN(const IndicatorInfo* indicator,
+                        FindIndicator(catalogue, "indicator_codes", req.indicator_codes(i)));
+    q.indicators.push_back(indicator);
+    q.indicator_ids.push_back(indicator->id);
+  }
+  if (q.indicators.empty()) {
+    for (const IndicatorInfo& i : catalogue.indicators()) q.indicators.push_back(&i);
+  }
+  std::sort(q.indicators.begin(), q.indicators.end(),
+            [](const IndicatorInfo* a, const IndicatorInfo* b) { return a->id < b->id; });
+  const int64_t keys = static_cast<int64_t>(q.units.size()) * q.indicators.size() * q.periods.size();
+  if (req.include_derived() && keys > kMaxDerivedKeys) {
+    return InvalidField("scope", absl::StrCat("with include_derived a query may cover at most ", kMaxDerivedKeys,
+                                              " unit × indicator × period keys, not ", keys, "; narrow it"));
+  }
+  return q;
+}
+
+std::vector<int64_t> SortKey(int unit_id, int indicator_id, const Period& period, int version) {
+  return {unit_id, indicator_id, period.Ordinal(), version};
+}
+
+std::vector<int64_t> SortKey(const StoredReading& r) {
+  return SortKey(r.unit_id, r.indicator_id, r.period, r.version);
+}
+
+std::vector<std::pair<std::vector<int64_t>, v1::Reading>> DeriveMissing(
+    const ReadingQuery& query, const std::vector<const UnitInfo*>& units, const std::vector<StoredReading>& reported,
+    const std::vector<StoredReading>& children) {
+  ReadingIndex have, values;
+  for (const StoredReading& r : reported) have.Add(&r);
+  for (const StoredReading& r : children) values.Add(&r);
+  std::vector<std::pair<std::vector<int64_t>, v1::Reading>> out;
+  for (const UnitInfo* u : units) {
+    for (const IndicatorInfo* i : query.indicators) {
+      for (const Period& p : query.periods) {
+        if (have.Find(u->id, i->id, p) != nullptr) continue;
+        const v1::Indicator* def = i->InYear(static_cast<int>(p.first_day().year()));
+        if (def == nullptr || def->rollup() == v1::ROLLUP_RULE_NONE) continue;
+        if (auto d = Derive(*def, *u, *i, p, values, nullptr)) {
+          out.emplace_back(SortKey(u->id, i->id, p, 0), *std::move(d));
+        }
+      }
+    }
+  }
+  return out;
+}
+
+// --- Completeness ---------------------------------------------------------------
+
+std::vector<Due> DueIndicators(const Catalogue& catalogue, const CompletenessQuery& q) {
+  std::vector<Due> due;
+  for (const IndicatorInfo& i : catalogue.indicators()) {
+    const v1::Indicator* def = i.InYear(static_cast<int>(q.period.first_day().year()));
+    if (def == nullptr || !def->enabled()) continue;
+    if (!q.indicator_codes.empty() &&
+        std::find(q.indicator_codes.begin(), q.indicator_codes.end(), i.code) == q.indicator_codes.end()) {
+      continue;
+    }
+    if (!Allows(def->allowed_period_types(), static_cast<int>(q.period.type()))) continue;
+    const absl::Time deadline = SubmissionDeadline(q.period, def->deadline_days());
+    if (deadline > q.as_of) continue;  // not due yet
+    due.push_back({&i, def, deadline});
+  }
+  return due;
+}
+
+int64_t FillCompleteness(const CompletenessQuery& q, const std::vector<Due>& due,
+                         const std::function<bool(int, int)>& reported, int64_t offset, int size,
+                         v1::GetCompletenessResponse* out) {
+  // Only the requested page of missing values becomes messages.
+  int64_t missing = 0;
+  const int64_t page_end = offset + size;
+  for (const UnitInfo* u : q.units) {
+    v1::UnitCompleteness* uc = out->add_units();
+    uc->set_unit_code(u->code);
+    int required = 0, present = 0;
+    for (const Due& d : due) {
+      if (!d.definition->applicable_unit_types().empty() &&
+          !Allows(d.definition->applicable_unit_types(), u->type)) {
+        continue;
+      }
+      ++required;
+      if (reported(u->id, d.info->id)) {
+        ++present;
+        continue;
+      }
+      if (missing >= offset && missing < page_end) {
+        v1::MissingValue* m = out->add_missing();
+        m->set_unit_code(u->code);
+        m->set_indicator_code(d.info->code);
+        m->mutable_deadline()->set_seconds(absl::ToUnixSeconds(d.deadline));
+      }
+      ++missing;
+    }
+    uc->set_required(required);
+    uc->set_reported(present);
+    uc->set_rate(required == 0 ? 1.0 : static_cast<double>(present) / required);
+  }
+  return missing;
+}
+
 // --- Pulls -------------------------------------------------------------------
 
 absl::Time PullDueTime(const Period& period, int run_day_offset, absl::Duration time_of_day) {
@@ -424,6 +651,65 @@ absl::Time PullDueTime(const Period& period, int run_day_offset, absl::Duration 
 
 Period FirstPullPeriod(PeriodType type, absl::Time now) {
   return Period::Containing(type, CivilDayOf(now)).Previous();
+}
+
+int MaxQueryParameter(const std::string& query) {
+  int max = 0;
+  for (size_t i = 0; i + 1 < query.size(); ++i) {
+    if (query[i] != '$' || !std::isdigit(static_cast<unsigned char>(query[i + 1]))) continue;
+    int n = 0;
+    size_t j = i + 1;
+    while (j < query.size() && std::isdigit(static_cast<unsigned char>(query[j]))) n = n * 10 + (query[j++] - '0');
+    max = std::max(max, n);
+  }
+  return max;
+}
+
+absl::Status CheckPullBinding(const Catalogue& catalogue, const std::vector<std::string>& data_sources,
+                              v1::PullBinding* b, absl::Duration* time_of_day) {
+  if (b->name().empty() || b->name().size() > 64) return InvalidField("binding.name", "required, at most 64 characters");
+  if (std::find(data_sources.begin(), data_sources.end(), b->data_source()) == data_sources.end()) {
+    return InvalidField("binding.data_source",
+                        absl::StrCat("no data source \"", b->data_source(), "\" is configured (",
+                                     data_sources.empty() ? "none are" : "configured: " + absl::StrJoin(data_sources, ", "),
+                                     "; see --data_sources)"));
+  }
+  b->set_query(std::string(absl::StripAsciiWhitespace(b->query())));
+  if (!absl::StartsWithIgnoreCase(b->query(), "select") && !absl::StartsWithIgnoreCase(b->query(), "with")) {
+    return InvalidField("binding.query", "a SELECT (or WITH … SELECT) returning unit_code, value");
+  }
+  if (MaxQueryParameter(b->query()) > 3) {
+    return InvalidField("binding.query", "only $1 (period key), $2 (first day) and $3 (last day) exist");
+  }
+  if (b->period_type() < v1::PERIOD_TYPE_DAY || b->period_type() > v1::PERIOD_TYPE_YEAR) {
+    return InvalidField("binding.period_type", "must be set");
+  }
+  if (b->run_day_offset() < 0 || b->run_day_offset() > 366) return InvalidField("binding.run_day_offset", "0..366");
+  if (b->run_time().empty()) b->set_run_time("02:00");
+  auto parsed = ParseTimeOfDay(b->run_time());
+  if (!parsed.ok()) return InvalidField("binding.run_time", parsed.status().message());
+  *time_of_day = *parsed;
+  const IndicatorInfo* indicator = catalogue.FindIndicator(b->indicator_code());
+  if (indicator == nullptr) {
+    return absl::NotFoundError(absl::StrCat("binding.indicator_code: no indicator ", b->indicator_code()));
+  }
+  const v1::Indicator& def = indicator->versions.back();
+  if (def.kind() != v1::INDICATOR_KIND_SYSTEM) {
+    return InvalidField("binding.indicator_code",
+                        absl::StrCat(b->indicator_code(), " is entered by hand, not computed by a system"));
+  }
+  if (!Allows(def.allowed_period_types(), b->period_type())) {
+    return InvalidField("binding.period_type",
+                        absl::StrCat(b->indicator_code(), " is not reported per ",
+                                     PeriodTypeName(static_cast<PeriodType>(b->period_type()))));
+  }
+  return absl::OkStatus();
+}
+
+std::vector<std::string> PullParameters(const std::string& query, const Period& period) {
+  const std::vector<std::string> all = {period.key(), absl::FormatCivilTime(period.first_day()),
+                                        absl::FormatCivilTime(period.last_day())};
+  return std::vector<std::string>(all.begin(), all.begin() + std::min<int>(3, MaxQueryParameter(query)));
 }
 
 absl::StatusOr<absl::Duration> ParseTimeOfDay(const std::string& text) {

@@ -1,12 +1,11 @@
-// Registers the ingest service with the binary's module table.
+// Registers the ingest service with the binary's module table: its contract,
+// dependencies, migrations, settings and factory.
 #pragma once
-
-#include <memory>
 
 #include "common/module.h"
 
 namespace aw::ingest {
 
-std::unique_ptr<Module> CreateModule(const ModuleContext& ctx);
+ModuleDef Definition();
 
 }  // namespace aw::ingest

@@ -14,42 +14,13 @@
 
 namespace aw::monitor {
 
-const char Evaluator::kFeed[] = "ingest.readings";
-
 namespace {
 
-constexpr int64_t kLeaderLock = 443438852;
 constexpr size_t kMaxUpdatesPerCommit = 2000;
-
-// Consecutive periods of one type have consecutive ordinals, so a look back
-// is integer arithmetic.
-int64_t Ordinal(const Period& p) {
-  const absl::CivilDay d = p.first_day();
-  switch (p.type()) {
-    case PeriodType::kDay: return d - absl::CivilDay();
-    case PeriodType::kWeek: return (d - absl::CivilDay(1970, 1, 5)) / 7;  // a Monday
-    case PeriodType::kMonth: return d.year() * 12 + d.month() - 1;
-    case PeriodType::kQuarter: return d.year() * 4 + (d.month() - 1) / 3;
-    case PeriodType::kHalfYear: return d.year() * 2 + (d.month() - 1) / 6;
-    case PeriodType::kYear: return d.year();
-  }
-  return 0;
-}
-
-Period FromOrdinal(int type, int64_t ordinal) {
-  switch (static_cast<PeriodType>(type)) {
-    case PeriodType::kDay: return Period::Containing(PeriodType::kDay, absl::CivilDay() + ordinal);
-    case PeriodType::kWeek: return Period::Containing(PeriodType::kWeek, absl::CivilDay(1970, 1, 5) + ordinal * 7);
-    case PeriodType::kMonth:
-      return Period::Containing(PeriodType::kMonth, absl::CivilDay(ordinal / 12, ordinal % 12 + 1, 1));
-    case PeriodType::kQuarter:
-      return Period::Containing(PeriodType::kQuarter, absl::CivilDay(ordinal / 4, ordinal % 4 * 3 + 1, 1));
-    case PeriodType::kHalfYear:
-      return Period::Containing(PeriodType::kHalfYear, absl::CivilDay(ordinal / 2, ordinal % 2 * 6 + 1, 1));
-    case PeriodType::kYear: return Period::Containing(PeriodType::kYear, absl::CivilDay(ordinal, 1, 1));
-  }
-  return Period();
-}
+// How long a replica that is not the leader waits before trying again.
+constexpr absl::Duration kLeaderRetry = absl::Seconds(1);
+// How often expired whitelist entries are looked for.
+constexpr absl::Duration kSweepInterval = absl::Seconds(1);
 
 }  // namespace
 
@@ -214,9 +185,8 @@ int Evaluator::Names::Id(absl::string_view name) {
   return id;
 }
 
-Evaluator::Evaluator(MonitorStore* store, Directory* directory, MonitorMetrics* metrics,
-                     std::string database_url)
-    : store_(store), directory_(directory), metrics_(metrics), database_url_(std::move(database_url)) {}
+Evaluator::Evaluator(MonitorStore* store, Directory* directory, MonitorMetrics* metrics, Clock* clock)
+    : store_(store), directory_(directory), metrics_(metrics), clock_(clock) {}
 
 Evaluator::~Evaluator() { Stop(); }
 
@@ -226,7 +196,7 @@ void Evaluator::Stop() {
   if (!stop_.HasBeenNotified()) stop_.Notify();
   {
     absl::MutexLock lock(&mu_);
-    if (stream_ != nullptr) stream_->TryCancel();
+    if (feed_ != nullptr) feed_->Stop();
   }
   if (thread_.joinable()) thread_.join();
 }
@@ -234,23 +204,20 @@ void Evaluator::Stop() {
 void Evaluator::Loop() {
   auto log = Logger("monitor");
   while (!stop_.HasBeenNotified()) {
-    try {
-      pqxx::connection lock_conn(database_url_);
-      pqxx::nontransaction tx(lock_conn);
-      const bool won = tx.exec_params1("SELECT pg_try_advisory_lock($1)", kLeaderLock)[0].as<bool>();
-      if (won) {
-        leader_ = true;
-        metrics_->leader.Set(1);
-        log->info("evaluator: this process now evaluates the readings feed");
-        const absl::Status s = Lead();
-        leader_ = false;
-        metrics_->leader.Set(0);
-        if (!s.ok() && !stop_.HasBeenNotified()) log->warn("evaluator stopped: {}", s.ToString());
-      }
-    } catch (const std::exception& e) {
-      log->warn("evaluator: database: {}", e.what());
+    // The lease is the leader lock: held while it lives.
+    auto lease = store_->TryLeadEvaluator();
+    if (!lease.ok()) {
+      log->warn("evaluator: database: {}", lease.status().ToString());
+    } else if (*lease != nullptr) {
+      leader_ = true;
+      metrics_->leader.Set(1);
+      log->info("evaluator: this process now evaluates the readings feed");
+      const absl::Status s = Lead();
+      leader_ = false;
+      metrics_->leader.Set(0);
+      if (!s.ok() && !stop_.HasBeenNotified()) log->warn("evaluator stopped: {}", s.ToString());
     }
-    stop_.WaitForNotificationWithTimeout(absl::Seconds(1));
+    clock_->SleepFor(kLeaderRetry, stop_);
   }
 }
 
@@ -258,7 +225,7 @@ void Evaluator::Track(const OpenEventRow& row) {
   auto period = Period::Parse(row.period_key);
   if (!period.ok()) return;
   open_[EventId{rule_names_.Id(row.rule_code), units_.Id(row.unit_code), static_cast<int>(period->type()),
-                Ordinal(*period)}] = row.event;
+                period->Ordinal()}] = row.event;
 }
 
 // Rebuilds the projection by replaying the feed up to the cursor, then judges
@@ -279,15 +246,28 @@ absl::Status Evaluator::Lead() {
   queued_to_ = cursor_;
   absl::Cleanup forget = [this] { committer_ = nullptr; };
 
-  grpc::ClientContext ctx;
+  // From 0: the projection is rebuilt on the way. A broken stream resumes
+  // from the last page handled; the projection holds everything before it.
+  v1::WatchReadingsRequest request;
+  request.set_values_only(true);
+  handled_ = 0;
+  Subscription feed(
+      [this](grpc::ClientContext* ctx, const v1::WatchReadingsRequest& r) {
+        return directory_->ingest().WatchReadings(ctx, r);
+      },
+      request, [this]() -> absl::StatusOr<int64_t> { return handled_; },
+      {.name = "evaluator: readings feed",
+       .backoff = {.initial = absl::Milliseconds(100), .max = absl::Seconds(1)},
+       .clock = clock_});
   {
     absl::MutexLock lock(&mu_);
     if (stop_.HasBeenNotified()) return absl::CancelledError("stopping");
-    stream_ = &ctx;
+    feed_ = &feed;
   }
-  v1::WatchReadingsRequest request;  // from 0: the projection is rebuilt on the way
-  request.set_values_only(true);
-  auto reader = directory_->ingest().WatchReadings(&ctx, request);
+  absl::Cleanup forget_feed = [this] {
+    absl::MutexLock lock(&mu_);
+    feed_ = nullptr;
+  };
   const int64_t replay_until = cursor_;
   absl::Status status;
   bool synced = false;
@@ -295,8 +275,10 @@ absl::Status Evaluator::Lead() {
   for (;;) {
     arena.Reset();
     auto* page = google::protobuf::Arena::CreateMessage<v1::WatchReadingsResponse>(&arena);
+    // Stage times measure work, on the wall clock.
     const absl::Time read_from = absl::Now();
-    if (!reader->Read(page)) break;
+    status = feed.Next(page);
+    if (!status.ok()) break;
     const absl::Time read_to = absl::Now();
     metrics_->stage_read.Increment(absl::ToDoubleSeconds(read_to - read_from));
     const absl::Duration waited = committer.waited();
@@ -307,18 +289,12 @@ absl::Status Evaluator::Lead() {
     }
     status = Handle(*page, replay_until);
     if (!status.ok()) break;
+    handled_ = std::max(handled_, page->last_seq());
     const absl::Duration wait = committer.waited() - waited;
     metrics_->stage_wait.Increment(absl::ToDoubleSeconds(wait));
     metrics_->stage_judge.Increment(absl::ToDoubleSeconds(absl::Now() - read_to - wait));
   }
-  ctx.TryCancel();
-  const grpc::Status end = reader->Finish();
-  {
-    absl::MutexLock lock(&mu_);
-    stream_ = nullptr;
-  }
-  if (!status.ok()) return status;
-  return absl::UnavailableError(absl::StrCat("readings feed ended: ", end.error_message()));
+  return status;
 }
 
 absl::Status Evaluator::SyncRules(bool force) {
@@ -366,7 +342,8 @@ absl::Status Evaluator::SyncRules(bool force) {
     for (size_t i = 0; i < series.values.size(); ++i) {
       if (std::isnan(series.values[i])) continue;
       const int64_t ordinal = series.first + static_cast<int64_t>(i);
-      period = period ? period->Shift(static_cast<int>(ordinal - Ordinal(*period))) : FromOrdinal(type, ordinal);
+      period = period ? period->Shift(static_cast<int>(ordinal - period->Ordinal()))
+                      : Period::FromOrdinal(static_cast<PeriodType>(type), ordinal);
       for (size_t r : it->second) {
         if (!IsValueRule(rules_[r].kind())) continue;  // timer rules judge themselves
         Judge(r, **dir, unit, unit_facts, *facts, series, *period, ordinal, 0, updates);
@@ -397,39 +374,16 @@ absl::Status Evaluator::SyncRules(bool force) {
   return store_->SetAppliedRulesVersion(rules_version_);
 }
 
-bool Evaluator::Whitelisted(const v1::Rule& rule, const DirectorySnapshot& dir, const std::string& unit,
-                            const std::string& indicator) const {
-  const int64_t now = absl::ToUnixSeconds(absl::Now());
-  for (const auto& w : whitelist_) {
-    if (w.revoked() || w.frozen_from().seconds() > now || w.frozen_until().seconds() <= now) continue;
-    if (!w.rule_code().empty() ? w.rule_code() != rule.code() : w.theme_code() != rule.theme_code()) continue;
-    if (!dir.InScope(unit, w.scope().unit_code(), w.scope().include_descendants())) continue;
-    if (!w.subject().empty() && w.subject() != indicator) continue;
-    return true;
-  }
-  return false;
-}
-
 void Evaluator::Judge(size_t rule_index, const DirectorySnapshot& dir, int unit_id, const UnitFacts* u,
                       const IndicatorFacts& indicator, const Series& series, const Period& period, int64_t ordinal,
                       int64_t cause_seq, std::vector<EventUpdate>& updates) {
   const v1::Rule& rule = rules_[rule_index];
   if (rule.kind() == v1::RULE_KIND_QUALITY_CONSISTENCY) return;  // judged on timers
   const std::string& unit = units_.Name(unit_id);
-  if (!rule.scope().unit_code().empty() &&
-      !dir.InScope(unit, rule.scope().unit_code(), rule.scope().include_descendants())) {
-    return;
-  }
-  const bool type_applies = rule.unit_types().empty() ||
-                            (u != nullptr && std::find(rule.unit_types().begin(), rule.unit_types().end(),
-                                                       u->type) != rule.unit_types().end());
+  if (!InRuleScope(rule, dir, unit)) return;
   Verdict verdict;
   if (rule.kind() == v1::RULE_KIND_QUALITY_APPLICABILITY) {
-    if (!type_applies) {
-      verdict.level = rule.levels(0).level();
-      verdict.message = absl::StrCat(unit, " reports ", indicator.code, ", which does not apply to a ",
-                                     u != nullptr ? v1::UnitType_Name(u->type) : "unit of unknown type");
-    }
+    verdict = JudgeApplicability(rule, unit, u, indicator.code);
   } else if (rule.kind() == v1::RULE_KIND_MISSING) {
     // Timers open missing-value events (on any replica); the value's arrival
     // resolves the event of this key, if there is one.
@@ -441,7 +395,7 @@ void Evaluator::Judge(size_t rule_index, const DirectorySnapshot& dir, int unit_
     updates.push_back(std::move(up));
     return;
   } else {
-    if (!type_applies) return;
+    if (!AppliesToType(rule, u)) return;
     const int n = std::min<int>(HistoryNeeded(rule), static_cast<int>(window_.size()) - 1) + 1;
     for (int i = 0; i < n; ++i) window_[i] = series.Get(ordinal - (n - 1) + i);
     verdict = Evaluate(rule, indicator.direction, absl::MakeConstSpan(window_.data(), n));
@@ -453,7 +407,8 @@ void Evaluator::Judge(size_t rule_index, const DirectorySnapshot& dir, int unit_
   if (change == Change::kNone) return;
   EventUpdate up = EventUpdate::Of(rule, change, unit, period.key(), indicator.code, std::move(verdict));
   up.cause_seq = cause_seq;
-  up.suppressed = change == Change::kOpen && Whitelisted(rule, dir, unit, indicator.code);
+  up.suppressed = change == Change::kOpen && Whitelisted(whitelist_, clock_->Now(), rule.code(), rule.theme_code(),
+                                                         dir, unit, indicator.code);
   // Keep the in-memory view in step so later values in the same page see it.
   if (change == Change::kResolve) {
     open_.erase(open);
@@ -471,7 +426,7 @@ absl::Status Evaluator::Commit(std::vector<EventUpdate> updates, int64_t to, abs
 }
 
 absl::Status Evaluator::SweepWhitelist() {
-  last_sweep_ = absl::Now();
+  last_sweep_ = clock_->Now();
   if (whitelist_.empty()) return absl::OkStatus();  // nothing can expire
   // Events suppressed by an entry that just expired may still be queued.
   if (absl::Status s = committer_->Flush(); !s.ok()) return s;
@@ -482,13 +437,14 @@ absl::Status Evaluator::SweepWhitelist() {
   whitelist_ = *std::move(wl);
   auto reopened = store_->ReopenExpired(
       [&](const v1::WarningEvent& e, const v1::WhitelistEntry& w) {
-        const bool rule_hit = !w.rule_code().empty() ? w.rule_code() == e.rule_code() : w.theme_code() == e.theme_code();
-        return rule_hit && (*dir)->InScope(e.unit_code(), w.scope().unit_code(), w.scope().include_descendants()) &&
-               (w.subject().empty() || w.subject() == e.indicator_code());
+        return WhitelistCovers(w, e.rule_code(), e.theme_code(), **dir, e.unit_code(), e.indicator_code());
       },
       [&](const v1::WarningEvent& e) {
         for (const auto& r : rules_) {
-          if (r.code() == e.rule_code()) return Whitelisted(r, **dir, e.unit_code(), e.indicator_code());
+          if (r.code() == e.rule_code()) {
+            return Whitelisted(whitelist_, clock_->Now(), r.code(), r.theme_code(), **dir, e.unit_code(),
+                               e.indicator_code());
+          }
         }
         return false;
       });
@@ -514,7 +470,7 @@ absl::Status Evaluator::Handle(const v1::WatchReadingsResponse& page, int64_t re
     if (!period.ok()) continue;
     const int unit = units_.Id(r.key().unit_code()), indicator = indicators_.Id(r.key().indicator_code());
     const uint64_t series = SeriesId(indicator, unit, static_cast<int>(period->type()));
-    const int64_t ordinal = Ordinal(*period);
+    const int64_t ordinal = period->Ordinal();
     projection_[series].Set(ordinal, r.value());
     if (c.seq() > replay_until) touched.push_back({unit, indicator, series, *period, ordinal, c.seq()});
   }
@@ -565,7 +521,7 @@ absl::Status Evaluator::Handle(const v1::WatchReadingsResponse& page, int64_t re
   metrics_->evaluations.Increment(static_cast<double>(evaluations_));
   evaluations_ = 0;
   // Whitelist entries that expired: reopen what they suppressed.
-  if (absl::Now() - last_sweep_ > absl::Seconds(1)) return SweepWhitelist();
+  if (clock_->Now() - last_sweep_ > kSweepInterval) return SweepWhitelist();
   return absl::OkStatus();
 }
 

@@ -20,6 +20,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "common/clock.h"
+#include "common/feed_client.h"
 #include "common/period.h"
 #include "services/monitor/directory.h"
 #include "services/monitor/monitor_store.h"
@@ -31,9 +33,9 @@ struct MonitorMetrics;
 class Evaluator {
  public:
   // The name of its cursor on the ingest readings feed.
-  static const char kFeed[];
+  static constexpr const char* kFeed = MonitorStore::kReadingsFeed;
 
-  Evaluator(MonitorStore* store, Directory* directory, MonitorMetrics* metrics, std::string database_url);
+  Evaluator(MonitorStore* store, Directory* directory, MonitorMetrics* metrics, Clock* clock);
   ~Evaluator();
 
   void Start();
@@ -90,6 +92,7 @@ class Evaluator {
   absl::Status Handle(const v1::WatchReadingsResponse& page, int64_t replay_until);
   absl::Status SyncRules(bool force);
   void Track(const OpenEventRow& row);
+  using Subscription = FeedSubscription<v1::WatchReadingsRequest, v1::WatchReadingsResponse>;
   // Appends the event change (if any) of `rule` on (unit, period).
   void Judge(size_t rule_index, const DirectorySnapshot& dir, int unit, const UnitFacts* facts,
              const IndicatorFacts& indicator, const Series& series, const Period& period, int64_t ordinal,
@@ -97,14 +100,12 @@ class Evaluator {
   // Queues `updates` for commit with a move of the cursor to `to` (none when
   // `to` is where the cursor already is); `newest` is the newest reading's time.
   absl::Status Commit(std::vector<EventUpdate> updates, int64_t to, absl::Time newest);
-  bool Whitelisted(const v1::Rule& rule, const DirectorySnapshot& dir, const std::string& unit,
-                   const std::string& indicator) const;
   absl::Status SweepWhitelist();
 
-  MonitorStore* store_;
-  Directory* directory_;
-  MonitorMetrics* metrics_;
-  const std::string database_url_;
+  MonitorStore* const store_;
+  Directory* const directory_;
+  MonitorMetrics* const metrics_;
+  Clock* const clock_;
 
   // Owned by the evaluator thread.
   Names units_, indicators_, rule_names_;
@@ -120,12 +121,12 @@ class Evaluator {
   int64_t evaluations_ = 0;  // since the last page, for the metric
   Committer* committer_ = nullptr;  // while leading
   int64_t queued_to_ = 0;           // the cursor position of the last changes queued
-
+  int64_t handled_ = 0;             // the feed position of the last page handled
   std::atomic<bool> leader_{false};
   std::atomic<int64_t> cursor_{0};
   absl::Notification stop_;
   absl::Mutex mu_;
-  grpc::ClientContext* stream_ ABSL_GUARDED_BY(mu_) = nullptr;
+  Subscription* feed_ ABSL_GUARDED_BY(mu_) = nullptr;  // while leading
   std::thread thread_;
 };
 

@@ -1,48 +1,110 @@
 #include "services/monitor/module.h"
 
-#include "common/log.h"
+#include "auditwatch/v1/monitor.grpc.pb.h"
+#include "services/monitor/directory.h"
 #include "services/monitor/evaluator.h"
+#include "services/monitor/events_feed.h"
+#include "services/monitor/monitor_metrics.h"
 #include "services/monitor/monitor_service.h"
+#include "services/monitor/monitor_store.h"
+#include "services/monitor/notifier.h"
 #include "services/monitor/timers.h"
 
 namespace aw::monitor {
+
+// Generated from services/monitor/sql at build time.
+std::vector<db::EmbeddedFile> MigrationFiles();
+
 namespace {
 
+// The settings of the monitor module (besides the process-wide ones).
+std::vector<Setting> Settings() {
+  using Kind = Setting::Kind;
+  return {
+      {.flag = "sms_gateway_url",
+       .help = "HTTP endpoint that notifications are POSTed to as JSON",
+       .default_text = "none (notifications go to the log)"},
+      {.flag = "notify_group_window",
+       .kind = Kind::kDuration,
+       .default_value = "60s",
+       .help = "events of a unit raised within this window go out as one message"},
+      {.flag = "notify_repeat",
+       .kind = Kind::kDuration,
+       .default_value = "24h",
+       .help = "an event still open is notified again after this long"},
+      {.flag = "notify_max_attempts",
+       .kind = Kind::kCount,
+       .default_value = "8",
+       .help = "delivery attempts before a notification fails",
+       .min = 1,
+       .max = 100},
+      {.flag = "max_whitelist_freeze",
+       .kind = Kind::kDuration,
+       .default_value = "2160h",
+       .help = "the longest freeze period a whitelist entry may have",
+       .default_text = "2160h (90 days)"},
+  };
+}
+
 // The monitor service in the binary: its store, its view of ingest's units and
-// indicators, the evaluator of the readings feed, and the gRPC adapter.
+// indicators, the evaluator of the readings feed, the timers, the notifier,
+// the events feed and the gRPC edge.
 class MonitorModule final : public Module {
  public:
   explicit MonitorModule(const ModuleContext& ctx)
       : metrics_(ctx.metrics->registry()),
-        store_(ctx.db),
-        directory_(grpc::CreateChannel(ctx.address_of("ingest"), grpc::InsecureChannelCredentials())),
-        evaluator_(&store_, &directory_, &metrics_, ctx.config->database_url),
-        timers_(&store_, &directory_, &metrics_, ctx.config->timer_interval),
+        feed_(
+            [&] {
+              FeedOptions o = EventsFeedOptions();
+              o.max_subscribers = ctx.config->feed_max_subscribers;
+              return o;
+            }(),
+            ctx.metrics->registry(), ctx.clock),
+        store_(ctx.db, ctx.clock),
+        directory_(grpc::CreateChannel(ctx.address_of("ingest"), grpc::InsecureChannelCredentials()),
+                   ctx.config->call_timeout, ctx.clock),
+        evaluator_(&store_, &directory_, &metrics_, ctx.clock),
+        timers_(&store_, &directory_, &metrics_, ctx.config->timer_interval, ctx.clock),
         notifier_(&store_, &metrics_,
-                  {.gateway_url = ctx.config->sms_gateway_url,
-                   .group_window = ctx.config->notify_group_window,
-                   .repeat = ctx.config->notify_repeat,
-                   .max_attempts = ctx.config->notify_max_attempts}),
-        service_(&store_, &directory_, &timers_, &notifier_, ctx.workers,
-                 {.max_whitelist_freeze = ctx.config->max_whitelist_freeze}) {}
+                  {.gateway_url = ctx.config->settings.Text("sms_gateway_url"),
+                   .group_window = ctx.config->settings.Duration("notify_group_window"),
+                   .repeat = ctx.config->settings.Duration("notify_repeat"),
+                   .max_attempts = ctx.config->settings.Count("notify_max_attempts"),
+                   .clock = ctx.clock}),
+        service_({.store = &store_,
+                  .directory = &directory_,
+                  .timers = &timers_,
+                  .feed = &feed_,
+                  .workers = ctx.workers,
+                  .clock = ctx.clock,
+                  .max_whitelist_freeze = ctx.config->settings.Duration("max_whitelist_freeze")}) {}
 
   std::vector<grpc::Service*> Services() override { return {&service_}; }
 
   absl::Status Start() override {
+    feed_.Start();
+    // Event commits of every replica wake the feed; after a reconnect it looks again.
+    store_.StartListening([this](int64_t seq) { feed_.Committed(seq); }, [this] { feed_.Poke(); });
     evaluator_.Start();
     timers_.Start();
     notifier_.Start();
     return absl::OkStatus();
   }
-  void BeginShutdown() override { evaluator_.Stop(); }
+  void BeginShutdown() override {
+    feed_.Shutdown();
+    evaluator_.Stop();
+  }
   void Stop() override {
     notifier_.Stop();
     timers_.Stop();
     evaluator_.Stop();
+    store_.StopListening();
+    feed_.Stop();
   }
 
  private:
   MonitorMetrics metrics_;
+  EventsFeed feed_;
   MonitorStore store_;
   Directory directory_;
   Evaluator evaluator_;
@@ -53,6 +115,11 @@ class MonitorModule final : public Module {
 
 }  // namespace
 
-std::unique_ptr<Module> CreateModule(const ModuleContext& ctx) { return std::make_unique<MonitorModule>(ctx); }
+ModuleDef Definition() {
+  return ModuleFor(google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+                       v1::MonitorService::service_full_name()),
+                   /*dependencies=*/{"ingest"}, &MigrationFiles,
+                   [](const ModuleContext& ctx) { return std::make_unique<MonitorModule>(ctx); }, Settings());
+}
 
 }  // namespace aw::monitor

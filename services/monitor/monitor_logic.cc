@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include <nlohmann/json.hpp>
+
 #include "absl/strings/str_cat.h"
+#include "common/rollup.h"
 
 namespace aw::monitor {
 namespace {
@@ -285,6 +288,326 @@ Change NextChange(bool has_open_event, int open_level, int new_level) {
   if (new_level < open_level) return Change::kEscalate;  // 1 is the most severe
   if (new_level > open_level) return Change::kDeescalate;
   return Change::kNone;
+}
+
+bool IsTimerRule(v1::RuleKind kind) {
+  return kind == v1::RULE_KIND_MISSING || kind == v1::RULE_KIND_QUALITY_CONSISTENCY;
+}
+
+// --- Themes and contacts ----------------------------------------------------------
+
+absl::Status CheckTheme(const v1::UpsertThemeRequest& req) {
+  const v1::Theme& t = req.theme();
+  auto bad = [](const char* field, const char* why) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
+  };
+  if (t.code().empty() || t.code().size() > 64) return bad("theme.code", "required, at most 64 characters");
+  if (t.name().empty()) return bad("theme.name", "required");
+  if (t.category() == v1::BUSINESS_CATEGORY_UNSPECIFIED || !v1::BusinessCategory_IsValid(t.category())) {
+    return bad("theme.category", "must be set");
+  }
+  if (req.actor().empty()) return bad("actor", "required");
+  return absl::OkStatus();
+}
+
+absl::Status CheckContact(const v1::Contact& c, const std::string& actor) {
+  auto bad = [](const char* field, const char* why) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
+  };
+  if (c.unit_code().empty()) return bad("contact.unit_code", "required");
+  if (c.role().empty()) return bad("contact.role", "required (leader, audit_specialist, duty_officer …)");
+  if (c.name().empty()) return bad("contact.name", "required");
+  if (c.phone().empty() && c.email().empty()) return bad("contact.phone", "a phone number or an e-mail");
+  for (int l : c.levels()) {
+    if (l < 1 || l > 4) return bad("contact.levels", "levels are 1 to 4");
+  }
+  if (actor.empty()) return bad("actor", "required");
+  return absl::OkStatus();
+}
+
+// --- Directory ----------------------------------------------------------------------
+
+const UnitFacts* DirectorySnapshot::Unit(const std::string& code) const {
+  auto it = units.find(code);
+  return it == units.end() ? nullptr : &it->second;
+}
+
+const IndicatorFacts* DirectorySnapshot::Indicator(const std::string& code) const {
+  auto it = indicators.find(code);
+  return it == indicators.end() ? nullptr : &it->second;
+}
+
+bool DirectorySnapshot::InScope(const std::string& unit, const std::string& scope, bool descendants) const {
+  if (scope.empty() || unit == scope) return true;
+  if (!descendants) return false;
+  const UnitFacts* u = Unit(unit);
+  return u != nullptr && std::find(u->path.begin(), u->path.end(), scope) != u->path.end();
+}
+
+std::vector<std::string> DirectorySnapshot::UnitsIn(const v1::UnitScope& scope) const {
+  std::vector<std::string> out;
+  for (const auto& [code, unit] : units) {
+    if (InScope(code, scope.unit_code(), scope.include_descendants())) out.push_back(code);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// --- Where a rule applies ---------------------------------------------------------
+
+bool AppliesToType(const v1::Rule& rule, const UnitFacts* u) {
+  return rule.unit_types().empty() ||
+         (u != nullptr && std::find(rule.unit_types().begin(), rule.unit_types().end(), u->type) !=
+                              rule.unit_types().end());
+}
+
+bool InRuleScope(const v1::Rule& rule, const DirectorySnapshot& dir, const std::string& unit) {
+  return rule.scope().unit_code().empty() ||
+         dir.InScope(unit, rule.scope().unit_code(), rule.scope().include_descendants());
+}
+
+Verdict JudgeApplicability(const v1::Rule& rule, const std::string& unit, const UnitFacts* facts,
+                           const std::string& indicator) {
+  Verdict v;
+  if (AppliesToType(rule, facts)) return v;
+  v.level = rule.levels(0).level();
+  v.message = absl::StrCat(unit, " reports ", indicator, ", which does not apply to a ",
+                           facts != nullptr ? v1::UnitType_Name(facts->type) : "unit of unknown type");
+  return v;
+}
+
+// --- Event changes ------------------------------------------------------------------
+
+EventUpdate EventUpdate::Of(const v1::Rule& rule, Change change, std::string unit_code, std::string period_key,
+                            std::string indicator_code, Verdict verdict) {
+  EventUpdate u;
+  u.change = change;
+  u.rule_code = rule.code();
+  u.theme_code = rule.theme_code();
+  u.unit_code = std::move(unit_code);
+  u.period_key = std::move(period_key);
+  u.indicator_code = std::move(indicator_code);
+  u.verdict = std::move(verdict);
+  return u;
+}
+
+// --- Whitelist --------------------------------------------------------------------------
+
+bool WhitelistCovers(const v1::WhitelistEntry& w, const std::string& rule_code, const std::string& theme_code,
+                     const DirectorySnapshot& dir, const std::string& unit, const std::string& indicator) {
+  const bool rule_hit = !w.rule_code().empty() ? w.rule_code() == rule_code : w.theme_code() == theme_code;
+  return rule_hit && dir.InScope(unit, w.scope().unit_code(), w.scope().include_descendants()) &&
+         (w.subject().empty() || w.subject() == indicator);
+}
+
+bool Whitelisted(const std::vector<v1::WhitelistEntry>& entries, absl::Time now, const std::string& rule_code,
+                 const std::string& theme_code, const DirectorySnapshot& dir, const std::string& unit,
+                 const std::string& indicator) {
+  const int64_t at = absl::ToUnixSeconds(now);
+  for (const auto& w : entries) {
+    if (w.revoked() || w.frozen_from().seconds() > at || w.frozen_until().seconds() <= at) continue;
+    if (WhitelistCovers(w, rule_code, theme_code, dir, unit, indicator)) return true;
+  }
+  return false;
+}
+
+absl::Status CheckWhitelistEntry(v1::WhitelistEntry* entry, absl::Time now, absl::Duration max_freeze) {
+  auto bad = [](const std::string& field, const std::string& why) {
+    return absl::InvalidArgumentError(absl::StrCat("entry.", field, ": ", why));
+  };
+  if (entry->rule_code().empty() == entry->theme_code().empty()) {
+    return bad("rule_code", "set exactly one of rule_code and theme_code");
+  }
+  if (entry->reason().empty()) return bad("reason", "a whitelist entry needs a reason");
+  if (entry->scope().unit_code().empty()) return bad("scope.unit_code", "required");
+  if (!entry->has_frozen_from()) entry->mutable_frozen_from()->set_seconds(absl::ToUnixSeconds(now));
+  if (!entry->has_frozen_until() || entry->frozen_until().seconds() <= entry->frozen_from().seconds()) {
+    return bad("frozen_until", "the end of the freeze period, after frozen_from");
+  }
+  const absl::Duration freeze = absl::Seconds(entry->frozen_until().seconds() - entry->frozen_from().seconds());
+  if (freeze > max_freeze) {
+    return bad("frozen_until", absl::StrCat("a freeze of ", absl::FormatDuration(freeze), " is longer than the allowed ",
+                                            absl::FormatDuration(max_freeze)));
+  }
+  return absl::OkStatus();
+}
+
+// --- Timer rules ---------------------------------------------------------------------
+
+absl::Time RuleDeadline(const v1::Rule& rule, const DirectorySnapshot& dir, const Period& period) {
+  int days = 0;
+  for (const std::string& code : rule.indicator_codes()) {
+    if (const IndicatorFacts* f = dir.Indicator(code)) days = std::max(days, f->deadline_days);
+  }
+  return SubmissionDeadline(period, days);
+}
+
+Period LatestDuePeriod(const v1::Rule& rule, const DirectorySnapshot& dir, absl::Time now) {
+  return LatestDue(static_cast<PeriodType>(rule.period_type()), now,
+                   [&](const Period& p) { return RuleDeadline(rule, dir, p); });
+}
+
+namespace {
+
+// Keeps the most severe verdict of a unit.
+void KeepWorst(std::map<std::string, UnitVerdict>& verdicts, const std::string& unit, const Verdict& v,
+               const std::string& indicator) {
+  auto [it, inserted] = verdicts.emplace(unit, UnitVerdict{v, indicator});
+  if (!inserted && v.level > 0 && (it->second.verdict.level == 0 || v.level < it->second.verdict.level)) {
+    it->second = {v, indicator};
+  }
+}
+
+}  // namespace
+
+std::map<std::string, UnitVerdict> MissingVerdicts(const v1::Rule& rule, const DirectorySnapshot& dir,
+                                                   const std::vector<v1::MissingValue>& missing,
+                                                   const Period& period, absl::Time now, int* days_max) {
+  std::map<std::string, UnitVerdict> verdicts;
+  *days_max = 0;
+  for (const v1::MissingValue& m : missing) {
+    if (!AppliesToType(rule, dir.Unit(m.unit_code()))) continue;
+    const double days = std::floor(absl::ToDoubleHours(now - absl::FromUnixSeconds(m.deadline().seconds())) / 24);
+    Verdict v = EvaluateMissing(rule, days);
+    if (v.level > 0) {
+      v.message = absl::StrCat(m.indicator_code(), " for ", period.key(), " is ", days, " day(s) overdue (level ",
+                               v.level, ")");
+    }
+    *days_max = std::max(*days_max, static_cast<int>(days));
+    KeepWorst(verdicts, m.unit_code(), v, m.indicator_code());
+  }
+  return verdicts;
+}
+
+std::map<std::string, UnitVerdict> ConsistencyVerdicts(
+    const v1::Rule& rule, const DirectorySnapshot& dir,
+    const std::map<std::pair<std::string, std::string>, double>& values) {
+  std::map<std::string, std::vector<std::string>> children;
+  for (const auto& [code, u] : dir.units) {
+    if (u.active && !u.parent.empty()) children[u.parent].push_back(code);
+  }
+  std::map<std::string, UnitVerdict> verdicts;
+  for (const auto& [key, parent_value] : values) {
+    const auto& [indicator, unit] = key;
+    auto kids = children.find(unit);
+    const IndicatorFacts* facts = dir.Indicator(indicator);
+    if (kids == children.end() || facts == nullptr || !AppliesToType(rule, dir.Unit(unit))) continue;
+    std::vector<double> child_values;
+    for (const std::string& child : kids->second) {
+      auto v = values.find({indicator, child});
+      if (v != values.end()) child_values.push_back(v->second);
+    }
+    if (child_values.size() != kids->second.size()) continue;  // incomplete: nothing to compare
+    auto rollup = RollUp(facts->rollup, child_values);
+    if (!rollup.ok()) continue;
+    Verdict v = EvaluateConsistency(rule, parent_value, *rollup);
+    if (v.level > 0) {
+      v.observed = parent_value;
+      v.message = absl::StrCat(indicator, " of ", unit, " is ", parent_value, " but its ", child_values.size(),
+                               " children add up to ", *rollup, " (level ", v.level, ")");
+    }
+    KeepWorst(verdicts, unit, v, indicator);
+  }
+  return verdicts;
+}
+
+std::vector<EventUpdate> TimerChanges(const v1::Rule& rule, const Period& period,
+                                      const std::map<std::string, UnitVerdict>& verdicts,
+                                      const std::map<std::string, OpenEvent>& open) {
+  std::vector<EventUpdate> updates;
+  for (const auto& [unit, v] : verdicts) {
+    auto it = open.find(unit);
+    const Change change = NextChange(it != open.end(), it == open.end() ? 0 : it->second.level, v.verdict.level);
+    if (change == Change::kNone) continue;
+    updates.push_back(EventUpdate::Of(rule, change, unit, period.key(), v.indicator, v.verdict));
+  }
+  // Problems that went away resolve their events.
+  for (const auto& [unit, event] : open) {
+    auto v = verdicts.find(unit);
+    if (v != verdicts.end() && v->second.verdict.level > 0) continue;
+    Verdict cleared;
+    cleared.message = rule.kind() == v1::RULE_KIND_MISSING ? "the value was reported" : "consistent again";
+    EventUpdate u = EventUpdate::Of(rule, Change::kResolve, unit, period.key(), "", std::move(cleared));
+    u.keep_observed = true;
+    updates.push_back(std::move(u));
+  }
+  return updates;
+}
+
+// --- Backtests -------------------------------------------------------------------------
+
+std::vector<v1::WarningEvent> Backtest(const v1::Rule& rule, const IndicatorFacts& indicator,
+                                       const DirectorySnapshot& dir,
+                                       const std::map<std::string, std::map<std::string, double>>& series,
+                                       const Period& first, const Period& last, int* evaluated) {
+  std::vector<v1::WarningEvent> out;
+  *evaluated = 0;
+  for (const auto& [unit, values] : series) {
+    const UnitFacts* u = dir.Unit(unit);
+    for (Period p = first; p <= last; p = p.Next()) {
+      if (!values.contains(p.key())) continue;
+      Verdict v;
+      if (rule.kind() == v1::RULE_KIND_QUALITY_APPLICABILITY) {
+        v = JudgeApplicability(rule, unit, u, indicator.code);
+      } else {
+        if (!AppliesToType(rule, u)) continue;
+        std::vector<std::optional<double>> window;
+        for (int i = HistoryNeeded(rule); i >= 0; --i) {
+          auto it = values.find(p.Shift(-i).key());
+          window.push_back(it == values.end() ? std::nullopt : std::optional<double>(it->second));
+        }
+        v = Evaluate(rule, indicator.direction, window);
+      }
+      ++*evaluated;
+      if (v.level == 0) continue;
+      v1::WarningEvent& e = out.emplace_back();
+      e.set_rule_code(rule.code());
+      e.set_theme_code(rule.theme_code());
+      e.set_unit_code(unit);
+      e.mutable_period()->set_key(p.key());
+      e.mutable_period()->set_type(rule.period_type());
+      e.set_indicator_code(indicator.code);
+      e.set_level(v.level);
+      e.set_state(v1::EVENT_STATE_OPEN);
+      e.set_observed(v.observed);
+      e.set_threshold(v.threshold);
+      e.set_message(v.message);
+    }
+  }
+  return out;
+}
+
+// --- Notifications --------------------------------------------------------------------
+
+bool NotifiesAt(const v1::Rule& rule, int level) {
+  for (const auto& l : rule.levels()) {
+    if (l.level() != level) continue;
+    return std::find(l.actions().begin(), l.actions().end(), v1::WARNING_ACTION_NOTIFY) != l.actions().end();
+  }
+  return false;
+}
+
+std::string NotificationText(const std::string& unit, const std::vector<NotifiedEvent>& events) {
+  std::string text = absl::StrCat("【稽查监控】", unit, " ", events.size(), " warning(s):");
+  for (const NotifiedEvent& e : events) absl::StrAppend(&text, " [L", e.level, "] ", e.message, ";");
+  return text;
+}
+
+std::string NotificationBody(const std::string& idempotency_key, const std::string& channel,
+                             const std::string& recipient, const std::string& unit, const std::string& text,
+                             const std::vector<NotifiedEvent>& events) {
+  nlohmann::ordered_json body;
+  body["idempotency_key"] = idempotency_key;
+  body["channel"] = channel;
+  body["recipient"] = recipient;
+  body["unit"] = unit;
+  body["text"] = text;
+  body["events"] = nlohmann::ordered_json::array();
+  for (const NotifiedEvent& e : events) {
+    body["events"].push_back(
+        {{"id", e.id}, {"rule", e.rule_code}, {"period", e.period_key}, {"level", e.level}, {"message", e.message}});
+  }
+  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace aw::monitor

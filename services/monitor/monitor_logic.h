@@ -1,16 +1,22 @@
-// Monitor rules with no I/O: rule validation (a rule that cannot fire is
-// refused, naming the field), the verdict of each rule kind on a unit's series of
-// values, and how an event moves when a new verdict arrives.
+// Monitor rules with no I/O, tested without a server or a database: rule
+// validation (a rule that cannot fire is refused, naming the field), where a
+// rule applies, the verdict of each rule kind on a unit's series of values, how
+// an event moves when a new verdict arrives, whitelist matching, the deadlines
+// of timer rules and their verdicts, backtests, and what a notification says.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "auditwatch/v1/ingest.pb.h"
 #include "auditwatch/v1/monitor.pb.h"
+#include "common/period.h"
 
 namespace aw::monitor {
 
@@ -25,6 +31,30 @@ struct IndicatorFacts {
   std::vector<int> allowed_period_types;
   v1::RollupRule rollup = v1::ROLLUP_RULE_NONE;
   int deadline_days = 0;
+};
+
+// What the monitor needs to know of a unit (it comes from ingest).
+struct UnitFacts {
+  std::string code;
+  v1::UnitType type = v1::UNIT_TYPE_UNSPECIFIED;
+  std::string parent;
+  std::vector<std::string> path;  // root first, the unit last
+  bool active = true;
+};
+
+// A snapshot of ingest's units and indicators (directory.h fetches it).
+struct DirectorySnapshot {
+  absl::flat_hash_map<std::string, UnitFacts> units;
+  absl::flat_hash_map<std::string, IndicatorFacts> indicators;
+  absl::Time fetched;
+
+  const UnitFacts* Unit(const std::string& code) const;
+  const IndicatorFacts* Indicator(const std::string& code) const;
+  // True when `unit` is `scope` or (with descendants) under it; every unit is
+  // in the empty scope.
+  bool InScope(const std::string& unit, const std::string& scope, bool descendants) const;
+  // The codes of the units a scope covers, sorted; every unit for an empty scope.
+  std::vector<std::string> UnitsIn(const v1::UnitScope& scope) const;
 };
 
 // INVALID_ARGUMENT naming the field when `rule` is malformed or could never
@@ -58,5 +88,124 @@ Change NextChange(bool has_open_event, int open_level, int new_level);
 
 // True for the kinds judged on each new value (not on timers).
 bool IsValueRule(v1::RuleKind kind);
+// True for the kinds judged on timer rows at each period's deadline.
+bool IsTimerRule(v1::RuleKind kind);
+
+// --- Themes and contacts ------------------------------------------------------
+
+// INVALID_ARGUMENT naming the field when a theme or a contact cannot be saved.
+absl::Status CheckTheme(const v1::UpsertThemeRequest& request);
+absl::Status CheckContact(const v1::Contact& contact, const std::string& actor);
+
+// --- Where a rule applies --------------------------------------------------
+
+// True when the rule watches units of `unit`'s type (every type when the rule
+// names none; never an unknown unit when it names some).
+bool AppliesToType(const v1::Rule& rule, const UnitFacts* unit);
+// True when `unit` lies in the rule's scope (every unit when it has none).
+bool InRuleScope(const v1::Rule& rule, const DirectorySnapshot& dir, const std::string& unit);
+// QUALITY_APPLICABILITY: `unit` reports `indicator`, which the rule says
+// applies only to its unit types.
+Verdict JudgeApplicability(const v1::Rule& rule, const std::string& unit, const UnitFacts* facts,
+                           const std::string& indicator);
+
+// --- Event changes ------------------------------------------------------------
+
+// One change the evaluator (or a timer) makes to the event of (rule, unit,
+// period): kOpen inserts it; the other changes apply to its unresolved event,
+// if there is one (at most one: a unique index keeps it so).
+struct EventUpdate {
+  // A change of the event of (rule, unit, period), watching `indicator_code`.
+  static EventUpdate Of(const v1::Rule& rule, Change change, std::string unit_code, std::string period_key,
+                        std::string indicator_code, Verdict verdict);
+
+  Change change = Change::kNone;
+  std::string rule_code, theme_code, unit_code, period_key, indicator_code;
+  Verdict verdict;
+  bool suppressed = false;     // kOpen under an active whitelist entry
+  bool keep_observed = false;  // kResolve not judged from a value: keep what the event observed
+  int64_t cause_seq = 0;       // reading feed sequence that caused it (0 for timers)
+};
+
+// An unresolved event as the evaluator and the timers track it.
+struct OpenEvent {
+  int level = 0;
+};
+
+// --- Whitelist (白名单) ---------------------------------------------------------
+
+// True when `entry` names the rule (or its theme), the unit (or a unit above
+// it, with descendants) and, when it names one, the indicator; whether it is
+// in force is not asked.
+bool WhitelistCovers(const v1::WhitelistEntry& entry, const std::string& rule_code, const std::string& theme_code,
+                     const DirectorySnapshot& dir, const std::string& unit, const std::string& indicator);
+// True when an entry of `entries` in force at `now` covers the event.
+bool Whitelisted(const std::vector<v1::WhitelistEntry>& entries, absl::Time now, const std::string& rule_code,
+                 const std::string& theme_code, const DirectorySnapshot& dir, const std::string& unit,
+                 const std::string& indicator);
+// Checks a new entry (fields named "entry.…"), its freeze from `now` (when it
+// names no start) at most `max_freeze` long.
+absl::Status CheckWhitelistEntry(v1::WhitelistEntry* entry, absl::Time now, absl::Duration max_freeze);
+
+// --- Timer rules ---------------------------------------------------------------
+
+// When the values of `period` are due for a rule: after the latest deadline of
+// its indicators.
+absl::Time RuleDeadline(const v1::Rule& rule, const DirectorySnapshot& dir, const Period& period);
+// The latest period whose values are due at `now`: where a new timer rule starts.
+Period LatestDuePeriod(const v1::Rule& rule, const DirectorySnapshot& dir, absl::Time now);
+
+// A unit's worst verdict of a timer round, with the indicator that caused it.
+struct UnitVerdict {
+  Verdict verdict;
+  std::string indicator;
+};
+// MISSING: the verdicts on the values still missing of `period` at `now`
+// (units of other types left out); `days_max` gets the most days overdue.
+std::map<std::string, UnitVerdict> MissingVerdicts(const v1::Rule& rule, const DirectorySnapshot& dir,
+                                                   const std::vector<v1::MissingValue>& missing,
+                                                   const Period& period, absl::Time now, int* days_max);
+// QUALITY_CONSISTENCY: each parent's value of `values` ((indicator, unit) →
+// value) against the roll-up of its active children's, when all of them are there.
+std::map<std::string, UnitVerdict> ConsistencyVerdicts(
+    const v1::Rule& rule, const DirectorySnapshot& dir,
+    const std::map<std::pair<std::string, std::string>, double>& values);
+// The changes that bring the open events of (rule, period) (by unit) to the
+// verdicts: open, escalate, de-escalate, and resolve those whose problem went away.
+std::vector<EventUpdate> TimerChanges(const v1::Rule& rule, const Period& period,
+                                      const std::map<std::string, UnitVerdict>& verdicts,
+                                      const std::map<std::string, OpenEvent>& open);
+// Timer rows of a rule whose problem lasts are looked at again this often.
+constexpr absl::Duration kTimerRecheck = absl::Hours(24);
+// Missing values are watched for at most this many days overdue, consistency
+// for this long after the deadline.
+constexpr int kMaxDaysWatched = 90;
+constexpr absl::Duration kConsistencyWatched = absl::Hours(24 * 30);
+
+// --- Backtests --------------------------------------------------------------------
+
+// The events a value rule would raise for the periods [first, last] of the
+// values in `series` (unit → period key → value), with no side effects;
+// `evaluated` counts the verdicts.
+std::vector<v1::WarningEvent> Backtest(const v1::Rule& rule, const IndicatorFacts& indicator,
+                                       const DirectorySnapshot& dir,
+                                       const std::map<std::string, std::map<std::string, double>>& series,
+                                       const Period& first, const Period& last, int* evaluated);
+
+// --- Notifications (短信) --------------------------------------------------------
+
+// True when the rule asks to notify at `level`.
+bool NotifiesAt(const v1::Rule& rule, int level);
+// An event as a notification tells it.
+struct NotifiedEvent {
+  int64_t id = 0;
+  std::string rule_code, period_key, message;
+  int level = 0;
+};
+// What a notification says, and the JSON body the gateway receives.
+std::string NotificationText(const std::string& unit, const std::vector<NotifiedEvent>& events);
+std::string NotificationBody(const std::string& idempotency_key, const std::string& channel,
+                             const std::string& recipient, const std::string& unit, const std::string& text,
+                             const std::vector<NotifiedEvent>& events);
 
 }  // namespace aw::monitor

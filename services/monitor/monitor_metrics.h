@@ -6,7 +6,8 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
-#include "services/monitor/monitor_store.h"
+#include "absl/types/span.h"
+#include "services/monitor/monitor_logic.h"
 
 namespace aw::monitor {
 
@@ -49,6 +50,8 @@ struct MonitorMetrics {
         stage_judge(evaluator_seconds.Add({{"service", "monitor"}, {"stage", "judge"}})),
         stage_wait(evaluator_seconds.Add({{"service", "monitor"}, {"stage", "wait"}})),
         stage_commit(evaluator_seconds.Add({{"service", "monitor"}, {"stage", "commit"}})) {}
+
+  void Notified(const char* result) { notifications.Add({{"service", "monitor"}, {"result", result}}).Increment(); }
 
   void Event(const char* change, int level) {
     events.Add({{"service", "monitor"}, {"change", change}, {"level", std::to_string(level)}}).Increment();

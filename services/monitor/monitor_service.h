@@ -1,24 +1,32 @@
-// The monitor service's gRPC adapter: rules and themes, events and their feed,
-// the whitelist, anomaly summaries and backtests.
+// The monitor service's gRPC edge: decodes and validates requests, calls the
+// rules (monitor_logic), the store, the timers and ingest (for backtests) on
+// the worker pool, and encodes answers; WatchEvents is the events feed
+// (events_feed.h).
 #pragma once
 
 #include "auditwatch/v1/monitor.grpc.pb.h"
+#include "common/clock.h"
 #include "common/worker_pool.h"
 #include "services/monitor/directory.h"
-#include "services/monitor/monitor_metrics.h"
+#include "services/monitor/events_feed.h"
 #include "services/monitor/monitor_store.h"
-#include "services/monitor/notifier.h"
 #include "services/monitor/timers.h"
 
 namespace aw::monitor {
 
 class MonitorServiceImpl final : public v1::MonitorService::CallbackService {
  public:
-  struct Options {
-    absl::Duration max_whitelist_freeze = absl::Hours(24 * 90);
+  struct Parts {
+    MonitorStore* store;
+    Directory* directory;
+    TimerRunner* timers;
+    EventsFeed* feed;
+    WorkerPool* workers;
+    Clock* clock;
+    // The longest freeze a whitelist entry may have.
+    absl::Duration max_whitelist_freeze;
   };
-  MonitorServiceImpl(MonitorStore* store, Directory* directory, TimerRunner* timers, Notifier* notifier,
-                     WorkerPool* workers, Options options);
+  explicit MonitorServiceImpl(Parts parts) : p_(parts) {}
 
   using Ctx = grpc::CallbackServerContext;
   using Unary = grpc::ServerUnaryReactor;
@@ -51,15 +59,11 @@ class MonitorServiceImpl final : public v1::MonitorService::CallbackService {
  private:
   // Facts of the rule's indicators; NOT_FOUND naming the first unknown one.
   absl::StatusOr<std::vector<IndicatorFacts>> Facts(const v1::Rule& rule);
-  // Unit codes a scope covers (empty = every unit).
-  absl::StatusOr<std::vector<std::string>> ScopeUnits(const v1::UnitScope& scope);
+  // Unit codes a scope covers (empty = every unit); NOT_FOUND naming `field`.
+  absl::StatusOr<std::vector<std::string>> ScopeUnits(const v1::UnitScope& scope,
+                                                      const std::string& field = "scope.unit_code");
 
-  MonitorStore* store_;
-  Directory* directory_;
-  TimerRunner* timers_;
-  Notifier* notifier_;
-  WorkerPool* workers_;
-  const Options options_;
+  const Parts p_;
 };
 
 }  // namespace aw::monitor

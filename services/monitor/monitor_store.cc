@@ -1,12 +1,15 @@
 #include "services/monitor/monitor_store.h"
 
+#include <random>
 #include <tuple>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "absl/time/clock.h"
-#include "common/period.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "common/pg.h"
 #include "common/pg_arrays.h"
 #include "common/status.h"
 
@@ -17,25 +20,96 @@ using db::ExactText;
 using db::NumberArray;
 using db::TextArray;
 
-constexpr char kEventColumns[] = R"sql(
-  id, rule_code, theme_code, unit_code, period_key, indicator_code, level, state, observed, threshold,
-  message, extract(epoch FROM opened_at)::float8, extract(epoch FROM updated_at)::float8,
-  extract(epoch FROM resolved_at)::float8, seq, cause_seq)sql";
+// --- The numbers of stored enums, written once -------------------------------
+// Statements name them ({state.resolved}, {change.open} …) and get the numbers
+// when they are built, as literals: partial indexes such as
+// "WHERE state <> 4" are then usable by the planner.
+std::string Sql(const char* text) {
+  static const std::vector<std::pair<std::string, std::string>>* const kNames =
+      new std::vector<std::pair<std::string, std::string>>{
+          {"{state.open}", absl::StrCat(v1::EVENT_STATE_OPEN)},
+          {"{state.acknowledged}", absl::StrCat(v1::EVENT_STATE_ACKNOWLEDGED)},
+          {"{state.suppressed}", absl::StrCat(v1::EVENT_STATE_SUPPRESSED)},
+          {"{state.resolved}", absl::StrCat(v1::EVENT_STATE_RESOLVED)},
+          {"{change.open}", absl::StrCat(static_cast<int>(Change::kOpen))},
+          {"{change.escalate}", absl::StrCat(static_cast<int>(Change::kEscalate))},
+          {"{change.deescalate}", absl::StrCat(static_cast<int>(Change::kDeescalate))},
+          {"{change.resolve}", absl::StrCat(static_cast<int>(Change::kResolve))},
+          {"{notification.pending}", absl::StrCat(v1::NOTIFICATION_STATE_PENDING)},
+          {"{notification.sent}", absl::StrCat(v1::NOTIFICATION_STATE_SENT)},
+          {"{notification.retrying}", absl::StrCat(v1::NOTIFICATION_STATE_RETRYING)},
+          {"{notification.failed}", absl::StrCat(v1::NOTIFICATION_STATE_FAILED)},
+      };
+  return absl::StrReplaceAll(text, *kNames);
+}
 
-constexpr char kOpenEventSql[] = R"sql(
-INSERT INTO events (rule_code, theme_code, unit_code, period_key, indicator_code, level, state, observed,
-                    threshold, message, seq, cause_seq)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, next_event_seq(), $11) RETURNING id)sql";
-// Escalation asks for a new acknowledgement; suppressed events stay suppressed.
-// Event changes are numbered under the lock next_event_seq() takes (see
+// Event changes are numbered under this lock (see next_event_seq() in
 // 0002_rules_events.sql); Apply takes it once and numbers its rows directly.
 constexpr int64_t kEventSeqLock = 443438851;
+// The evaluator's leader lock (session level, on a connection of its own).
+constexpr int64_t kEvaluatorLock = 443438852;
+// The channel committed event changes are announced on, with the latest seq.
+constexpr char kEventsChannel[] = "auditwatch_monitor_events";
 
+constexpr char kEventColumns[] = R"sql(
+  id, rule_code, theme_code, unit_code, period_key, indicator_code, level, state, observed, threshold, message,
+  extract(epoch FROM opened_at)::float8 AS opened_at, extract(epoch FROM updated_at)::float8 AS updated_at,
+  extract(epoch FROM resolved_at)::float8 AS resolved_at, seq, cause_seq)sql";
+
+constexpr char kWhitelistColumns[] = R"sql(
+  id, rule_code, theme_code, unit_code, include_descendants, subject, reason,
+  extract(epoch FROM frozen_from)::float8 AS frozen_from, extract(epoch FROM frozen_until)::float8 AS frozen_until,
+  revoked, NOT revoked AND frozen_until > to_timestamp($1) AND frozen_from <= to_timestamp($1) AS active,
+  created_by, extract(epoch FROM created_at)::float8 AS created_at, revoked_by, revoke_reason)sql";
+
+constexpr char kRuleColumns[] = R"sql(
+  r.definition, r.enabled, r.revision, extract(epoch FROM r.updated_at)::float8 AS updated_at,
+  v.actor AS updated_by, v.reason, f.actor AS created_by, extract(epoch FROM f.recorded_at)::float8 AS created_at)sql";
+constexpr char kRuleJoins[] = R"sql(
+  FROM rules r JOIN rule_versions v ON v.code = r.code AND v.revision = r.revision
+  JOIN rule_versions f ON f.code = r.code AND f.revision = 1)sql";
+
+// --- Themes and rules
+constexpr char kUpsertThemeSql[] = R"sql(
+INSERT INTO themes (code, name, category, description, actor, reason) VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (code) DO UPDATE SET name = excluded.name, category = excluded.category,
+  description = excluded.description, actor = excluded.actor, reason = excluded.reason,
+  -- a theme saved as it is keeps its revision
+  revision = themes.revision + CASE WHEN (themes.name, themes.category, themes.description)
+             IS DISTINCT FROM (excluded.name, excluded.category, excluded.description) THEN 1 ELSE 0 END,
+  updated_at = now()
+RETURNING revision, extract(epoch FROM created_at)::float8 AS created_at,
+          extract(epoch FROM updated_at)::float8 AS updated_at)sql";
+constexpr char kCountThemesSql[] = "SELECT count(*) AS total FROM themes";
+constexpr char kListThemesSql[] = R"sql(
+SELECT code, name, category, description, revision, actor, reason FROM themes ORDER BY code OFFSET $1 LIMIT $2)sql";
+constexpr char kThemeExistsSql[] = "SELECT 1 FROM themes WHERE code = $1";
+constexpr char kCurrentRuleSql[] = "SELECT revision, definition, enabled FROM rules WHERE code = $1 FOR UPDATE";
+constexpr char kUpsertRuleSql[] = R"sql(
+INSERT INTO rules (code, theme_code, kind, enabled, revision, definition) VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (code) DO UPDATE SET theme_code = excluded.theme_code, kind = excluded.kind,
+  enabled = excluded.enabled, revision = excluded.revision, definition = excluded.definition,
+  updated_at = now())sql";
+constexpr char kInsertRuleVersionSql[] = R"sql(
+INSERT INTO rule_versions (code, revision, enabled, definition, actor, reason) VALUES ($1, $2, $3, $4, $5, $6))sql";
+constexpr char kBumpRulesSql[] = "UPDATE rules_state SET version = version + 1";
+constexpr char kRuleHistorySql[] = R"sql(
+SELECT definition, enabled, revision, extract(epoch FROM recorded_at)::float8 AS recorded_at, actor, reason
+FROM rule_versions WHERE code = $1 ORDER BY revision)sql";
+constexpr char kRulesVersionSql[] = "SELECT version FROM rules_state";
+constexpr char kSetAppliedSql[] = "UPDATE rules_state SET applied_version = greatest(applied_version, $1)";
+constexpr char kEvaluatorStatusSql[] = R"sql(
+SELECT s.version, s.applied_version, coalesce(f.position, 0) AS position,
+       extract(epoch FROM f.updated_at)::float8 AS updated_at
+FROM rules_state s LEFT JOIN feed_cursors f ON f.feed = $1)sql";
+
+// --- Events
 // One round of event changes (no key twice) in one statement: opens insert,
 // level changes and resolutions update the unresolved event of their key, each
 // with its history row; opens and escalations of open events are queued for
 // notification. Returns the level of each event it resolved.
-constexpr char kApplySql[] = R"sql(
+const std::string& ApplySql() {
+  static const std::string* const kSql = new std::string(Sql(R"sql(
 WITH input AS (
   SELECT * FROM unnest($1::smallint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[],
                        $8::smallint[], $9::float8[], $10::float8[], $11::text[], $12::bigint[], $13::bool[])
@@ -46,314 +120,308 @@ WITH input AS (
                       threshold, message, seq, cause_seq)
   SELECT rule_code, theme_code, unit_code, period_key, indicator_code, level, state, observed, threshold, message,
          nextval('event_seqs'), cause_seq
-  FROM input WHERE change = 1 ORDER BY n
+  FROM input WHERE change = {change.open} ORDER BY n
   RETURNING id, level, state, observed, message
 ), changed AS (
   UPDATE events e SET
-    level = CASE WHEN i.change = 4 THEN e.level ELSE i.level END,
-    state = CASE WHEN i.change = 4 THEN 4 WHEN i.change = 2 AND e.state = 2 THEN 1 ELSE e.state END,
+    level = CASE WHEN i.change = {change.resolve} THEN e.level ELSE i.level END,
+    -- an escalation asks for a new acknowledgement; suppressed events stay suppressed
+    state = CASE WHEN i.change = {change.resolve} THEN {state.resolved}
+                 WHEN i.change = {change.escalate} AND e.state = {state.acknowledged} THEN {state.open}
+                 ELSE e.state END,
     observed = CASE WHEN i.keep_observed THEN e.observed ELSE i.observed END,
-    threshold = CASE WHEN i.change = 4 THEN e.threshold ELSE i.threshold END,
+    threshold = CASE WHEN i.change = {change.resolve} THEN e.threshold ELSE i.threshold END,
     message = i.message, cause_seq = i.cause_seq,
-    resolved_at = CASE WHEN i.change = 4 THEN clock_timestamp() ELSE e.resolved_at END,
+    resolved_at = CASE WHEN i.change = {change.resolve} THEN clock_timestamp() ELSE e.resolved_at END,
     updated_at = clock_timestamp(), seq = nextval('event_seqs')
   FROM input i
-  WHERE i.change IN (2, 3, 4) AND e.rule_code = i.rule_code AND e.unit_code = i.unit_code
-    AND e.period_key = i.period_key AND e.state <> 4
+  WHERE i.change IN ({change.escalate}, {change.deescalate}, {change.resolve}) AND e.rule_code = i.rule_code
+    AND e.unit_code = i.unit_code AND e.period_key = i.period_key AND e.state <> {state.resolved}
   RETURNING e.id, e.level, e.state, e.observed, e.message, i.change
 ), history AS (
   INSERT INTO event_history (event_id, actor, change, level, state, value, comment)
-  SELECT id, 'system', CASE WHEN state = 3 THEN 'suppressed' ELSE 'opened' END, level, state, observed, message
+  SELECT id, 'system', CASE WHEN state = {state.suppressed} THEN 'suppressed' ELSE 'opened' END, level, state,
+         observed, message
   FROM opened
   UNION ALL
-  SELECT id, 'system', CASE change WHEN 2 THEN 'escalated' WHEN 3 THEN 'de-escalated' ELSE 'resolved' END,
+  SELECT id, 'system', CASE change WHEN {change.escalate} THEN 'escalated' WHEN {change.deescalate} THEN 'de-escalated'
+                                   ELSE 'resolved' END,
          level, state, observed, message
   FROM changed
 ), queued AS (
   INSERT INTO notify_queue (event_id)
-  SELECT id FROM opened WHERE state = 1
+  SELECT id FROM opened WHERE state = {state.open}
   UNION ALL
-  SELECT id FROM changed WHERE change = 2 AND state = 1
+  SELECT id FROM changed WHERE change = {change.escalate} AND state = {state.open}
   ON CONFLICT DO NOTHING
 )
-SELECT level FROM changed WHERE change = 4)sql";
+SELECT level FROM changed WHERE change = {change.resolve})sql"));
+  return *kSql;
+}
 constexpr char kApplyStatement[] = "monitor_apply_events";
-
+constexpr char kEventSeqLockSql[] = "SELECT pg_advisory_xact_lock($1)";
+// The latest event change, announced at commit. The sequence's last value is
+// ours while the event-sequence lock is held.
+constexpr char kAnnounceEventsSql[] = "SELECT pg_notify($1, last_value::text) FROM event_seqs";
+constexpr char kMoveCursorSql[] = R"sql(
+INSERT INTO feed_cursors (feed, position) VALUES ($1, $3)
+ON CONFLICT (feed) DO UPDATE SET position = excluded.position, updated_at = now()
+WHERE feed_cursors.position = $2 RETURNING 1 AS moved)sql";
+const std::string& ResolveRulesSql() {
+  static const std::string* const kSql = new std::string(Sql(R"sql(
+WITH resolved AS (
+  UPDATE events SET state = {state.resolved}, message = $2, resolved_at = clock_timestamp(),
+    updated_at = clock_timestamp(), seq = next_event_seq()
+  WHERE state <> {state.resolved} AND NOT (rule_code = ANY ($1::text[]))
+  RETURNING id, level, observed
+)
+INSERT INTO event_history (event_id, actor, change, level, state, value, comment)
+SELECT id, 'system', 'resolved', level, {state.resolved}, observed, $2 FROM resolved
+RETURNING event_id)sql"));
+  return *kSql;
+}
+const std::string& SuppressedForUpdateSql() {
+  static const std::string* const kSql = new std::string(
+      Sql(absl::StrCat("SELECT ", kEventColumns, " FROM events WHERE state = {state.suppressed} FOR UPDATE").c_str()));
+  return *kSql;
+}
+const std::string& ReopenSql() {
+  static const std::string* const kSql = new std::string(Sql(
+      "UPDATE events SET state = {state.open}, updated_at = clock_timestamp(), seq = next_event_seq() WHERE id = $1"));
+  return *kSql;
+}
+constexpr char kExpiredEntriesWhere[] =
+    " FROM whitelist WHERE NOT expiry_handled AND frozen_until <= to_timestamp($1) FOR UPDATE SKIP LOCKED";
+constexpr char kExpiryHandledSql[] = "UPDATE whitelist SET expiry_handled = true WHERE id = $1";
+constexpr char kQueueEventSql[] = "INSERT INTO notify_queue (event_id) VALUES ($1) ON CONFLICT DO NOTHING";
 constexpr char kHistorySql[] = R"sql(
 INSERT INTO event_history (event_id, actor, change, level, state, value, comment)
 VALUES ($1, $2, $3, $4, $5, $6, $7))sql";
+constexpr char kCursorSql[] = "SELECT position FROM feed_cursors WHERE feed = $1";
+const std::string& OpenEventsSql() {
+  static const std::string* const kSql = new std::string(Sql(R"sql(
+SELECT rule_code, unit_code, period_key, level FROM events WHERE state <> {state.resolved}
+AND ($1::text[] = '{}' OR rule_code = ANY ($1::text[])))sql"));
+  return *kSql;
+}
+const std::string& OpenEventsOfSql() {
+  static const std::string* const kSql = new std::string(Sql(
+      "SELECT unit_code, level FROM events WHERE rule_code = $1 AND period_key = $2 AND state <> {state.resolved}"));
+  return *kSql;
+}
+constexpr char kEventHistorySql[] = R"sql(
+SELECT extract(epoch FROM at)::float8 AS at, actor, change, level, state, value, comment
+FROM event_history WHERE event_id = $1 ORDER BY at, ctid)sql";
+constexpr char kEventFilter[] = R"sql(
+  WHERE ($1::text[] = '{}' OR unit_code = ANY ($1::text[]))
+    AND ($2::int[] = '{}' OR level = ANY ($2::int[]))
+    AND ($3::int[] = '{}' OR state = ANY ($3::int[]))
+    AND ($4::text[] = '{}' OR theme_code = ANY ($4::text[]))
+    AND ($5 = '' OR period_key >= $5) AND ($6 = '' OR period_key <= $6))sql";
+constexpr char kAckStateSql[] = "SELECT state, level FROM events WHERE id = $1 FOR UPDATE";
+const std::string& AcknowledgeSql() {
+  static const std::string* const kSql = new std::string(Sql(
+      "UPDATE events SET state = {state.acknowledged}, updated_at = clock_timestamp(), seq = next_event_seq() "
+      "WHERE id = $1"));
+  return *kSql;
+}
+constexpr char kAnomalySummarySql[] = R"sql(
+SELECT unit_code, theme_code, period_key, count(*) AS events, min(level) AS worst_level FROM events
+WHERE ($1::text[] = '{}' OR unit_code = ANY ($1::text[])) AND period_key = $2
+GROUP BY unit_code, theme_code, period_key ORDER BY unit_code, theme_code)sql";
 
-constexpr char kRuleColumns[] = R"sql(
-  r.definition, r.enabled, r.revision, extract(epoch FROM r.updated_at)::float8,
-  v.actor, v.reason, f.actor, extract(epoch FROM f.recorded_at)::float8)sql";
+// --- Whitelist
+constexpr char kWhitelistByRequestSql[] = "SELECT id FROM whitelist WHERE request_id = $1";
+constexpr char kAddWhitelistSql[] = R"sql(
+INSERT INTO whitelist (rule_code, theme_code, unit_code, include_descendants, subject, reason, frozen_from,
+                       frozen_until, created_by, request_id)
+VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7), to_timestamp($8), $9, nullif($10, '')) RETURNING id)sql";
+constexpr char kRevokeWhitelistSql[] = R"sql(
+UPDATE whitelist SET revoked = true, revoked_by = $2, revoke_reason = $3, revoked_at = to_timestamp($4),
+  frozen_until = least(frozen_until, greatest(to_timestamp($4), frozen_from + interval '1 second'))
+WHERE id = $1 AND NOT revoked RETURNING id)sql";
+constexpr char kWhitelistExistsSql[] = "SELECT 1 FROM whitelist WHERE id = $1";
+
+// --- Timer rows
+constexpr char kArmTimerSql[] = R"sql(
+INSERT INTO timers (rule_code, period_key, due_at) VALUES ($1, $2, to_timestamp($3)) ON CONFLICT DO NOTHING)sql";
+constexpr char kClaimTimerSql[] = R"sql(
+SELECT rule_code, period_key FROM timers WHERE due_at <= to_timestamp($1) ORDER BY due_at LIMIT 1
+FOR UPDATE SKIP LOCKED)sql";
+constexpr char kDropRuleTimersSql[] = "DELETE FROM timers WHERE rule_code = $1";
+constexpr char kDropTimerSql[] = "DELETE FROM timers WHERE rule_code = $1 AND period_key = $2";
+constexpr char kTimerFailedSql[] = R"sql(
+UPDATE timers SET due_at = to_timestamp($3), runs = runs + 1, last_error = $4
+WHERE rule_code = $1 AND period_key = $2)sql";
+// Again after whole recheck intervals past the due time: a timer that fell
+// behind catches up in one run.
+constexpr char kTimerAgainSql[] = R"sql(
+UPDATE timers SET due_at = due_at + make_interval(secs => $4) * greatest(1, ceil(extract(epoch FROM
+  to_timestamp($3) - due_at) / $4)), runs = runs + 1, last_error = ''
+WHERE rule_code = $1 AND period_key = $2)sql";
+
+// --- Contacts and the notification outbox
+constexpr char kUpsertContactSql[] = R"sql(
+INSERT INTO contacts (unit_code, role, name, phone, email, levels, active, updated_by)
+VALUES ($1, $2, $3, $4, $5, $6::int[], $7, $8)
+ON CONFLICT (unit_code, role, name) DO UPDATE SET phone = excluded.phone, email = excluded.email,
+  levels = excluded.levels, active = excluded.active, updated_by = excluded.updated_by, updated_at = now())sql";
+constexpr char kContactsSql[] = R"sql(
+SELECT unit_code, role, name, phone, email, array_to_string(levels, ',') AS levels, active FROM contacts
+WHERE $1::text[] = '{}' OR unit_code = ANY ($1::text[]) ORDER BY unit_code, role, name)sql";
+constexpr char kNotificationFilter[] = R"sql(
+WHERE ($1::text[] = '{}' OR unit_code = ANY ($1::text[])) AND ($2::int[] = '{}' OR state = ANY ($2::int[])))sql";
+constexpr char kTakeRaisedSql[] = R"sql(
+DELETE FROM notify_queue WHERE event_id IN (SELECT event_id FROM notify_queue ORDER BY event_id
+LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING event_id)sql";
+// Raised events (not suppressed) of units with someone to tell, with their rules.
+const std::string& RaisedEventsSql() {
+  static const std::string* const kSql = new std::string(Sql(R"sql(
+SELECT e.id, e.level, e.rule_code, r.revision, r.definition
+FROM events e JOIN rules r ON r.code = e.rule_code
+WHERE e.id = ANY ($1::bigint[]) AND e.state <> {state.suppressed}
+  AND EXISTS (SELECT 1 FROM contacts c WHERE c.unit_code = e.unit_code AND c.active)
+ORDER BY e.id)sql"));
+  return *kSql;
+}
+// Queues one raised event for every matching contact: into the pending message
+// of that contact and unit while its grouping window is open, else a new one.
+const std::string& RouteEventSql() {
+  static const std::string* const kSql = new std::string(Sql(R"sql(
+WITH targets AS (
+  SELECT CASE WHEN c.phone <> '' THEN 'sms' ELSE 'email' END AS channel,
+         coalesce(nullif(c.phone, ''), nullif(c.email, ''), c.name) AS recipient, e.unit_code
+  FROM events e JOIN contacts c ON c.unit_code = e.unit_code AND c.active
+  WHERE e.id = $1 AND (c.levels = '{}' OR e.level = ANY (c.levels))
+), grouped AS (
+  UPDATE notifications n SET event_ids = array_append(n.event_ids, $1)
+  FROM targets t
+  WHERE n.state = {notification.pending} AND n.recipient = t.recipient AND n.unit_code = t.unit_code
+    AND n.not_before > to_timestamp($4) AND NOT ($1 = ANY (n.event_ids))
+  RETURNING n.recipient
+)
+INSERT INTO notifications (channel, recipient, unit_code, event_ids, state, idempotency_key, not_before)
+SELECT t.channel, t.recipient, t.unit_code, ARRAY[$1::bigint], {notification.pending}, $2 || '-' || t.recipient,
+       to_timestamp($4) + make_interval(secs => $3)
+FROM targets t
+WHERE NOT EXISTS (SELECT 1 FROM grouped g WHERE g.recipient = t.recipient)
+  AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.state = {notification.pending}
+                  AND n.recipient = t.recipient AND n.unit_code = t.unit_code
+                  AND n.not_before > to_timestamp($4) AND $1 = ANY (n.event_ids)))sql"));
+  return *kSql;
+}
+// Events still open (not acknowledged) and not notified for a while.
+const std::string& RepeatsSql() {
+  static const std::string* const kSql = new std::string(Sql(R"sql(
+UPDATE events SET notified_at = to_timestamp($1) WHERE state = {state.open} AND notified_at IS NOT NULL
+AND notified_at < to_timestamp($1) - make_interval(secs => $2) RETURNING id)sql"));
+  return *kSql;
+}
+const std::string& ClaimNotificationSql() {
+  static const std::string* const kSql = new std::string(Sql(R"sql(
+SELECT id, channel, recipient, unit_code, event_ids::text AS event_ids, idempotency_key, attempts FROM notifications
+WHERE state IN ({notification.pending}, {notification.retrying}) AND not_before <= to_timestamp($1)
+ORDER BY not_before LIMIT 1 FOR UPDATE SKIP LOCKED)sql"));
+  return *kSql;
+}
+constexpr char kNotifiedEventsSql[] =
+    "SELECT id, rule_code, period_key, level, message FROM events WHERE id = ANY ($1::bigint[]) ORDER BY id";
+const std::string& SentSql() {
+  static const std::string* const kSql = new std::string(Sql(R"sql(
+UPDATE notifications SET state = {notification.sent}, attempts = $2, body = $3, sent_at = to_timestamp($4),
+  last_error = '' WHERE id = $1)sql"));
+  return *kSql;
+}
+constexpr char kEventsNotifiedSql[] = "UPDATE events SET notified_at = to_timestamp($2) WHERE id = ANY ($1::bigint[])";
+const std::string& GaveUpSql() {
+  static const std::string* const kSql = new std::string(Sql(R"sql(
+UPDATE notifications SET state = {notification.failed}, attempts = $2, body = $3, last_error = $4 WHERE id = $1)sql"));
+  return *kSql;
+}
+const std::string& RetrySql() {
+  static const std::string* const kSql = new std::string(Sql(R"sql(
+UPDATE notifications SET state = {notification.retrying}, attempts = $2, body = $3, last_error = $4,
+  not_before = to_timestamp($5) WHERE id = $1)sql"));
+  return *kSql;
+}
+
+// --- Reading rows -----------------------------------------------------------
 
 v1::WarningEvent EventFromRow(const pqxx::row& r) {
   v1::WarningEvent e;
-  e.set_id(r[0].as<int64_t>());
-  e.set_rule_code(r[1].as<std::string>());
-  e.set_theme_code(r[2].as<std::string>());
-  e.set_unit_code(r[3].as<std::string>());
-  const std::string key = r[4].as<std::string>();
+  e.set_id(r["id"].as<int64_t>());
+  e.set_rule_code(r["rule_code"].as<std::string>());
+  e.set_theme_code(r["theme_code"].as<std::string>());
+  e.set_unit_code(r["unit_code"].as<std::string>());
+  const std::string key = r["period_key"].as<std::string>();
   e.mutable_period()->set_key(key);
   if (auto p = Period::Parse(key); p.ok()) e.mutable_period()->set_type(static_cast<v1::PeriodType>(p->type()));
-  e.set_indicator_code(r[5].as<std::string>());
-  e.set_level(r[6].as<int>());
-  e.set_state(static_cast<v1::EventState>(r[7].as<int>()));
-  e.set_observed(r[8].as<double>());
-  e.set_threshold(r[9].as<double>());
-  e.set_message(r[10].as<std::string>());
-  db::SetTimestamp(r[11].as<double>(), e.mutable_opened_at());
-  db::SetTimestamp(r[12].as<double>(), e.mutable_updated_at());
-  if (!r[13].is_null()) db::SetTimestamp(r[13].as<double>(), e.mutable_resolved_at());
-  e.set_seq(r[14].as<int64_t>());
-  e.set_cause_seq(r[15].as<int64_t>());
+  e.set_indicator_code(r["indicator_code"].as<std::string>());
+  e.set_level(r["level"].as<int>());
+  e.set_state(static_cast<v1::EventState>(r["state"].as<int>()));
+  e.set_observed(r["observed"].as<double>());
+  e.set_threshold(r["threshold"].as<double>());
+  e.set_message(r["message"].as<std::string>());
+  db::SetTimestamp(r["opened_at"].as<double>(), e.mutable_opened_at());
+  db::SetTimestamp(r["updated_at"].as<double>(), e.mutable_updated_at());
+  if (!r["resolved_at"].is_null()) db::SetTimestamp(r["resolved_at"].as<double>(), e.mutable_resolved_at());
+  e.set_seq(r["seq"].as<int64_t>());
+  e.set_cause_seq(r["cause_seq"].as<int64_t>());
   return e;
 }
 
 v1::Rule RuleFromRow(const pqxx::row& r) {
   v1::Rule rule;
-  rule.ParseFromString(pqxx::binarystring(r[0]).str());
-  rule.set_enabled(r[1].as<bool>());
+  rule.ParseFromString(pqxx::binarystring(r["definition"]).str());
+  rule.set_enabled(r["enabled"].as<bool>());
   auto* audit = rule.mutable_audit();
-  audit->set_version(r[2].as<int64_t>());
-  db::SetTimestamp(r[3].as<double>(), audit->mutable_updated_at());
-  audit->set_updated_by(r[4].as<std::string>());
-  audit->set_reason(r[5].as<std::string>());
-  audit->set_created_by(r[6].as<std::string>());
-  db::SetTimestamp(r[7].as<double>(), audit->mutable_created_at());
+  audit->set_version(r["revision"].as<int64_t>());
+  db::SetTimestamp(r["updated_at"].as<double>(), audit->mutable_updated_at());
+  audit->set_updated_by(r["updated_by"].as<std::string>());
+  audit->set_reason(r["reason"].as<std::string>());
+  audit->set_created_by(r["created_by"].as<std::string>());
+  db::SetTimestamp(r["created_at"].as<double>(), audit->mutable_created_at());
   return rule;
 }
 
 v1::WhitelistEntry WhitelistFromRow(const pqxx::row& r) {
   v1::WhitelistEntry w;
-  w.set_id(r[0].as<int64_t>());
-  w.set_rule_code(r[1].as<std::string>());
-  w.set_theme_code(r[2].as<std::string>());
-  w.mutable_scope()->set_unit_code(r[3].as<std::string>());
-  w.mutable_scope()->set_include_descendants(r[4].as<bool>());
-  w.set_subject(r[5].as<std::string>());
-  w.set_reason(r[6].as<std::string>());
-  db::SetTimestamp(r[7].as<double>(), w.mutable_frozen_from());
-  db::SetTimestamp(r[8].as<double>(), w.mutable_frozen_until());
-  w.set_revoked(r[9].as<bool>());
-  w.set_active(r[10].as<bool>());
+  w.set_id(r["id"].as<int64_t>());
+  w.set_rule_code(r["rule_code"].as<std::string>());
+  w.set_theme_code(r["theme_code"].as<std::string>());
+  w.mutable_scope()->set_unit_code(r["unit_code"].as<std::string>());
+  w.mutable_scope()->set_include_descendants(r["include_descendants"].as<bool>());
+  w.set_subject(r["subject"].as<std::string>());
+  w.set_reason(r["reason"].as<std::string>());
+  db::SetTimestamp(r["frozen_from"].as<double>(), w.mutable_frozen_from());
+  db::SetTimestamp(r["frozen_until"].as<double>(), w.mutable_frozen_until());
+  w.set_revoked(r["revoked"].as<bool>());
+  w.set_active(r["active"].as<bool>());
   auto* audit = w.mutable_audit();
-  audit->set_created_by(r[11].as<std::string>());
-  db::SetTimestamp(r[12].as<double>(), audit->mutable_created_at());
-  audit->set_updated_by(r[13].as<std::string>());
-  audit->set_reason(r[14].as<std::string>());
+  audit->set_created_by(r["created_by"].as<std::string>());
+  db::SetTimestamp(r["created_at"].as<double>(), audit->mutable_created_at());
+  audit->set_updated_by(r["revoked_by"].as<std::string>());
+  audit->set_reason(r["revoke_reason"].as<std::string>());
   return w;
 }
 
-constexpr char kWhitelistColumns[] = R"sql(
-  id, rule_code, theme_code, unit_code, include_descendants, subject, reason,
-  extract(epoch FROM frozen_from)::float8, extract(epoch FROM frozen_until)::float8, revoked,
-  NOT revoked AND frozen_until > now() AND frozen_from <= now(), created_by,
-  extract(epoch FROM created_at)::float8, revoked_by, revoke_reason)sql";
-
-}  // namespace
-
-absl::StatusOr<v1::Theme> MonitorStore::UpsertTheme(const v1::UpsertThemeRequest& req) {
-  const v1::Theme& t = req.theme();
-  if (t.code().empty() || t.code().size() > 64) return InvalidField("theme.code", "required, at most 64 characters");
-  if (t.name().empty()) return InvalidField("theme.name", "required");
-  if (t.category() == v1::BUSINESS_CATEGORY_UNSPECIFIED || !v1::BusinessCategory_IsValid(t.category())) {
-    return InvalidField("theme.category", "must be set");
+std::vector<int64_t> ParseIds(const std::string& text) {
+  std::vector<int64_t> out;
+  if (text.size() < 2) return out;
+  for (absl::string_view part : absl::StrSplit(absl::string_view(text).substr(1, text.size() - 2), ',',
+                                               absl::SkipEmpty())) {
+    int64_t id = 0;
+    if (absl::SimpleAtoi(part, &id)) out.push_back(id);
   }
-  if (req.actor().empty()) return InvalidField("actor", "required");
-  v1::Theme out;
-  AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) {
-    pqxx::work tx(c);
-    // A theme saved as it is keeps its revision.
-    const pqxx::row r = tx.exec_params1(R"sql(
-      INSERT INTO themes (code, name, category, description, actor, reason) VALUES ($1, $2, $3, $4, $5, $6)
-      ON CONFLICT (code) DO UPDATE SET name = excluded.name, category = excluded.category,
-        description = excluded.description, actor = excluded.actor, reason = excluded.reason,
-        revision = themes.revision + CASE WHEN (themes.name, themes.category, themes.description)
-                   IS DISTINCT FROM (excluded.name, excluded.category, excluded.description) THEN 1 ELSE 0 END,
-        updated_at = now()
-      RETURNING revision, extract(epoch FROM created_at)::float8, extract(epoch FROM updated_at)::float8)sql",
-                                        t.code(), t.name(), static_cast<int>(t.category()), t.description(),
-                                        req.actor(), req.reason());
-    tx.commit();
-    out = t;
-    out.mutable_audit()->set_version(r[0].as<int64_t>());
-    db::SetTimestamp(r[1].as<double>(), out.mutable_audit()->mutable_created_at());
-    db::SetTimestamp(r[2].as<double>(), out.mutable_audit()->mutable_updated_at());
-    out.mutable_audit()->set_updated_by(req.actor());
-    out.mutable_audit()->set_reason(req.reason());
-    return absl::OkStatus();
-  }));
   return out;
 }
 
-absl::Status MonitorStore::ListThemes(int64_t offset, int limit, std::vector<v1::Theme>* out, int64_t* total) {
-  return pool_->Run([&](pqxx::connection& c) {
-    pqxx::read_transaction tx(c);
-    *total = tx.exec1("SELECT count(*) FROM themes")[0].as<int64_t>();
-    for (const auto& r : tx.exec_params(
-             "SELECT code, name, category, description, revision, actor, reason FROM themes ORDER BY code "
-             "OFFSET $1 LIMIT $2",
-             offset, limit)) {
-      v1::Theme& t = out->emplace_back();
-      t.set_code(r[0].as<std::string>());
-      t.set_name(r[1].as<std::string>());
-      t.set_category(static_cast<v1::BusinessCategory>(r[2].as<int>()));
-      t.set_description(r[3].as<std::string>());
-      t.mutable_audit()->set_version(r[4].as<int64_t>());
-      t.mutable_audit()->set_updated_by(r[5].as<std::string>());
-      t.mutable_audit()->set_reason(r[6].as<std::string>());
-    }
-    return absl::OkStatus();
-  });
+std::string IdempotencyPrefix() {
+  static thread_local std::mt19937_64 rng(std::random_device{}());
+  return absl::StrCat("aw-", absl::Hex(rng(), absl::kZeroPad16), absl::Hex(rng(), absl::kZeroPad16));
 }
 
-absl::StatusOr<bool> MonitorStore::ThemeExists(const std::string& code) {
-  bool exists = false;
-  AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) {
-    pqxx::read_transaction tx(c);
-    exists = !tx.exec_params("SELECT 1 FROM themes WHERE code = $1", code).empty();
-    return absl::OkStatus();
-  }));
-  return exists;
-}
-
-absl::StatusOr<v1::Rule> MonitorStore::SaveRule(const v1::Rule& rule, const std::string& actor,
-                                                const std::string& reason, int64_t expected_version) {
-  v1::Rule definition = rule;
-  definition.clear_audit();
-  AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
-    pqxx::work tx(c);
-    const pqxx::result current =
-        tx.exec_params("SELECT revision, definition, enabled FROM rules WHERE code = $1 FOR UPDATE", rule.code());
-    const int64_t revision = current.empty() ? 0 : current[0][0].as<int64_t>();
-    if (!current.empty() && pqxx::binarystring(current[0][1]).str() == definition.SerializeAsString() &&
-        current[0][2].as<bool>() == rule.enabled()) {
-      return absl::OkStatus();  // saving the rule as it is changes nothing
-    }
-    if (expected_version != 0 && expected_version != revision) {
-      return absl::AbortedError(absl::StrCat("expected_version: rule ", rule.code(), " is at version ", revision,
-                                             ", not ", expected_version));
-    }
-    const std::string bytes = definition.SerializeAsString();
-    tx.exec_params(R"sql(
-      INSERT INTO rules (code, theme_code, kind, enabled, revision, definition) VALUES ($1, $2, $3, $4, $5, $6)
-      ON CONFLICT (code) DO UPDATE SET theme_code = excluded.theme_code, kind = excluded.kind,
-        enabled = excluded.enabled, revision = excluded.revision, definition = excluded.definition,
-        updated_at = now())sql",
-                   rule.code(), rule.theme_code(), static_cast<int>(rule.kind()), rule.enabled(), revision + 1,
-                   pqxx::binarystring(bytes));
-    tx.exec_params("INSERT INTO rule_versions (code, revision, enabled, definition, actor, reason) "
-                   "VALUES ($1, $2, $3, $4, $5, $6)",
-                   rule.code(), revision + 1, rule.enabled(), pqxx::binarystring(bytes), actor, reason);
-    tx.exec("UPDATE rules_state SET version = version + 1");
-    tx.commit();
-    return absl::OkStatus();
-  }));
-  return GetRule(rule.code());
-}
-
-absl::StatusOr<v1::Rule> MonitorStore::SetRuleEnabled(const std::string& code, bool enabled,
-                                                      const std::string& actor, const std::string& reason) {
-  AW_ASSIGN_OR_RETURN(v1::Rule rule, GetRule(code));
-  if (rule.enabled() == enabled) return rule;
-  rule.set_enabled(enabled);
-  return SaveRule(rule, actor, reason, rule.audit().version());
-}
-
-absl::StatusOr<v1::Rule> MonitorStore::GetRule(const std::string& code) {
-  v1::Rule out;
-  AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
-    pqxx::read_transaction tx(c);
-    const pqxx::result r = tx.exec_params(
-        absl::StrCat("SELECT ", kRuleColumns, R"sql( FROM rules r
-          JOIN rule_versions v ON v.code = r.code AND v.revision = r.revision
-          JOIN rule_versions f ON f.code = r.code AND f.revision = 1 WHERE r.code = $1)sql"),
-        code);
-    if (r.empty()) return absl::NotFoundError(absl::StrCat("code: no rule ", code));
-    out = RuleFromRow(r[0]);
-    return absl::OkStatus();
-  }));
-  return out;
-}
-
-absl::StatusOr<std::vector<v1::Rule>> MonitorStore::RuleHistory(const std::string& code) {
-  std::vector<v1::Rule> out;
-  AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
-    pqxx::read_transaction tx(c);
-    for (const auto& r : tx.exec_params(R"sql(
-        SELECT definition, enabled, revision, extract(epoch FROM recorded_at)::float8, actor, reason
-        FROM rule_versions WHERE code = $1 ORDER BY revision)sql",
-                                        code)) {
-      v1::Rule& rule = out.emplace_back();
-      rule.ParseFromString(pqxx::binarystring(r[0]).str());
-      rule.set_enabled(r[1].as<bool>());
-      rule.mutable_audit()->set_version(r[2].as<int64_t>());
-      db::SetTimestamp(r[3].as<double>(), rule.mutable_audit()->mutable_updated_at());
-      rule.mutable_audit()->set_updated_by(r[4].as<std::string>());
-      rule.mutable_audit()->set_reason(r[5].as<std::string>());
-    }
-    if (out.empty()) return absl::NotFoundError(absl::StrCat("code: no rule ", code));
-    return absl::OkStatus();
-  }));
-  return out;
-}
-
-absl::StatusOr<std::vector<v1::Rule>> MonitorStore::ListRules(bool include_disabled) {
-  std::vector<v1::Rule> out;
-  AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
-    pqxx::read_transaction tx(c);
-    for (const auto& r : tx.exec_params(absl::StrCat("SELECT ", kRuleColumns, R"sql( FROM rules r
-          JOIN rule_versions v ON v.code = r.code AND v.revision = r.revision
-          JOIN rule_versions f ON f.code = r.code AND f.revision = 1
-          WHERE $1 OR r.enabled ORDER BY r.code)sql"),
-                                        include_disabled)) {
-      out.push_back(RuleFromRow(r));
-    }
-    return absl::OkStatus();
-  }));
-  return out;
-}
-
-absl::StatusOr<int64_t> MonitorStore::RulesVersion() {
-  int64_t v = 0;
-  AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) {
-    pqxx::read_transaction tx(c);
-    v = tx.exec1("SELECT version FROM rules_state")[0].as<int64_t>();
-    return absl::OkStatus();
-  }));
-  return v;
-}
-
-absl::Status MonitorStore::SetAppliedRulesVersion(int64_t version) {
-  return pool_->Run([&](pqxx::connection& c) {
-    pqxx::work tx(c);
-    tx.exec_params("UPDATE rules_state SET applied_version = greatest(applied_version, $1)", version);
-    tx.commit();
-    return absl::OkStatus();
-  });
-}
-
-absl::StatusOr<v1::EvaluatorStatus> MonitorStore::EvaluatorStatus(const std::string& feed) {
-  v1::EvaluatorStatus out;
-  AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) {
-    pqxx::read_transaction tx(c);
-    const pqxx::row r = tx.exec_params1(R"sql(
-      SELECT s.version, s.applied_version, coalesce(f.position, 0), extract(epoch FROM f.updated_at)::float8
-      FROM rules_state s LEFT JOIN feed_cursors f ON f.feed = $1)sql",
-                                        feed);
-    out.set_rules_version(r[0].as<int64_t>());
-    out.set_rules_version_applied(r[1].as<int64_t>());
-    out.set_cursor(r[2].as<int64_t>());
-    if (!r[3].is_null()) db::SetTimestamp(r[3].as<double>(), out.mutable_cursor_updated_at());
-    return absl::OkStatus();
-  }));
-  return out;
-}
-
-namespace {
-
-// The parameters of kApplySql for one round.
+// The parameters of the apply statement for one round.
 struct ApplyColumns {
   std::vector<std::string> change, rule, theme, unit, period, indicator, level, state, observed, threshold, message,
       cause, keep_observed;
@@ -378,8 +446,180 @@ struct ApplyColumns {
 
 }  // namespace
 
-absl::StatusOr<std::vector<int>> MonitorStore::Apply(absl::Span<const EventUpdate> updates,
-                                                     const std::string& feed, int64_t from, int64_t to) {
+MonitorStore::MonitorStore(db::Pool* pool, Clock* clock) : pool_(pool), clock_(clock) {}
+
+MonitorStore::~MonitorStore() { StopListening(); }
+
+double MonitorStore::Now() const { return absl::ToDoubleSeconds(clock_->Now() - absl::UnixEpoch()); }
+
+// --- Themes and rules --------------------------------------------------------------
+
+absl::StatusOr<v1::Theme> MonitorStore::UpsertTheme(const v1::UpsertThemeRequest& req) {
+  const v1::Theme& t = req.theme();
+  v1::Theme out;
+  AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    const pqxx::row r = tx.exec_params1(kUpsertThemeSql, t.code(), t.name(), static_cast<int>(t.category()),
+                                        t.description(), req.actor(), req.reason());
+    tx.commit();
+    out = t;
+    out.mutable_audit()->set_version(r["revision"].as<int64_t>());
+    db::SetTimestamp(r["created_at"].as<double>(), out.mutable_audit()->mutable_created_at());
+    db::SetTimestamp(r["updated_at"].as<double>(), out.mutable_audit()->mutable_updated_at());
+    out.mutable_audit()->set_updated_by(req.actor());
+    out.mutable_audit()->set_reason(req.reason());
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::Status MonitorStore::ListThemes(int64_t offset, int limit, std::vector<v1::Theme>* out, int64_t* total) {
+  return pool_->Run([&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    *total = tx.exec1(kCountThemesSql)["total"].as<int64_t>();
+    for (const auto& r : tx.exec_params(kListThemesSql, offset, limit)) {
+      v1::Theme& t = out->emplace_back();
+      t.set_code(r["code"].as<std::string>());
+      t.set_name(r["name"].as<std::string>());
+      t.set_category(static_cast<v1::BusinessCategory>(r["category"].as<int>()));
+      t.set_description(r["description"].as<std::string>());
+      t.mutable_audit()->set_version(r["revision"].as<int64_t>());
+      t.mutable_audit()->set_updated_by(r["actor"].as<std::string>());
+      t.mutable_audit()->set_reason(r["reason"].as<std::string>());
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<bool> MonitorStore::ThemeExists(const std::string& code) {
+  bool exists = false;
+  AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    exists = !tx.exec_params(kThemeExistsSql, code).empty();
+    return absl::OkStatus();
+  }));
+  return exists;
+}
+
+absl::StatusOr<v1::Rule> MonitorStore::SaveRule(const v1::Rule& rule, const std::string& actor,
+                                                const std::string& reason, int64_t expected_version) {
+  v1::Rule definition = rule;
+  definition.clear_audit();
+  AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
+    pqxx::work tx(c);
+    const pqxx::result current = tx.exec_params(kCurrentRuleSql, rule.code());
+    const int64_t revision = current.empty() ? 0 : current[0]["revision"].as<int64_t>();
+    const std::string bytes = definition.SerializeAsString();
+    if (!current.empty() && pqxx::binarystring(current[0]["definition"]).str() == bytes &&
+        current[0]["enabled"].as<bool>() == rule.enabled()) {
+      return absl::OkStatus();  // saving the rule as it is changes nothing
+    }
+    if (expected_version != 0 && expected_version != revision) {
+      return absl::AbortedError(absl::StrCat("expected_version: rule ", rule.code(), " is at version ", revision,
+                                             ", not ", expected_version));
+    }
+    tx.exec_params(kUpsertRuleSql, rule.code(), rule.theme_code(), static_cast<int>(rule.kind()), rule.enabled(),
+                   revision + 1, pqxx::binarystring(bytes));
+    tx.exec_params(kInsertRuleVersionSql, rule.code(), revision + 1, rule.enabled(), pqxx::binarystring(bytes),
+                   actor, reason);
+    tx.exec(kBumpRulesSql);
+    tx.commit();
+    return absl::OkStatus();
+  }));
+  return GetRule(rule.code());
+}
+
+absl::StatusOr<v1::Rule> MonitorStore::SetRuleEnabled(const std::string& code, bool enabled,
+                                                      const std::string& actor, const std::string& reason) {
+  AW_ASSIGN_OR_RETURN(v1::Rule rule, GetRule(code));
+  if (rule.enabled() == enabled) return rule;
+  rule.set_enabled(enabled);
+  return SaveRule(rule, actor, reason, rule.audit().version());
+}
+
+absl::StatusOr<v1::Rule> MonitorStore::GetRule(const std::string& code) {
+  v1::Rule out;
+  AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
+    pqxx::read_transaction tx(c);
+    const pqxx::result r =
+        tx.exec_params(absl::StrCat("SELECT ", kRuleColumns, kRuleJoins, " WHERE r.code = $1"), code);
+    if (r.empty()) return absl::NotFoundError(absl::StrCat("code: no rule ", code));
+    out = RuleFromRow(r[0]);
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<std::vector<v1::Rule>> MonitorStore::RuleHistory(const std::string& code) {
+  std::vector<v1::Rule> out;
+  AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
+    pqxx::read_transaction tx(c);
+    for (const auto& r : tx.exec_params(kRuleHistorySql, code)) {
+      v1::Rule& rule = out.emplace_back();
+      rule.ParseFromString(pqxx::binarystring(r["definition"]).str());
+      rule.set_enabled(r["enabled"].as<bool>());
+      rule.mutable_audit()->set_version(r["revision"].as<int64_t>());
+      db::SetTimestamp(r["recorded_at"].as<double>(), rule.mutable_audit()->mutable_updated_at());
+      rule.mutable_audit()->set_updated_by(r["actor"].as<std::string>());
+      rule.mutable_audit()->set_reason(r["reason"].as<std::string>());
+    }
+    if (out.empty()) return absl::NotFoundError(absl::StrCat("code: no rule ", code));
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<std::vector<v1::Rule>> MonitorStore::ListRules(bool include_disabled) {
+  std::vector<v1::Rule> out;
+  AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
+    pqxx::read_transaction tx(c);
+    for (const auto& r : tx.exec_params(
+             absl::StrCat("SELECT ", kRuleColumns, kRuleJoins, " WHERE $1 OR r.enabled ORDER BY r.code"),
+             include_disabled)) {
+      out.push_back(RuleFromRow(r));
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<int64_t> MonitorStore::RulesVersion() {
+  int64_t v = 0;
+  AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    v = tx.exec1(kRulesVersionSql)["version"].as<int64_t>();
+    return absl::OkStatus();
+  }));
+  return v;
+}
+
+absl::Status MonitorStore::SetAppliedRulesVersion(int64_t version) {
+  return pool_->Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    tx.exec_params(kSetAppliedSql, version);
+    tx.commit();
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<v1::EvaluatorStatus> MonitorStore::EvaluatorStatus(const std::string& feed) {
+  v1::EvaluatorStatus out;
+  AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    const pqxx::row r = tx.exec_params1(kEvaluatorStatusSql, feed);
+    out.set_rules_version(r["version"].as<int64_t>());
+    out.set_rules_version_applied(r["applied_version"].as<int64_t>());
+    out.set_cursor(r["position"].as<int64_t>());
+    if (!r["updated_at"].is_null()) db::SetTimestamp(r["updated_at"].as<double>(), out.mutable_cursor_updated_at());
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+// --- Events ----------------------------------------------------------------------------
+
+absl::StatusOr<std::vector<int>> MonitorStore::Apply(absl::Span<const EventUpdate> updates, const std::string& feed,
+                                                     int64_t from, int64_t to) {
   std::vector<int> resolved;
   AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
     pqxx::work tx(c);
@@ -394,8 +634,10 @@ absl::StatusOr<std::vector<int>> MonitorStore::ApplyIn(pqxx::transaction_base& t
                                                        absl::Span<const EventUpdate> updates,
                                                        const std::string& feed, int64_t from, int64_t to) {
   std::vector<int> resolved;
-  tx.conn().prepare(kApplyStatement, kApplySql);  // once per connection; planned once per session
-  if (!updates.empty()) tx.exec_params("SELECT pg_advisory_xact_lock($1)", kEventSeqLock);
+  tx.conn().prepare(kApplyStatement, ApplySql());  // once per connection; planned once per session
+  bool changed = false;
+  for (const EventUpdate& u : updates) changed = changed || u.change != Change::kNone;
+  if (changed) tx.exec_params(kEventSeqLockSql, kEventSeqLock);
   // Rounds in which no key comes twice, applied in order: a later change of a
   // key sees the earlier one.
   size_t start = 0;
@@ -417,14 +659,11 @@ absl::StatusOr<std::vector<int>> MonitorStore::ApplyIn(pqxx::transaction_base& t
                          NumberArray(round.level), NumberArray(round.state), NumberArray(round.observed),
                          NumberArray(round.threshold), TextArray(round.message), NumberArray(round.cause),
                          NumberArray(round.keep_observed));
-    for (const auto& row : levels) resolved.push_back(row[0].as<int>());
+    for (const auto& row : levels) resolved.push_back(row["level"].as<int>());
   }
+  if (changed) tx.exec_params(kAnnounceEventsSql, kEventsChannel);
   if (!feed.empty()) {
-    const pqxx::result moved = tx.exec_params(R"sql(
-      INSERT INTO feed_cursors (feed, position) VALUES ($1, $3)
-      ON CONFLICT (feed) DO UPDATE SET position = excluded.position, updated_at = now()
-      WHERE feed_cursors.position = $2 RETURNING 1)sql",
-                                              feed, from, to);
+    const pqxx::result moved = tx.exec_params(kMoveCursorSql, feed, from, to);
     if (moved.empty()) {
       return absl::AbortedError(absl::StrCat("cursor of ", feed, " moved elsewhere; another evaluator runs"));
     }
@@ -435,16 +674,9 @@ absl::StatusOr<std::vector<int>> MonitorStore::ApplyIn(pqxx::transaction_base& t
 absl::Status MonitorStore::ResolveRulesOtherThan(const std::vector<std::string>& live, const std::string& message) {
   return pool_->Run([&](pqxx::connection& c) {
     pqxx::work tx(c);
-    tx.exec_params(R"sql(
-      WITH resolved AS (
-        UPDATE events SET state = 4, message = $2, resolved_at = clock_timestamp(), updated_at = clock_timestamp(),
-          seq = next_event_seq()
-        WHERE state <> 4 AND NOT (rule_code = ANY ($1::text[]))
-        RETURNING id, level, observed
-      )
-      INSERT INTO event_history (event_id, actor, change, level, state, value, comment)
-      SELECT id, 'system', 'resolved', level, 4, observed, $2 FROM resolved)sql",
-                   TextArray(live), message);
+    if (!tx.exec_params(ResolveRulesSql(), TextArray(live), message).empty()) {
+      tx.exec_params(kAnnounceEventsSql, kEventsChannel);
+    }
     tx.commit();
     return absl::OkStatus();
   });
@@ -457,27 +689,25 @@ absl::StatusOr<std::vector<v1::WarningEvent>> MonitorStore::ReopenExpired(
   AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
     reopened.clear();
     pqxx::work tx(c);
-    const pqxx::result expired = tx.exec(absl::StrCat(
-        "SELECT ", kWhitelistColumns,
-        " FROM whitelist WHERE NOT expiry_handled AND frozen_until <= now() FOR UPDATE SKIP LOCKED"));
+    const double now = Now();
+    const pqxx::result expired =
+        tx.exec_params(absl::StrCat("SELECT ", kWhitelistColumns, kExpiredEntriesWhere), now);
     if (expired.empty()) return absl::OkStatus();
     std::vector<v1::WhitelistEntry> entries;
     for (const auto& r : expired) entries.push_back(WhitelistFromRow(r));
-    for (const auto& r : tx.exec(absl::StrCat("SELECT ", kEventColumns, " FROM events WHERE state = 3 FOR UPDATE"))) {
+    for (const auto& r : tx.exec(SuppressedForUpdateSql())) {
       v1::WarningEvent e = EventFromRow(r);
       const bool hit = std::any_of(entries.begin(), entries.end(), [&](const auto& w) { return matches(e, w); });
       if (!hit || still_whitelisted(e)) continue;
-      tx.exec_params("UPDATE events SET state = 1, updated_at = clock_timestamp(), seq = next_event_seq() WHERE id = $1",
-                     e.id());
+      tx.exec_params(ReopenSql(), e.id());
       tx.exec_params(kHistorySql, e.id(), "system", "reopened", e.level(), static_cast<int>(v1::EVENT_STATE_OPEN),
                      e.observed(), "the whitelist entry expired and the condition still holds");
-      tx.exec_params("INSERT INTO notify_queue (event_id) VALUES ($1) ON CONFLICT DO NOTHING", e.id());
+      tx.exec_params(kQueueEventSql, e.id());
       e.set_state(v1::EVENT_STATE_OPEN);
       reopened.push_back(e);
     }
-    for (const auto& w : entries) {
-      tx.exec_params("UPDATE whitelist SET expiry_handled = true WHERE id = $1", w.id());
-    }
+    for (const auto& w : entries) tx.exec_params(kExpiryHandledSql, w.id());
+    if (!reopened.empty()) tx.exec_params(kAnnounceEventsSql, kEventsChannel);
     tx.commit();
     return absl::OkStatus();
   }));
@@ -488,8 +718,8 @@ absl::StatusOr<int64_t> MonitorStore::Cursor(const std::string& feed) {
   int64_t position = 0;
   AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
-    const pqxx::result r = tx.exec_params("SELECT position FROM feed_cursors WHERE feed = $1", feed);
-    if (!r.empty()) position = r[0][0].as<int64_t>();
+    const pqxx::result r = tx.exec_params(kCursorSql, feed);
+    if (!r.empty()) position = r[0]["position"].as<int64_t>();
     return absl::OkStatus();
   }));
   return position;
@@ -499,12 +729,9 @@ absl::StatusOr<std::vector<OpenEventRow>> MonitorStore::OpenEvents(const std::ve
   std::vector<OpenEventRow> out;
   AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
-    for (const auto& r : tx.exec_params(
-             "SELECT rule_code, unit_code, period_key, level FROM events WHERE state <> 4 "
-             "AND ($1::text[] = '{}' OR rule_code = ANY ($1::text[]))",
-             TextArray(rules))) {
-      out.push_back({r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>(),
-                     OpenEvent{r[3].as<int>()}});
+    for (const auto& r : tx.exec_params(OpenEventsSql(), TextArray(rules))) {
+      out.push_back({r["rule_code"].as<std::string>(), r["unit_code"].as<std::string>(),
+                     r["period_key"].as<std::string>(), OpenEvent{r["level"].as<int>()}});
     }
     return absl::OkStatus();
   }));
@@ -519,18 +746,15 @@ absl::StatusOr<v1::WarningEvent> MonitorStore::GetEvent(int64_t id, bool with_hi
     if (r.empty()) return absl::NotFoundError(absl::StrCat("id: no event ", id));
     out = EventFromRow(r[0]);
     if (with_history) {
-      for (const auto& h : tx.exec_params(R"sql(
-          SELECT extract(epoch FROM at)::float8, actor, change, level, state, value, comment
-          FROM event_history WHERE event_id = $1 ORDER BY at, ctid)sql",
-                                          id)) {
+      for (const auto& h : tx.exec_params(kEventHistorySql, id)) {
         v1::EventHistoryEntry* e = out.add_history();
-        db::SetTimestamp(h[0].as<double>(), e->mutable_at());
-        e->set_actor(h[1].as<std::string>());
-        e->set_change(h[2].as<std::string>());
-        e->set_level(h[3].as<int>());
-        e->set_state(static_cast<v1::EventState>(h[4].as<int>()));
-        e->set_value(h[5].as<double>());
-        e->set_comment(h[6].as<std::string>());
+        db::SetTimestamp(h["at"].as<double>(), e->mutable_at());
+        e->set_actor(h["actor"].as<std::string>());
+        e->set_change(h["change"].as<std::string>());
+        e->set_level(h["level"].as<int>());
+        e->set_state(static_cast<v1::EventState>(h["state"].as<int>()));
+        e->set_value(h["value"].as<double>());
+        e->set_comment(h["comment"].as<std::string>());
       }
     }
     return absl::OkStatus();
@@ -538,22 +762,21 @@ absl::StatusOr<v1::WarningEvent> MonitorStore::GetEvent(int64_t id, bool with_hi
   return out;
 }
 
-absl::Status MonitorStore::ListEvents(const EventFilter& f, std::vector<v1::WarningEvent>* out, int64_t* total) {
+absl::Status MonitorStore::ListEvents(const EventFilter& f, bool count, std::vector<v1::WarningEvent>* out,
+                                      int64_t* total) {
   return pool_->Run([&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
-    const std::string where = R"sql(
-      WHERE ($1::text[] = '{}' OR unit_code = ANY ($1::text[]))
-        AND ($2::int[] = '{}' OR level = ANY ($2::int[]))
-        AND ($3::int[] = '{}' OR state = ANY ($3::int[]))
-        AND ($4::text[] = '{}' OR theme_code = ANY ($4::text[]))
-        AND ($5 = '' OR period_key >= $5) AND ($6 = '' OR period_key <= $6))sql";
-    *total = tx.exec_params1("SELECT count(*) FROM events " + where, TextArray(f.unit_codes), NumberArray(f.levels),
-                             NumberArray(f.states), TextArray(f.theme_codes), f.first_period, f.last_period)[0]
-                 .as<int64_t>();
-    for (const auto& r : tx.exec_params(
-             absl::StrCat("SELECT ", kEventColumns, " FROM events ", where, " ORDER BY id DESC OFFSET $7 LIMIT $8"),
-             TextArray(f.unit_codes), NumberArray(f.levels), NumberArray(f.states), TextArray(f.theme_codes),
-             f.first_period, f.last_period, f.offset, f.limit)) {
+    if (count) {
+      *total = tx.exec_params1(absl::StrCat("SELECT count(*) AS total FROM events", kEventFilter),
+                               TextArray(f.unit_codes), NumberArray(f.levels), NumberArray(f.states),
+                               TextArray(f.theme_codes), f.first_period, f.last_period)["total"]
+                   .as<int64_t>();
+    }
+    for (const auto& r : tx.exec_params(absl::StrCat("SELECT ", kEventColumns, " FROM events", kEventFilter,
+                                                     " AND ($7 = 0 OR id < $7) ORDER BY id DESC LIMIT $8"),
+                                        TextArray(f.unit_codes), NumberArray(f.levels), NumberArray(f.states),
+                                        TextArray(f.theme_codes), f.first_period, f.last_period, f.before_id,
+                                        f.limit)) {
       out->push_back(EventFromRow(r));
     }
     return absl::OkStatus();
@@ -562,21 +785,19 @@ absl::Status MonitorStore::ListEvents(const EventFilter& f, std::vector<v1::Warn
 
 absl::StatusOr<v1::WarningEvent> MonitorStore::Acknowledge(int64_t id, const std::string& actor,
                                                            const std::string& comment) {
-  if (actor.empty()) return InvalidField("actor", "required");
   AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
     pqxx::work tx(c);
-    const pqxx::result r = tx.exec_params("SELECT state, level FROM events WHERE id = $1 FOR UPDATE", id);
+    const pqxx::result r = tx.exec_params(kAckStateSql, id);
     if (r.empty()) return absl::NotFoundError(absl::StrCat("id: no event ", id));
-    const int state = r[0][0].as<int>();
+    const int state = r[0]["state"].as<int>();
     if (state == v1::EVENT_STATE_RESOLVED) {
       return absl::FailedPreconditionError(absl::StrCat("event ", id, " is resolved"));
     }
     if (state == v1::EVENT_STATE_ACKNOWLEDGED) return absl::OkStatus();  // already
-    tx.exec_params("UPDATE events SET state = 2, updated_at = clock_timestamp(), seq = next_event_seq() "
-                   "WHERE id = $1",
-                   id);
-    tx.exec_params(kHistorySql, id, actor, "acknowledged", r[0][1].as<int>(),
+    tx.exec_params(AcknowledgeSql(), id);
+    tx.exec_params(kHistorySql, id, actor, "acknowledged", r[0]["level"].as<int>(),
                    static_cast<int>(v1::EVENT_STATE_ACKNOWLEDGED), 0.0, comment);
+    tx.exec_params(kAnnounceEventsSql, kEventsChannel);
     tx.commit();
     return absl::OkStatus();
   }));
@@ -604,25 +825,47 @@ absl::StatusOr<std::vector<v1::AnomalySummaryRow>> MonitorStore::AnomalySummary(
   std::vector<v1::AnomalySummaryRow> out;
   AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
-    for (const auto& r : tx.exec_params(R"sql(
-        SELECT unit_code, theme_code, period_key, count(*), min(level) FROM events
-        WHERE ($1::text[] = '{}' OR unit_code = ANY ($1::text[])) AND period_key = $2
-        GROUP BY unit_code, theme_code, period_key ORDER BY unit_code, theme_code)sql",
-                                        TextArray(unit_codes), period_key)) {
+    for (const auto& r : tx.exec_params(kAnomalySummarySql, TextArray(unit_codes), period_key)) {
       v1::AnomalySummaryRow& row = out.emplace_back();
-      row.set_unit_code(r[0].as<std::string>());
-      row.set_theme_code(r[1].as<std::string>());
-      row.mutable_period()->set_key(r[2].as<std::string>());
+      row.set_unit_code(r["unit_code"].as<std::string>());
+      row.set_theme_code(r["theme_code"].as<std::string>());
+      row.mutable_period()->set_key(r["period_key"].as<std::string>());
       if (auto p = Period::Parse(row.period().key()); p.ok()) {
         row.mutable_period()->set_type(static_cast<v1::PeriodType>(p->type()));
       }
-      row.set_events(r[3].as<int>());
-      row.set_worst_level(r[4].as<int>());
+      row.set_events(r["events"].as<int>());
+      row.set_worst_level(r["worst_level"].as<int>());
     }
     return absl::OkStatus();
   }));
   return out;
 }
+
+void MonitorStore::StartListening(std::function<void(int64_t)> committed, std::function<void()> reconnected) {
+  listener_ = std::make_unique<db::Listener>(
+      pool_->options().url, std::vector<std::string>{kEventsChannel},
+      [committed = std::move(committed)](const std::string&, const std::string& payload) {
+        int64_t seq = 0;
+        if (absl::SimpleAtoi(payload, &seq)) committed(seq);
+      },
+      std::move(reconnected));
+  listener_->Start();
+}
+
+void MonitorStore::StopListening() {
+  if (listener_ != nullptr) listener_->Stop();
+}
+
+LeaderLease::LeaderLease(std::unique_ptr<db::SessionLock> lock) : lock_(std::move(lock)) {}
+LeaderLease::~LeaderLease() = default;
+
+absl::StatusOr<std::unique_ptr<LeaderLease>> MonitorStore::TryLeadEvaluator() {
+  AW_ASSIGN_OR_RETURN(auto lock, db::SessionLock::TryAcquire(pool_->options().url, kEvaluatorLock));
+  if (lock == nullptr) return std::unique_ptr<LeaderLease>();
+  return std::make_unique<LeaderLease>(std::move(lock));
+}
+
+// --- Whitelist ---------------------------------------------------------------------------
 
 absl::StatusOr<v1::WhitelistEntry> MonitorStore::AddWhitelist(const v1::WhitelistEntry& w, const std::string& actor,
                                                              const std::string& request_id) {
@@ -630,19 +873,16 @@ absl::StatusOr<v1::WhitelistEntry> MonitorStore::AddWhitelist(const v1::Whitelis
   AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
     pqxx::work tx(c);
     if (!request_id.empty()) {
-      const pqxx::result seen = tx.exec_params("SELECT id FROM whitelist WHERE request_id = $1", request_id);
+      const pqxx::result seen = tx.exec_params(kWhitelistByRequestSql, request_id);
       if (!seen.empty()) {
-        id = seen[0][0].as<int64_t>();
+        id = seen[0]["id"].as<int64_t>();
         return absl::OkStatus();
       }
     }
-    id = tx.exec_params1(R"sql(
-      INSERT INTO whitelist (rule_code, theme_code, unit_code, include_descendants, subject, reason, frozen_from,
-                             frozen_until, created_by, request_id)
-      VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7), to_timestamp($8), $9, nullif($10, '')) RETURNING id)sql",
-                         w.rule_code(), w.theme_code(), w.scope().unit_code(), w.scope().include_descendants(),
-                         w.subject(), w.reason(), static_cast<double>(w.frozen_from().seconds()),
-                         static_cast<double>(w.frozen_until().seconds()), actor, request_id)[0]
+    id = tx.exec_params1(kAddWhitelistSql, w.rule_code(), w.theme_code(), w.scope().unit_code(),
+                         w.scope().include_descendants(), w.subject(), w.reason(),
+                         static_cast<double>(w.frozen_from().seconds()), static_cast<double>(w.frozen_until().seconds()),
+                         actor, request_id)["id"]
              .as<int64_t>();
     tx.commit();
     return absl::OkStatus();
@@ -655,7 +895,7 @@ absl::StatusOr<v1::WhitelistEntry> MonitorStore::WhitelistEntry(int64_t id) {
   AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
     pqxx::read_transaction tx(c);
     const pqxx::result r =
-        tx.exec_params(absl::StrCat("SELECT ", kWhitelistColumns, " FROM whitelist WHERE id = $1"), id);
+        tx.exec_params(absl::StrCat("SELECT ", kWhitelistColumns, " FROM whitelist WHERE id = $2"), Now(), id);
     if (r.empty()) return absl::NotFoundError(absl::StrCat("id: no whitelist entry ", id));
     out = WhitelistFromRow(r[0]);
     return absl::OkStatus();
@@ -665,17 +905,10 @@ absl::StatusOr<v1::WhitelistEntry> MonitorStore::WhitelistEntry(int64_t id) {
 
 absl::StatusOr<v1::WhitelistEntry> MonitorStore::RevokeWhitelist(int64_t id, const std::string& actor,
                                                                 const std::string& reason) {
-  if (actor.empty()) return InvalidField("actor", "required");
-  if (reason.empty()) return InvalidField("reason", "say why the entry is revoked");
   AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
     pqxx::work tx(c);
-    const pqxx::result r = tx.exec_params(
-        "UPDATE whitelist SET revoked = true, revoked_by = $2, revoke_reason = $3, revoked_at = now(), "
-        "frozen_until = least(frozen_until, greatest(now(), frozen_from + interval '1 second')) "
-        "WHERE id = $1 AND NOT revoked RETURNING id",
-        id, actor, reason);
-    if (r.empty()) {
-      if (tx.exec_params("SELECT 1 FROM whitelist WHERE id = $1", id).empty()) {
+    if (tx.exec_params(kRevokeWhitelistSql, id, actor, reason, Now()).empty()) {
+      if (tx.exec_params(kWhitelistExistsSql, id).empty()) {
         return absl::NotFoundError(absl::StrCat("id: no whitelist entry ", id));
       }
       return absl::FailedPreconditionError(absl::StrCat("whitelist entry ", id, " is already revoked"));
@@ -692,8 +925,8 @@ absl::StatusOr<std::vector<v1::WhitelistEntry>> MonitorStore::Whitelist(bool inc
     pqxx::read_transaction tx(c);
     for (const auto& r : tx.exec_params(
              absl::StrCat("SELECT ", kWhitelistColumns,
-                          " FROM whitelist WHERE $1 OR (NOT revoked AND frozen_until > now()) ORDER BY id"),
-             include_expired)) {
+                          " FROM whitelist WHERE $2 OR (NOT revoked AND frozen_until > to_timestamp($1)) ORDER BY id"),
+             Now(), include_expired)) {
       out.push_back(WhitelistFromRow(r));
     }
     return absl::OkStatus();
@@ -701,30 +934,236 @@ absl::StatusOr<std::vector<v1::WhitelistEntry>> MonitorStore::Whitelist(bool inc
   return out;
 }
 
+// --- Timer rows ---------------------------------------------------------------------------
+
 absl::Status MonitorStore::ArmTimer(const std::string& rule, const std::string& period_key, absl::Time due) {
   return pool_->Run([&](pqxx::connection& c) {
     pqxx::work tx(c);
-    tx.exec_params("INSERT INTO timers (rule_code, period_key, due_at) VALUES ($1, $2, to_timestamp($3)) "
-                   "ON CONFLICT DO NOTHING",
-                   rule, period_key, absl::ToDoubleSeconds(due - absl::UnixEpoch()));
+    tx.exec_params(kArmTimerSql, rule, period_key, absl::ToDoubleSeconds(due - absl::UnixEpoch()));
     tx.commit();
     return absl::OkStatus();
   });
 }
 
-absl::StatusOr<std::vector<std::pair<std::string, OpenEvent>>> MonitorStore::OpenEventsOf(
-    const std::string& rule, const std::string& period_key) {
-  std::vector<std::pair<std::string, OpenEvent>> out;
-  AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) {
-    pqxx::read_transaction tx(c);
-    for (const auto& r : tx.exec_params(
-             "SELECT unit_code, level FROM events WHERE rule_code = $1 AND period_key = $2 AND state <> 4", rule,
-             period_key)) {
-      out.emplace_back(r[0].as<std::string>(), OpenEvent{r[1].as<int>()});
+absl::StatusOr<bool> MonitorStore::RunDueTimer(
+    const std::function<absl::StatusOr<TimerJudgement>(const v1::Rule&, const Period&,
+                                                        const std::map<std::string, OpenEvent>&)>& judge,
+    const std::function<absl::StatusOr<absl::Time>(const v1::Rule&, const Period&)>& next_due, absl::Duration retry_after,
+    std::pair<std::vector<EventUpdate>, std::vector<int>>* applied) {
+  bool claimed = false;
+  applied->first.clear();
+  applied->second.clear();
+  AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
+    pqxx::work tx(c);
+    const double now = Now();
+    const pqxx::result due = tx.exec_params(kClaimTimerSql, now);
+    if (due.empty()) return absl::OkStatus();
+    claimed = true;
+    const std::string code = due[0]["rule_code"].as<std::string>(), key = due[0]["period_key"].as<std::string>();
+    const pqxx::result rule_row =
+        tx.exec_params(absl::StrCat("SELECT ", kRuleColumns, kRuleJoins, " WHERE r.code = $1"), code);
+    const std::optional<v1::Rule> rule =
+        rule_row.empty() ? std::nullopt : std::optional<v1::Rule>(RuleFromRow(rule_row[0]));
+    if (!rule || !rule->enabled() || !IsTimerRule(rule->kind())) {
+      tx.exec_params(kDropRuleTimersSql, code);  // the rule is gone or changed
+      tx.commit();
+      return absl::OkStatus();
+    }
+    auto period = Period::Parse(static_cast<PeriodType>(rule->period_type()), key);
+    if (!period.ok()) {
+      tx.exec_params(kDropTimerSql, code, key);
+      tx.commit();
+      return absl::OkStatus();
+    }
+    std::map<std::string, OpenEvent> open;
+    for (const auto& r : tx.exec_params(OpenEventsOfSql(), code, key)) {
+      open[r["unit_code"].as<std::string>()] = OpenEvent{r["level"].as<int>()};
+    }
+    absl::StatusOr<TimerJudgement> judged = judge(*rule, *period, open);
+    if (!judged.ok()) {
+      tx.exec_params(kTimerFailedSql, code, key, now + absl::ToDoubleSeconds(retry_after),
+                     std::string(judged.status().message()));
+      tx.commit();
+      return absl::OkStatus();
+    }
+    // The events change in the transaction that holds the timer: both or neither.
+    AW_ASSIGN_OR_RETURN(applied->second, ApplyIn(tx, judged->updates, "", 0, 0));
+    if (judged->again) {
+      tx.exec_params(kTimerAgainSql, code, key, now, absl::ToDoubleSeconds(kTimerRecheck));
+    } else {
+      tx.exec_params(kDropTimerSql, code, key);
+    }
+    const Period next = period->Next();
+    AW_ASSIGN_OR_RETURN(const absl::Time next_at, next_due(*rule, next));
+    tx.exec_params(kArmTimerSql, code, next.key(), absl::ToDoubleSeconds(next_at - absl::UnixEpoch()));
+    tx.commit();
+    applied->first = std::move(judged->updates);
+    return absl::OkStatus();
+  }));
+  return claimed;
+}
+
+// --- Contacts and the notification outbox -----------------------------------------------
+
+absl::StatusOr<v1::Contact> MonitorStore::UpsertContact(const v1::Contact& contact, const std::string& actor) {
+  AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) {
+    pqxx::work tx(conn);
+    tx.exec_params(kUpsertContactSql, contact.unit_code(), contact.role(), contact.name(), contact.phone(),
+                   contact.email(), NumberArray(std::vector<int>(contact.levels().begin(), contact.levels().end())),
+                   contact.active(), actor);
+    tx.commit();
+    return absl::OkStatus();
+  }));
+  return contact;
+}
+
+absl::StatusOr<std::vector<v1::Contact>> MonitorStore::Contacts(const std::vector<std::string>& units) {
+  std::vector<v1::Contact> out;
+  AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) {
+    pqxx::read_transaction tx(conn);
+    for (const auto& r : tx.exec_params(kContactsSql, TextArray(units))) {
+      v1::Contact& c = out.emplace_back();
+      c.set_unit_code(r["unit_code"].as<std::string>());
+      c.set_role(r["role"].as<std::string>());
+      c.set_name(r["name"].as<std::string>());
+      c.set_phone(r["phone"].as<std::string>());
+      c.set_email(r["email"].as<std::string>());
+      for (absl::string_view l : absl::StrSplit(r["levels"].as<std::string>(), ',', absl::SkipEmpty())) {
+        int level = 0;
+        if (absl::SimpleAtoi(l, &level)) c.add_levels(level);
+      }
+      c.set_active(r["active"].as<bool>());
     }
     return absl::OkStatus();
   }));
   return out;
+}
+
+absl::Status MonitorStore::ListNotifications(const std::vector<std::string>& units, const std::vector<int>& states,
+                                             int64_t after_id, int limit, bool count,
+                                             std::vector<v1::Notification>* out, int64_t* total) {
+  return pool_->Run([&](pqxx::connection& conn) {
+    pqxx::read_transaction tx(conn);
+    if (count) {
+      *total = tx.exec_params1(absl::StrCat("SELECT count(*) AS total FROM notifications", kNotificationFilter),
+                               TextArray(units), NumberArray(states))["total"]
+                   .as<int64_t>();
+    }
+    for (const auto& r : tx.exec_params(
+             absl::StrCat("SELECT id, channel, recipient, unit_code, event_ids::text AS event_ids, body, state, "
+                          "attempts, last_error, idempotency_key, extract(epoch FROM created_at)::bigint AS created_at, "
+                          "extract(epoch FROM sent_at)::bigint AS sent_at FROM notifications",
+                          kNotificationFilter, " AND id > $3 ORDER BY id LIMIT $4"),
+             TextArray(units), NumberArray(states), after_id, limit)) {
+      v1::Notification& n = out->emplace_back();
+      n.set_id(r["id"].as<int64_t>());
+      n.set_channel(r["channel"].as<std::string>());
+      n.set_recipient(r["recipient"].as<std::string>());
+      n.set_unit_code(r["unit_code"].as<std::string>());
+      for (int64_t id : ParseIds(r["event_ids"].as<std::string>())) n.add_event_ids(id);
+      n.set_body(r["body"].as<std::string>());
+      n.set_state(static_cast<v1::NotificationState>(r["state"].as<int>()));
+      n.set_attempts(r["attempts"].as<int>());
+      n.set_last_error(r["last_error"].as<std::string>());
+      n.set_idempotency_key(r["idempotency_key"].as<std::string>());
+      n.mutable_created_at()->set_seconds(r["created_at"].as<int64_t>());
+      if (!r["sent_at"].is_null()) n.mutable_sent_at()->set_seconds(r["sent_at"].as<int64_t>());
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::Status MonitorStore::RouteIn(pqxx::transaction_base& tx, const std::vector<int64_t>& event_ids,
+                                   absl::Duration group_window) {
+  // Each rule's definition is parsed once per batch.
+  absl::flat_hash_map<std::string, std::pair<int, v1::Rule>> rules;  // code → (revision, definition)
+  const double now = Now();
+  for (const auto& r : tx.exec_params(RaisedEventsSql(), NumberArray(event_ids))) {
+    const std::string code = r["rule_code"].as<std::string>();
+    const int revision = r["revision"].as<int>();
+    auto it = rules.find(code);
+    if (it == rules.end() || it->second.first != revision) {
+      v1::Rule rule;
+      rule.ParseFromString(pqxx::binarystring(r["definition"]).str());
+      it = rules.insert_or_assign(code, std::make_pair(revision, std::move(rule))).first;
+    }
+    if (!NotifiesAt(it->second.second, r["level"].as<int>())) continue;
+    tx.exec_params(RouteEventSql(), r["id"].as<int64_t>(), IdempotencyPrefix(), absl::ToDoubleSeconds(group_window),
+                   now);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> MonitorStore::RouteRaisedEvents(int batch, absl::Duration group_window) {
+  bool took = false;
+  AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
+    pqxx::work tx(c);
+    std::vector<int64_t> raised;
+    for (const auto& r : tx.exec_params(kTakeRaisedSql, batch)) raised.push_back(r["event_id"].as<int64_t>());
+    if (raised.empty()) return absl::OkStatus();
+    took = true;
+    AW_RETURN_IF_ERROR(RouteIn(tx, raised, group_window));
+    tx.commit();
+    return absl::OkStatus();
+  }));
+  return took;
+}
+
+absl::Status MonitorStore::QueueRepeats(absl::Duration repeat, absl::Duration group_window) {
+  return pool_->Run([&](pqxx::connection& c) -> absl::Status {
+    pqxx::work tx(c);
+    std::vector<int64_t> repeats;
+    for (const auto& r : tx.exec_params(RepeatsSql(), Now(), absl::ToDoubleSeconds(repeat))) {
+      repeats.push_back(r["id"].as<int64_t>());
+    }
+    if (!repeats.empty()) AW_RETURN_IF_ERROR(RouteIn(tx, repeats, group_window));
+    tx.commit();
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<Delivery> MonitorStore::DeliverNext(
+    const std::function<absl::Status(const v1::Notification&, const std::vector<NotifiedEvent>&)>& deliver,
+    const Backoff& backoff, int max_attempts) {
+  Delivery outcome = Delivery::kNone;
+  AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
+    pqxx::work tx(c);
+    const double now = Now();
+    const pqxx::result r = tx.exec_params(ClaimNotificationSql(), now);
+    if (r.empty()) return absl::OkStatus();
+    v1::Notification message;
+    message.set_id(r[0]["id"].as<int64_t>());
+    message.set_channel(r[0]["channel"].as<std::string>());
+    message.set_recipient(r[0]["recipient"].as<std::string>());
+    message.set_unit_code(r[0]["unit_code"].as<std::string>());
+    message.set_idempotency_key(r[0]["idempotency_key"].as<std::string>());
+    const std::vector<int64_t> ids = ParseIds(r[0]["event_ids"].as<std::string>());
+    for (int64_t id : ids) message.add_event_ids(id);
+    const int attempts = r[0]["attempts"].as<int>() + 1;
+    message.set_attempts(attempts);
+    std::vector<NotifiedEvent> events;
+    for (const auto& e : tx.exec_params(kNotifiedEventsSql, NumberArray(ids))) {
+      events.push_back({e["id"].as<int64_t>(), e["rule_code"].as<std::string>(), e["period_key"].as<std::string>(),
+                        e["message"].as<std::string>(), e["level"].as<int>()});
+    }
+    const std::string text = NotificationText(message.unit_code(), events);
+    const absl::Status delivered = deliver(message, events);
+    if (delivered.ok()) {
+      tx.exec_params(SentSql(), message.id(), attempts, text, now);
+      tx.exec_params(kEventsNotifiedSql, NumberArray(ids), now);
+      outcome = Delivery::kSent;
+    } else if (attempts >= max_attempts) {
+      tx.exec_params(GaveUpSql(), message.id(), attempts, text, std::string(delivered.message()));
+      outcome = Delivery::kFailed;
+    } else {
+      tx.exec_params(RetrySql(), message.id(), attempts, text, std::string(delivered.message()),
+                     now + absl::ToDoubleSeconds(backoff.After(attempts)));
+      outcome = Delivery::kRetrying;
+    }
+    tx.commit();
+    return absl::OkStatus();
+  }));
+  return outcome;
 }
 
 }  // namespace aw::monitor

@@ -1,9 +1,14 @@
-// The monitor service's PostgreSQL store (schema "monitor"): themes, versioned
-// rules, warning events with their history and change feed, the whitelist and
-// the evaluator's cursor. Thread-safe; returns statuses, never throws.
+// The monitor service's PostgreSQL store (schema "monitor"), its only door to
+// PostgreSQL: themes, versioned rules, warning events with their history and
+// change feed (and the notifications that announce its commits), the
+// whitelist, the evaluator's cursor and leader lock, timer rows, contacts and
+// the notification outbox. Every statement is a named constant here; columns
+// are read by name; the numbers of stored enums are written once. Time comes
+// from the clock it is given. Thread-safe; returns statuses, never throws.
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -11,41 +16,21 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "auditwatch/v1/monitor.pb.h"
-#include "common/pg.h"
+#include "common/backoff.h"
+#include "common/clock.h"
 #include "services/monitor/monitor_logic.h"
 
+namespace pqxx {
+class transaction_base;
+}
+
+namespace aw::db {
+class Pool;
+class Listener;
+class SessionLock;
+}  // namespace aw::db
+
 namespace aw::monitor {
-
-// One change the evaluator (or a timer) makes to the event of (rule, unit,
-// period): kOpen inserts it; the other changes apply to its unresolved event,
-// if there is one (at most one: a unique index keeps it so).
-struct EventUpdate {
-  // A change of the event of (rule, unit, period), watching `indicator_code`.
-  static EventUpdate Of(const v1::Rule& rule, Change change, std::string unit_code, std::string period_key,
-                        std::string indicator_code, Verdict verdict) {
-    EventUpdate u;
-    u.change = change;
-    u.rule_code = rule.code();
-    u.theme_code = rule.theme_code();
-    u.unit_code = std::move(unit_code);
-    u.period_key = std::move(period_key);
-    u.indicator_code = std::move(indicator_code);
-    u.verdict = std::move(verdict);
-    return u;
-  }
-
-  Change change = Change::kNone;
-  std::string rule_code, theme_code, unit_code, period_key, indicator_code;
-  Verdict verdict;
-  bool suppressed = false;     // kOpen under an active whitelist entry
-  bool keep_observed = false;  // kResolve not judged from a value: keep what the event observed
-  int64_t cause_seq = 0;       // reading feed sequence that caused it (0 for timers)
-};
-
-// An unresolved event as the evaluator tracks it.
-struct OpenEvent {
-  int level = 0;
-};
 
 // An unresolved event with its key.
 struct OpenEventRow {
@@ -58,39 +43,61 @@ struct EventFilter {
   std::vector<int> levels, states;
   std::vector<std::string> theme_codes;
   std::string first_period, last_period;  // keys, inclusive; empty = open
-  int64_t offset = 0;
+  int64_t before_id = 0;                  // newest first, ids below this one (0 = from the newest)
   int limit = 100;
 };
 
+// A timer round's result: the event changes and whether to look again.
+struct TimerJudgement {
+  std::vector<EventUpdate> updates;
+  bool again = false;
+};
+
+// Held while this replica leads the evaluator (its lock lives on a
+// connection of its own); released when destroyed.
+class LeaderLease {
+ public:
+  explicit LeaderLease(std::unique_ptr<db::SessionLock> lock);
+  ~LeaderLease();
+
+ private:
+  std::unique_ptr<db::SessionLock> lock_;
+};
+
+// What DeliverNext did with the message it claimed.
+enum class Delivery { kNone, kSent, kRetrying, kFailed };
+
 class MonitorStore {
  public:
-  explicit MonitorStore(db::Pool* pool) : pool_(pool) {}
+  // The name of the evaluator's cursor on the ingest readings feed.
+  static constexpr char kReadingsFeed[] = "ingest.readings";
 
+  MonitorStore(db::Pool* pool, Clock* clock);
+  ~MonitorStore();
+
+  // --- Themes and rules
   absl::StatusOr<v1::Theme> UpsertTheme(const v1::UpsertThemeRequest& request);
   absl::Status ListThemes(int64_t offset, int limit, std::vector<v1::Theme>* out, int64_t* total);
-
+  absl::StatusOr<bool> ThemeExists(const std::string& code);
   // Stores a validated rule as its next version.
-  absl::StatusOr<v1::Rule> SaveRule(const v1::Rule& rule, const std::string& actor,
-                                    const std::string& reason, int64_t expected_version);
-  absl::StatusOr<v1::Rule> SetRuleEnabled(const std::string& code, bool enabled,
-                                          const std::string& actor, const std::string& reason);
+  absl::StatusOr<v1::Rule> SaveRule(const v1::Rule& rule, const std::string& actor, const std::string& reason,
+                                    int64_t expected_version);
+  absl::StatusOr<v1::Rule> SetRuleEnabled(const std::string& code, bool enabled, const std::string& actor,
+                                          const std::string& reason);
   absl::StatusOr<v1::Rule> GetRule(const std::string& code);
   absl::StatusOr<std::vector<v1::Rule>> RuleHistory(const std::string& code);
   absl::StatusOr<std::vector<v1::Rule>> ListRules(bool include_disabled);
   absl::StatusOr<int64_t> RulesVersion();
   absl::Status SetAppliedRulesVersion(int64_t version);
   absl::StatusOr<v1::EvaluatorStatus> EvaluatorStatus(const std::string& feed);
-  absl::StatusOr<bool> ThemeExists(const std::string& code);
 
+  // --- Events
   // Applies the evaluator's event changes and moves its cursor on `feed` from
   // `from` to `to`, atomically (no cursor move when `feed` is empty). ABORTED
   // when the cursor is no longer at `from` (another evaluator moved it).
   // Changes apply in the order given. Returns the level of each event resolved.
   absl::StatusOr<std::vector<int>> Apply(absl::Span<const EventUpdate> updates, const std::string& feed,
                                          int64_t from, int64_t to);
-  // The same within the caller's read-write transaction (which commits it).
-  absl::StatusOr<std::vector<int>> ApplyIn(pqxx::transaction_base& tx, absl::Span<const EventUpdate> updates,
-                                           const std::string& feed, int64_t from, int64_t to);
   // Resolves every unresolved event of a rule not in `live` (disabled or gone).
   absl::Status ResolveRulesOtherThan(const std::vector<std::string>& live, const std::string& message);
   // Reopens suppressed events whose whitelist entries expired; returns them.
@@ -100,34 +107,85 @@ class MonitorStore {
   absl::StatusOr<int64_t> Cursor(const std::string& feed);
   // Every unresolved event (of the given rules, when `rules` is not empty).
   absl::StatusOr<std::vector<OpenEventRow>> OpenEvents(const std::vector<std::string>& rules = {});
-
   absl::StatusOr<v1::WarningEvent> GetEvent(int64_t id, bool with_history);
-  absl::Status ListEvents(const EventFilter& filter, std::vector<v1::WarningEvent>* out, int64_t* total);
-  absl::StatusOr<v1::WarningEvent> Acknowledge(int64_t id, const std::string& actor,
-                                               const std::string& comment);
+  // Events newest first (by id), after `filter.before_id`; `total` counts every
+  // match when `count` is set.
+  absl::Status ListEvents(const EventFilter& filter, bool count, std::vector<v1::WarningEvent>* out,
+                          int64_t* total);
+  absl::StatusOr<v1::WarningEvent> Acknowledge(int64_t id, const std::string& actor, const std::string& comment);
   // Event changes after `from_seq` (the latest change of each event), in order.
   absl::StatusOr<std::vector<v1::EventChange>> EventFeed(int64_t from_seq, int limit);
-  absl::StatusOr<std::vector<v1::AnomalySummaryRow>> AnomalySummary(
-      const std::vector<std::string>& unit_codes, const std::string& period_key);
+  absl::StatusOr<std::vector<v1::AnomalySummaryRow>> AnomalySummary(const std::vector<std::string>& unit_codes,
+                                                                    const std::string& period_key);
+  // Listens for the event commits of every replica: `committed(seq)` for each,
+  // `reconnected()` after (re)connecting.
+  void StartListening(std::function<void(int64_t seq)> committed, std::function<void()> reconnected);
+  void StopListening();
 
-  absl::StatusOr<v1::WhitelistEntry> AddWhitelist(const v1::WhitelistEntry& entry,
-                                                  const std::string& actor,
+  // --- The evaluator
+  // The evaluator's leader lock on a connection of its own; nullptr when
+  // another replica holds it.
+  absl::StatusOr<std::unique_ptr<LeaderLease>> TryLeadEvaluator();
+
+  // --- Whitelist
+  absl::StatusOr<v1::WhitelistEntry> AddWhitelist(const v1::WhitelistEntry& entry, const std::string& actor,
                                                   const std::string& request_id);
-  absl::StatusOr<v1::WhitelistEntry> RevokeWhitelist(int64_t id, const std::string& actor,
-                                                     const std::string& reason);
+  absl::StatusOr<v1::WhitelistEntry> RevokeWhitelist(int64_t id, const std::string& actor, const std::string& reason);
+  // Entries in force now, or every entry.
   absl::StatusOr<std::vector<v1::WhitelistEntry>> Whitelist(bool include_expired);
   absl::StatusOr<v1::WhitelistEntry> WhitelistEntry(int64_t id);
 
+  // --- Timer rows
   // Arms the timer of (rule, period) unless it exists.
   absl::Status ArmTimer(const std::string& rule, const std::string& period_key, absl::Time due);
-  // Unresolved events of one rule and period, by unit.
-  absl::StatusOr<std::vector<std::pair<std::string, OpenEvent>>> OpenEventsOf(const std::string& rule,
-                                                                             const std::string& period_key);
+  // Claims one timer row due now (FOR UPDATE SKIP LOCKED) and, in the same
+  // transaction: drops the rule's rows when it is gone, disabled or no longer
+  // a timer rule; else judges the rule's unresolved events of the period with
+  // `judge(rule, period, open events by unit)`, applies the changes, looks
+  // again `kTimerRecheck` later (or drops the row when the judgement says so)
+  // and arms the next period, due at `next_due(rule, next period)`. A failed
+  // judgement is recorded on the row and tried again `retry_after` later.
+  // False when no row was due; `applied` gets the changes and the levels of
+  // the events resolved.
+  absl::StatusOr<bool> RunDueTimer(
+      const std::function<absl::StatusOr<TimerJudgement>(const v1::Rule& rule, const Period& period,
+                                                          const std::map<std::string, OpenEvent>& open)>& judge,
+      const std::function<absl::StatusOr<absl::Time>(const v1::Rule& rule, const Period& period)>& next_due,
+      absl::Duration retry_after, std::pair<std::vector<EventUpdate>, std::vector<int>>* applied);
 
-  db::Pool* pool() { return pool_; }
+  // --- Contacts and the notification outbox
+  absl::StatusOr<v1::Contact> UpsertContact(const v1::Contact& contact, const std::string& actor);
+  absl::StatusOr<std::vector<v1::Contact>> Contacts(const std::vector<std::string>& unit_codes);
+  // Notifications by id, after `after_id`; `total` counts every match when
+  // `count` is set.
+  absl::Status ListNotifications(const std::vector<std::string>& unit_codes, const std::vector<int>& states,
+                                 int64_t after_id, int limit, bool count, std::vector<v1::Notification>* out,
+                                 int64_t* total);
+  // Takes up to `batch` raised events from the queue their transactions wrote
+  // and routes those whose rule notifies at their level to their unit's
+  // contacts: into the pending message of a contact whose grouping window is
+  // still open, else a new one. False when the queue was empty.
+  absl::StatusOr<bool> RouteRaisedEvents(int batch, absl::Duration group_window);
+  // Routes again the events still open that were last notified `repeat` ago.
+  absl::Status QueueRepeats(absl::Duration repeat, absl::Duration group_window);
+  // Claims one message due now and delivers it with `deliver(message, its
+  // events)`: sent, or retried after `backoff`, or failed after
+  // `max_attempts`. kNone when none was due.
+  absl::StatusOr<Delivery> DeliverNext(
+      const std::function<absl::Status(const v1::Notification& message, const std::vector<NotifiedEvent>& events)>&
+          deliver,
+      const Backoff& backoff, int max_attempts);
 
  private:
-  db::Pool* pool_;
+  absl::StatusOr<std::vector<int>> ApplyIn(pqxx::transaction_base& tx, absl::Span<const EventUpdate> updates,
+                                           const std::string& feed, int64_t from, int64_t to);
+  absl::Status RouteIn(pqxx::transaction_base& tx, const std::vector<int64_t>& event_ids,
+                       absl::Duration group_window);
+  double Now() const;  // the clock's time, in epoch seconds for SQL
+
+  db::Pool* const pool_;
+  Clock* const clock_;
+  std::unique_ptr<db::Listener> listener_;
 };
 
 }  // namespace aw::monitor

@@ -16,14 +16,14 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "auditwatch/v1/ingest.grpc.pb.h"
-#include "services/ingest/synthetic.h"
+#include "services/awctl/synthetic.h"
 #include "tests/support/process.h"
 #include "tests/support/test_db.h"
 
 namespace {
 
 namespace v1 = ::auditwatch::v1;
-using aw::ingest::SyntheticProvince;
+using aw::demo::SyntheticProvince;
 using aw::testing::AuditwatchProcess;
 using aw::testing::TestDatabase;
 

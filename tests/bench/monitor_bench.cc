@@ -19,15 +19,15 @@
 #include "absl/time/clock.h"
 #include "auditwatch/v1/ingest.grpc.pb.h"
 #include "auditwatch/v1/monitor.grpc.pb.h"
-#include "services/ingest/synthetic.h"
-#include "services/monitor/default_rules.h"
+#include "services/awctl/synthetic.h"
+#include "services/awctl/default_rules.h"
 #include "tests/support/process.h"
 #include "tests/support/test_db.h"
 
 namespace {
 
 namespace v1 = ::auditwatch::v1;
-using aw::ingest::SyntheticProvince;
+using aw::demo::SyntheticProvince;
 
 constexpr uint64_t kSeed = 7;
 constexpr int kFirstYear = 2000;
@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
     v1::Unit out;
     if (!ingest->CreateUnit(&ctx, u, &out).ok()) return 1;
   }
-  std::vector<aw::monitor::IndicatorSpread> spreads;
+  std::vector<aw::demo::IndicatorSpread> spreads;
   const auto profiles = base.profiles();
   for (size_t i = 0; i < base.indicators().size(); ++i) {
     grpc::ClientContext ctx;
@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
     if (!ingest->UpsertIndicator(&ctx, req, &out).ok()) return 1;
     spreads.push_back({base.indicators()[i], profiles[i].mean, profiles[i].spread});
   }
-  const auto set = aw::monitor::DefaultRules(spreads, 3, 200);
+  const auto set = aw::demo::DefaultRules(spreads, 3, 200);
   for (const auto& t : set.themes) {
     grpc::ClientContext ctx;
     v1::UpsertThemeRequest req;

@@ -10,8 +10,6 @@
 #include <thread>
 
 #include <catch2/catch.hpp>
-#include <pqxx/pqxx>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -575,9 +573,7 @@ TEST_CASE("Losing the database or a commit pauses the evaluator, which resumes w
   // A commit that fails: the evaluator's transaction waits on a lock and is
   // terminated. It starts over from its cursor and commits the events once.
   {
-    pqxx::connection locker(db.url());
-    pqxx::work lock(locker);
-    lock.exec("LOCK TABLE monitor.events IN EXCLUSIVE MODE");
+    OpenTransaction lock(db, "LOCK TABLE monitor.events IN EXCLUSIVE MODE");
     stack.Ingest("c", {{"S1", "RATE", "2025-03", 50}});
     std::string blocked;
     for (int i = 0; i < 200 && blocked.empty(); ++i) {
@@ -588,7 +584,7 @@ TEST_CASE("Losing the database or a commit pauses the evaluator, which resumes w
     }
     REQUIRE(!blocked.empty());
     CHECK(db.Query("SELECT pg_terminate_backend(" + blocked + ")") == "t");
-    lock.abort();
+    lock.Abort();
   }
   events = stack.WaitEvents([](const auto& e) { return e.size() >= 4; });
   CHECK(events.size() == 4);

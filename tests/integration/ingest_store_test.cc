@@ -9,6 +9,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "common/migrations.h"
+#include "common/pg.h"
 #include "tests/support/readings.h"
 #include "tests/support/test_db.h"
 

@@ -1,6 +1,6 @@
 // Migrations against a real PostgreSQL: applied once, idempotent, refused when
 // an applied file changes, safe when several replicas start at once.
-#include "common/migrations.h"
+#include "common/pg_migrations.h"
 
 #include <thread>
 

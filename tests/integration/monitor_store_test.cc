@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include "common/migrations.h"
+#include "common/pg.h"
 #include "tests/support/test_db.h"
 
 namespace aw::monitor {
@@ -18,7 +19,7 @@ using aw::testing::TestDatabase;
 
 struct Replica {
   explicit Replica(const TestDatabase& db)
-      : pool(db::PoolOptions{.url = db.url(), .schema = "monitor", .size = 2}), store(&pool) {
+      : db_(db), pool(db::PoolOptions{.url = db.url(), .schema = "monitor", .size = 2}), store(&pool, Clock::Real()) {
     REQUIRE(aw::testing::MigrateSchema(db.url(), "monitor", MigrationFiles()).ok());
   }
 
@@ -27,21 +28,14 @@ struct Replica {
     filter.unit_codes = {unit};
     std::vector<v1::WarningEvent> out;
     int64_t total = 0;
-    REQUIRE(store.ListEvents(filter, &out, &total).ok());
+    REQUIRE(store.ListEvents(filter, true, &out, &total).ok());
     std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id() < b.id(); });
     return out;
   }
 
-  int64_t Queued() {
-    int64_t n = 0;
-    REQUIRE(pool.Run([&](pqxx::connection& c) {
-                  pqxx::read_transaction tx(c);
-                  n = tx.exec1("SELECT count(*) FROM notify_queue")[0].as<int64_t>();
-                  return absl::OkStatus();
-                }).ok());
-    return n;
-  }
+  int64_t Queued() { return std::stoll(db_.Query("SELECT count(*) FROM monitor.notify_queue")); }
 
+  const TestDatabase& db_;
   db::Pool pool;
   MonitorStore store;
 };
@@ -110,12 +104,7 @@ TEST_CASE("An escalation reopens an acknowledged event, a resolution not judged 
   Replica r(db);
   REQUIRE(r.store.Apply({Update(Change::kOpen, "S1", 3, 75)}, "", 0, 0).ok());
   const int64_t id = r.Events("S1")[0].id();
-  REQUIRE(r.pool.Run([](pqxx::connection& c) {
-                  pqxx::work tx(c);
-                  tx.exec("DELETE FROM notify_queue");
-                  tx.commit();
-                  return absl::OkStatus();
-                }).ok());
+  db.Query("DELETE FROM monitor.notify_queue");
   REQUIRE(r.store.Acknowledge(id, "duty.officer", "on it").ok());
   REQUIRE(r.store.Apply({Update(Change::kDeescalate, "S1", 4, 78)}, "", 0, 0).ok());
   CHECK(r.store.GetEvent(id, false)->state() == v1::EVENT_STATE_ACKNOWLEDGED);

@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 
 #include "common/migrations.h"
+#include "common/pg.h"
 #include "tests/support/test_db.h"
 
 namespace aw::ingest {
@@ -23,7 +24,7 @@ struct Replica {
       : pool(db::PoolOptions{.url = db.url(), .schema = "ingest", .size = 3}),
         store(&pool, IngestStore::Options{}),
         metrics(registry),
-        puller(&store, {{"reporting", reporting.url()}}, &metrics, absl::Seconds(3600)) {
+        puller(&store, &metrics, {.data_sources = {{"reporting", reporting.url()}}, .interval = absl::Seconds(3600)}) {
     REQUIRE(aw::testing::MigrateSchema(db.url(), "ingest", MigrationFiles()).ok());
   }
   db::Pool pool;
@@ -125,7 +126,7 @@ TEST_CASE("A due pull runs once across replicas and writes readings from the dat
 
   std::vector<v1::PullRun> runs;
   int64_t total = 0;
-  REQUIRE(a.puller.ListRuns("sales", 0, 10, &runs, &total).ok());
+  REQUIRE(a.store.ListPullRuns("sales", 0, 10, &runs, &total).ok());
   REQUIRE(runs.size() == 1);
   CHECK(runs[0].state() == v1::PULL_RUN_STATE_PARTIAL);  // ZZ is not a unit
   CHECK(runs[0].rows() == 2);
@@ -159,7 +160,7 @@ TEST_CASE("A failing pull is recorded and retried later for the same period", "[
   REQUIRE(*r.puller.RunDue() == 1);
   std::vector<v1::PullRun> runs;
   int64_t total = 0;
-  REQUIRE(r.puller.ListRuns("", 0, 10, &runs, &total).ok());
+  REQUIRE(r.store.ListPullRuns("", 0, 10, &runs, &total).ok());
   REQUIRE(runs.size() == 1);
   CHECK(runs[0].state() == v1::PULL_RUN_STATE_FAILED);
   CHECK(runs[0].error().find("no_such_table") != std::string::npos);

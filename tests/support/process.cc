@@ -11,6 +11,7 @@
 #include <thread>
 
 #include <curl/curl.h>
+#include <nlohmann/json.hpp>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -29,17 +30,13 @@ std::string ReadFile(const std::string& path) {
   return s.str();
 }
 
-// Parses {"metrics":1,"ingest":2,...}.
-std::map<std::string, int> ParsePorts(std::string text) {
+// Parses {"metrics":1,"ingest":2,...}; empty while the file is incomplete.
+std::map<std::string, int> ParsePorts(const std::string& text) {
   std::map<std::string, int> ports;
-  text = std::string(absl::StripAsciiWhitespace(text));
-  if (text.size() < 2 || text.front() != '{' || text.back() != '}') return ports;
-  for (absl::string_view field : absl::StrSplit(text.substr(1, text.size() - 2), ',')) {
-    std::pair<std::string, std::string> kv = absl::StrSplit(field, ':');
-    int port = 0;
-    if (absl::SimpleAtoi(kv.second, &port)) {
-      ports[std::string(absl::StripSuffix(absl::StripPrefix(kv.first, "\""), "\""))] = port;
-    }
+  const nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!json.is_object()) return ports;
+  for (const auto& [name, port] : json.items()) {
+    if (port.is_number_integer()) ports[name] = port.get<int>();
   }
   return ports;
 }

@@ -7,6 +7,7 @@
 #include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
+#include "common/pg_migrations.h"
 
 namespace aw::testing {
 namespace {
@@ -60,6 +61,29 @@ void TestDatabase::Disconnect() {
 }
 
 void TestDatabase::Reconnect() { Admin("ALTER DATABASE " + name_ + " ALLOW_CONNECTIONS true"); }
+
+struct OpenTransaction::Held {
+  explicit Held(const std::string& url) : connection(url), tx(connection) {}
+  pqxx::connection connection;
+  pqxx::work tx;
+};
+
+OpenTransaction::OpenTransaction(const TestDatabase& db, const std::string& sql)
+    : held_(std::make_unique<Held>(db.url())) {
+  held_->tx.exec(sql);
+}
+
+OpenTransaction::~OpenTransaction() { Abort(); }
+
+void OpenTransaction::Abort() {
+  if (held_ == nullptr) return;
+  try {
+    held_->tx.abort();
+  } catch (const std::exception&) {
+    // The connection may be gone already; the transaction with it.
+  }
+  held_.reset();
+}
 
 absl::Status MigrateSchema(const std::string& url, const std::string& schema,
                            const std::vector<db::EmbeddedFile>& files) {

@@ -2,6 +2,7 @@
 // whole run (fixture "pg"), dropped again when the test ends.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,19 @@ class TestDatabase {
  private:
   std::string name_;
   std::string url_;
+};
+
+// A transaction held open on a connection of its own, after running `sql` in
+// it, until Abort() or destruction: to hold a lock across the steps of a test.
+class OpenTransaction {
+ public:
+  OpenTransaction(const TestDatabase& db, const std::string& sql);
+  ~OpenTransaction();
+  void Abort();
+
+ private:
+  struct Held;
+  std::unique_ptr<Held> held_;
 };
 
 // Connection string of the cluster's maintenance database.

@@ -1,11 +1,11 @@
-#include "services/ingest/synthetic.h"
+#include "services/awctl/synthetic.h"
 
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
-namespace aw::ingest {
+namespace aw::demo {
 namespace {
 
 namespace v1 = ::auditwatch::v1;
@@ -320,4 +320,4 @@ int64_t SyntheticProvince::reading_count() const {
   return n;
 }
 
-}  // namespace aw::ingest
+}  // namespace aw::demo

@@ -13,7 +13,7 @@
 
 #include "auditwatch/v1/ingest.pb.h"
 
-namespace aw::ingest {
+namespace aw::demo {
 
 class SyntheticProvince {
  public:
@@ -49,4 +49,4 @@ class SyntheticProvince {
   std::vector<std::string> weak_;
 };
 
-}  // namespace aw::ingest
+}  // namespace aw::demo

@@ -1,11 +1,11 @@
-#include "services/monitor/default_rules.h"
+#include "services/awctl/default_rules.h"
 
 #include <algorithm>
 #include <map>
 
 #include "absl/strings/str_cat.h"
 
-namespace aw::monitor {
+namespace aw::demo {
 namespace {
 
 namespace v1 = ::auditwatch::v1;
@@ -104,4 +104,4 @@ RuleSet DefaultRules(const std::vector<IndicatorSpread>& indicators, int variant
   return set;
 }
 
-}  // namespace aw::monitor
+}  // namespace aw::demo

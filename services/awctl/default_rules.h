@@ -9,7 +9,7 @@
 #include "auditwatch/v1/ingest.pb.h"
 #include "auditwatch/v1/monitor.pb.h"
 
-namespace aw::monitor {
+namespace aw::demo {
 
 struct IndicatorSpread {
   auditwatch::v1::Indicator indicator;
@@ -28,4 +28,4 @@ struct RuleSet {
 // indicator also gets baseline and trend rules, up to `limit` rules (for load).
 RuleSet DefaultRules(const std::vector<IndicatorSpread>& indicators, int variants = 1, int limit = 1000);
 
-}  // namespace aw::monitor
+}  // namespace aw::demo
