@@ -11,7 +11,7 @@ PACKAGES=(
   # PostgreSQL client library and server
   libpqxx-dev postgresql-15
   # metrics, logs, HTTP
-  prometheus-cpp-dev prometheus libspdlog-dev libcurl4-openssl-dev
+  prometheus-cpp-dev prometheus libspdlog-dev libcurl4-openssl-dev nlohmann-json3-dev
   # tests and benchmarks
   catch2 libbenchmark-dev python3 python3-grpcio python3-protobuf
 )
