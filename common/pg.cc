@@ -1,6 +1,7 @@
 #include "common/pg.h"
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/backoff.h"
@@ -193,6 +194,20 @@ void Listener::Loop() {
     if (stop_.HasBeenNotified()) break;
     stop_.WaitForNotificationWithTimeout(backoff.After(++failures));
   }
+}
+
+std::unique_ptr<Listener> ListenForPositions(const std::string& url, const std::string& channel,
+                                             std::function<void(int64_t)> committed,
+                                             std::function<void()> reconnected) {
+  auto listener = std::make_unique<Listener>(
+      url, std::vector<std::string>{channel},
+      [committed = std::move(committed)](const std::string&, const std::string& payload) {
+        int64_t position = 0;
+        if (absl::SimpleAtoi(payload, &position)) committed(position);
+      },
+      std::move(reconnected));
+  listener->Start();
+  return listener;
 }
 
 absl::StatusOr<std::unique_ptr<SessionLock>> SessionLock::TryAcquire(const std::string& url, int64_t key) {

@@ -105,6 +105,12 @@ class Listener {
   std::thread thread_;
 };
 
+// A started Listener on `channel`, whose payloads are positions (the commit
+// sequence a transaction announced): `committed(position)` for each.
+std::unique_ptr<Listener> ListenForPositions(const std::string& url, const std::string& channel,
+                                             std::function<void(int64_t position)> committed,
+                                             std::function<void()> reconnected);
+
 // A session-level advisory lock held on a connection of its own, for as long as
 // the object lives (or until that connection is lost). Used to elect the one
 // replica that runs a singleton loop.

@@ -16,26 +16,10 @@ class BulkIngestStream final : public grpc::ServerBidiReactor<v1::ReadingBatch, 
   explicit BulkIngestStream(BulkIngest* owner) : owner_(owner) {}
 
   // Starts reading (or, during the drain, ends at once).
-  void Start(bool draining) {
-    Actions act;
-    {
-      absl::MutexLock lock(&mu_);
-      draining_ = draining;
-      Plan(act);
-    }
-    Run(act);
-  }
+  void Start(bool draining) { Replan(draining); }
 
   // The drain has begun: read nothing more, answer what was taken in, end.
-  void Drain() {
-    Actions act;
-    {
-      absl::MutexLock lock(&mu_);
-      draining_ = true;
-      Plan(act);
-    }
-    Run(act);
-  }
+  void Drain() { Replan(true); }
 
   void OnReadDone(bool ok) override {
     Actions act;
@@ -87,6 +71,16 @@ class BulkIngestStream final : public grpc::ServerBidiReactor<v1::ReadingBatch, 
     std::optional<v1::ReadingBatch> process;
     std::optional<grpc::Status> finish;
   };
+
+  void Replan(bool draining) {
+    Actions act;
+    {
+      absl::MutexLock lock(&mu_);
+      draining_ = draining_ || draining;
+      Plan(act);
+    }
+    Run(act);
+  }
 
   void Plan(Actions& act) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (finished_) return;

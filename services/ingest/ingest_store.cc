@@ -833,14 +833,7 @@ absl::StatusOr<int64_t> IngestStore::LatestCommitSeq() {
 }
 
 void IngestStore::StartListening(std::function<void(int64_t)> committed, std::function<void()> reconnected) {
-  listener_ = std::make_unique<db::Listener>(
-      pool_->options().url, std::vector<std::string>{kCommitChannel},
-      [committed = std::move(committed)](const std::string&, const std::string& payload) {
-        int64_t seq = 0;
-        if (absl::SimpleAtoi(payload, &seq)) committed(seq);
-      },
-      std::move(reconnected));
-  listener_->Start();
+  listener_ = db::ListenForPositions(pool_->options().url, kCommitChannel, std::move(committed), std::move(reconnected));
 }
 
 void IngestStore::StopListening() {

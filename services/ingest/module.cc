@@ -28,13 +28,7 @@ class IngestModule final : public Module {
  public:
   explicit IngestModule(const ModuleContext& ctx)
       : metrics_(ctx.metrics->registry()),
-        feed_(
-            [&] {
-              FeedOptions o = ReadingsFeedOptions();
-              o.max_subscribers = ctx.config->feed_max_subscribers;
-              return o;
-            }(),
-            ctx.metrics->registry(), ctx.clock),
+        feed_(ReadingsFeedOptions(ctx.config->feed_max_subscribers), ctx.metrics->registry(), ctx.clock),
         store_(ctx.db, {.validation = {},
                         .on_commit = [this](int64_t seq) { feed_.Committed(EndOfBatch(seq)); },
                         .clock = ctx.clock}),

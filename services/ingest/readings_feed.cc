@@ -47,8 +47,11 @@ class ReadingsReader final : public FeedReader<v1::WatchReadingsResponse> {
 
 }  // namespace
 
-FeedOptions ReadingsFeedOptions() {
-  return FeedOptions{.service = "ingest", .name = "readings", .commit_of = [](int64_t seq) { return CommitSeqOf(seq); }};
+FeedOptions ReadingsFeedOptions(int max_subscribers) {
+  return FeedOptions{.service = "ingest",
+                     .name = "readings",
+                     .max_subscribers = max_subscribers,
+                     .commit_of = [](int64_t seq) { return CommitSeqOf(seq); }};
 }
 
 std::unique_ptr<FeedReader<v1::WatchReadingsResponse>> NewReadingsReader(IngestStore* store,

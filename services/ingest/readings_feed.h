@@ -14,7 +14,7 @@ using ReadingsFeed = Feed<v1::WatchReadingsResponse>;
 
 // The feed of the ingest service: positions are reading sequences, commits
 // are batches.
-FeedOptions ReadingsFeedOptions();
+FeedOptions ReadingsFeedOptions(int max_subscribers);
 
 // A subscriber's reader. The indicator codes of `request` are resolved on
 // the first read (NOT_FOUND ends the stream).

@@ -39,7 +39,9 @@ class EventsReader final : public FeedReader<v1::EventChange> {
 
 }  // namespace
 
-FeedOptions EventsFeedOptions() { return FeedOptions{.service = "monitor", .name = "events"}; }
+FeedOptions EventsFeedOptions(int max_subscribers) {
+  return FeedOptions{.service = "monitor", .name = "events", .max_subscribers = max_subscribers};
+}
 
 std::unique_ptr<FeedReader<v1::EventChange>> NewEventsReader(MonitorStore* store) {
   return std::make_unique<EventsReader>(store);

@@ -12,7 +12,7 @@ namespace aw::monitor {
 
 using EventsFeed = Feed<v1::EventChange>;
 
-FeedOptions EventsFeedOptions();
+FeedOptions EventsFeedOptions(int max_subscribers);
 std::unique_ptr<FeedReader<v1::EventChange>> NewEventsReader(MonitorStore* store);
 
 }  // namespace aw::monitor

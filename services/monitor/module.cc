@@ -53,13 +53,7 @@ class MonitorModule final : public Module {
  public:
   explicit MonitorModule(const ModuleContext& ctx)
       : metrics_(ctx.metrics->registry()),
-        feed_(
-            [&] {
-              FeedOptions o = EventsFeedOptions();
-              o.max_subscribers = ctx.config->feed_max_subscribers;
-              return o;
-            }(),
-            ctx.metrics->registry(), ctx.clock),
+        feed_(EventsFeedOptions(ctx.config->feed_max_subscribers), ctx.metrics->registry(), ctx.clock),
         store_(ctx.db, ctx.clock),
         directory_(grpc::CreateChannel(ctx.address_of("ingest"), grpc::InsecureChannelCredentials()),
                    ctx.config->call_timeout, ctx.clock),

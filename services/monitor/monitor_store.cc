@@ -842,14 +842,7 @@ absl::StatusOr<std::vector<v1::AnomalySummaryRow>> MonitorStore::AnomalySummary(
 }
 
 void MonitorStore::StartListening(std::function<void(int64_t)> committed, std::function<void()> reconnected) {
-  listener_ = std::make_unique<db::Listener>(
-      pool_->options().url, std::vector<std::string>{kEventsChannel},
-      [committed = std::move(committed)](const std::string&, const std::string& payload) {
-        int64_t seq = 0;
-        if (absl::SimpleAtoi(payload, &seq)) committed(seq);
-      },
-      std::move(reconnected));
-  listener_->Start();
+  listener_ = db::ListenForPositions(pool_->options().url, kEventsChannel, std::move(committed), std::move(reconnected));
 }
 
 void MonitorStore::StopListening() {
