@@ -34,6 +34,9 @@ namespace aw {
 namespace {
 
 constexpr int kMaxMessageBytes = 16 * 1024 * 1024;
+// How long the servers get, once no call is in flight, to write what is left
+// before the connections clients keep open are closed.
+constexpr absl::Duration kFlushGrace = absl::Milliseconds(500);
 // Health "service" that is SERVING from start to shutdown, for liveness probes
 // that must not restart a process only because its database is away.
 constexpr std::string_view kLivenessService = "auditwatch.liveness";
@@ -279,11 +282,17 @@ void App::Shutdown() {
     r->workers->StopTakingCalls();
     r->module->BeginShutdown();
   }
+  if (const int64_t calls = metrics_.calls_in_flight(); calls > 0) {
+    log_->info("waiting for {} call(s) in flight", calls);
+  }
   while (metrics_.calls_in_flight() > 0 && absl::Now() < drain_end) absl::SleepFor(absl::Milliseconds(20));
   if (metrics_.calls_in_flight() > 0) {
     log_->warn("{} call(s) still in flight after the drain timeout; cutting them", metrics_.calls_in_flight());
   }
-  const auto deadline = absl::ToChronoTime(drain_end);
+  // Every call has sent its status (or the drain is over): the servers get a
+  // moment to flush the last frames, then connections that clients keep open
+  // are closed rather than waited for.
+  const auto deadline = absl::ToChronoTime(std::min(drain_end, absl::Now() + kFlushGrace));
   for (auto it = running_.rbegin(); it != running_.rend(); ++it) {
     Running& r = **it;
     r.server->Shutdown(deadline);

@@ -108,13 +108,17 @@ WHERE ($6 OR version = versions)
 ORDER BY unit_id, indicator_id, period_start, version
 LIMIT $11)sql";
 
-// What kReadVersionsSql would return, counted without reading the batches.
+// What kReadVersionsSql would return, counted without reading the batches
+// (grouping by key hashes; counting distinct keys would sort them).
 constexpr char kCountVersionsSql[] = R"sql(
-SELECT CASE WHEN $6 THEN count(*) ELSE count(DISTINCT (b.unit_id, e.indicator_id, b.period_start)) END AS n
-FROM reading_blocks b CROSS JOIN LATERAL unnest(b.indicator_id) AS e (indicator_id)
-WHERE b.unit_id = ANY ($1::int[])
-  AND ($2::int[] = '{}' OR e.indicator_id = ANY ($2::int[]))
-  AND b.period_type = $3 AND b.period_start BETWEEN $4::date AND $5::date)sql";
+SELECT CASE WHEN $6 THEN sum(versions) ELSE count(*) END AS n FROM (
+  SELECT count(*) AS versions
+  FROM reading_blocks b CROSS JOIN LATERAL unnest(b.indicator_id) AS e (indicator_id)
+  WHERE b.unit_id = ANY ($1::int[])
+    AND ($2::int[] = '{}' OR e.indicator_id = ANY ($2::int[]))
+    AND b.period_type = $3 AND b.period_start BETWEEN $4::date AND $5::date
+  GROUP BY b.unit_id, e.indicator_id, b.period_start
+) k)sql";
 
 // The next batches in commit order (the page), then the blocks of those not
 // found in memory; unnested and ordered here, cheaper than in SQL.
@@ -660,9 +664,9 @@ absl::StatusOr<int64_t> IngestStore::CountVersions(const std::vector<int>& unit_
   int64_t n = 0;
   AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
     pqxx::read_transaction tx(c);
-    n = tx.exec_params1(kCountVersionsSql, NumberArray(unit_ids), NumberArray(indicator_ids), static_cast<int>(type),
-                        DayText(first_day), DayText(last_day), history)["n"]
-            .as<int64_t>();
+    const pqxx::row r = tx.exec_params1(kCountVersionsSql, NumberArray(unit_ids), NumberArray(indicator_ids),
+                                        static_cast<int>(type), DayText(first_day), DayText(last_day), history);
+    n = r["n"].is_null() ? 0 : r["n"].as<int64_t>();
     return absl::OkStatus();
   }));
   return n;

@@ -5,7 +5,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 source "$root/deploy/lib.sh"
-name="${1:?usage: run.sh ingest|monitor [args]}"; shift
+name="${1:?usage: run.sh ingest|monitor|query|memory [args]}"; shift
 bin="$AW_BUILD_DIR/tests/bench/${name}_bench"
 [ -x "$bin" ] || die "no $bin; run deploy/build.sh first"
 dir="$AW_BUILD_DIR/bench-pg"

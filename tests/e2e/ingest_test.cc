@@ -3,6 +3,7 @@
 // completeness, the change feed, and a crash in the middle of a bulk stream.
 #include <signal.h>
 
+#include <atomic>
 #include <set>
 #include <thread>
 
@@ -10,9 +11,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/clock.h"
 #include "auditwatch/v1/ingest.grpc.pb.h"
+#include "tests/support/memory_load.h"
 #include "tests/support/process.h"
 #include "tests/support/readings.h"
 #include "tests/support/test_db.h"
@@ -520,6 +523,68 @@ TEST_CASE("SIGKILL in the middle of a bulk stream loses nothing and doubles noth
   CHECK(db.Query("SELECT count(*) FROM ingest.reading_versions") == "2000");
   CHECK(db.Query("SELECT count(*) FROM (SELECT DISTINCT unit_id, indicator_id, period_start FROM ingest.reading_versions) k") == "2000");
   CHECK(db.Query("SELECT count(*) FROM ingest.batches") == "200");
+}
+
+TEST_CASE("A drain answers every batch a bulk stream committed, then ends the stream", "[e2e][ingest]") {
+  TestDatabase db;
+  Ingest ingest(db, {"--drain_timeout=10s"});
+  grpc::ClientContext ctx;
+  auto stream = ingest.stub().IngestReadings(&ctx);
+  // At most 8 batches without an answer, as a client that re-sends them would keep.
+  absl::Mutex mu;
+  int sent = 0, answered = 0;
+  bool writing = true;
+  std::thread writer([&] {
+    // The same keys in every batch: each batch adds versions, all valid.
+    for (int b = 0;; ++b) {
+      {
+        absl::MutexLock lock(&mu);
+        auto room = [&] { return !writing || sent - answered < 8; };
+        mu.Await(absl::Condition(&room));
+        if (!writing) break;
+        ++sent;
+      }
+      if (!stream->Write(Batch(absl::StrCat("d", b), {{"S1", "VOL", "2025-01", b}, {"S2", "VOL", "2025-01", b}}))) break;
+    }
+  });
+  std::set<std::string> acked;
+  v1::BatchResult r;
+  while (stream->Read(&r)) {
+    acked.insert(r.batch_id());
+    {
+      absl::MutexLock lock(&mu);
+      ++answered;
+    }
+    if (acked.size() == 50) ingest.process().Signal(SIGTERM);  // drain while batches keep coming
+  }
+  {
+    absl::MutexLock lock(&mu);
+    writing = false;
+  }
+  writer.join();
+  const grpc::Status ended = stream->Finish();
+  CHECK(ended.error_code() == grpc::StatusCode::UNAVAILABLE);
+  CHECK(ended.error_message().find("re-send") != std::string::npos);
+  CHECK(ingest.process().WaitExit(absl::Seconds(30)) == 0);
+  // Every batch that was committed was answered: the re-sent ones will be duplicates.
+  std::string acked_ids;
+  for (const std::string& id : acked) absl::StrAppend(&acked_ids, acked_ids.empty() ? "" : ",", id);
+  CHECK(db.Query("SELECT string_agg(client_batch_id, ',' ORDER BY client_batch_id COLLATE \"C\") "
+                 "FROM ingest.batches") == acked_ids);
+}
+
+TEST_CASE("After many heavy queries and idle streams close, the process gives its memory back",
+          "[e2e][ingest]") {
+  TestDatabase db;
+  AuditwatchProcess process("ingest", db.url(), {"--workers=4"});
+  REQUIRE(WaitForHealth(process.address("ingest"), "", "SERVING") == "SERVING");
+  const MemoryFigures f = RunMemoryLoad(process, 100000, /*queries=*/300, /*streams=*/50, false);
+  INFO("resident KiB: idle " << f.idle_kib << ", peak " << f.peak_kib << ", after " << f.after_kib);
+  REQUIRE(f.loaded >= 100000);
+  CHECK(f.streams == 50);
+  CHECK(f.queries_ok + f.queries_busy == 300);
+  CHECK(f.queries_ok >= 250);
+  CHECK(f.after_kib < f.idle_kib * 3 / 2);
 }
 
 TEST_CASE("Pull bindings are managed and run over gRPC against a configured data source",

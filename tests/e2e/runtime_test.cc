@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "auditwatch/v1/ingest.grpc.pb.h"
 #include "auditwatch/v1/audit.grpc.pb.h"
 #include "services/modules.h"
 #include "tests/support/process.h"
@@ -195,6 +196,51 @@ TEST_CASE("SIGTERM drains: health turns NOT_SERVING and the process exits 0", "[
   const std::string logs = p.Logs();
   CHECK(logs.find("received SIGINT") != std::string::npos);
   CHECK(logs.find("\"shutdown complete\"") != std::string::npos);
+}
+
+TEST_CASE("Through the drain liveness stays SERVING, readiness NOT_SERVING, new calls are refused",
+          "[e2e]") {
+  TestDatabase db;
+  AuditwatchProcess p("ingest", db.url(), {"--drain_timeout=20s"});
+  const std::string addr = p.address("ingest");
+  REQUIRE(WaitForHealth(addr, "", kServing) == kServing);
+  auto stub = auditwatch::v1::IngestService::NewStub(p.Channel("ingest"));
+  // A call held in flight: its query waits on a lock of the catalogue.
+  auto lock = std::make_unique<OpenTransaction>(db, "LOCK TABLE ingest.catalogue_state IN ACCESS EXCLUSIVE MODE");
+  grpc::Status held_status;
+  std::thread held([&] {
+    grpc::ClientContext ctx;
+    auditwatch::v1::ListUnitsResponse out;
+    held_status = stub->ListUnits(&ctx, auditwatch::v1::ListUnitsRequest(), &out);
+  });
+  std::string waiting;
+  for (int i = 0; i < 200 && waiting.empty(); ++i) {
+    waiting = db.Query("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                       "AND wait_event_type = 'Lock' AND query LIKE '%catalogue_state%' LIMIT 1");
+    if (waiting.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  REQUIRE_FALSE(waiting.empty());
+
+  p.Signal(SIGTERM);
+  REQUIRE(WaitForHealth(addr, "auditwatch.v1.IngestService", kNotServing) == kNotServing);
+  CHECK(HealthOf(addr, "") == kNotServing);
+  for (int i = 0; i < 5; ++i) {  // the drain goes on: liveness answers all along
+    CHECK(HealthOf(addr, "auditwatch.liveness") == kServing);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  {
+    grpc::ClientContext ctx;
+    auditwatch::v1::GetUnitRequest req;
+    req.set_code("P");
+    auditwatch::v1::Unit unit;
+    const grpc::Status refused = stub->GetUnit(&ctx, req, &unit);
+    CHECK(refused.error_code() == grpc::StatusCode::UNAVAILABLE);
+    CHECK(refused.error_message().find("shutting down") != std::string::npos);
+  }
+  lock.reset();  // the held call finishes, then the process exits
+  held.join();
+  CHECK(held_status.ok());
+  CHECK(p.WaitExit(absl::Seconds(30)) == 0);
 }
 
 TEST_CASE("Bad configuration exits 2 naming the flag", "[e2e]") {

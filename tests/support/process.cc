@@ -13,6 +13,7 @@
 #include <curl/curl.h>
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -54,7 +55,8 @@ AuditwatchProcess::AuditwatchProcess(const std::string& target, const std::strin
   dir_ = mkdtemp(tmpl);
   const std::string ports_file = dir_ + "/ports.json";
   std::vector<std::string> args = {
-      AW_BINARY_PATH,         "--target=" + target,     "--database_url=" + database_url,
+      std::getenv("AW_BINARY") != nullptr ? std::getenv("AW_BINARY") : AW_BINARY_PATH,
+      "--target=" + target,     "--database_url=" + database_url,
       "--listen_host=127.0.0.1", "--metrics_port=0",    "--ports_file=" + ports_file,
       "--health_interval=100ms", "--drain_timeout=5s",  "--db_pool_size=2",
       "--workers=2"};
@@ -105,6 +107,23 @@ int AuditwatchProcess::Stop(int sig, absl::Duration timeout) {
   if (pid_ <= 0) return -1;
   kill(pid_, sig);
   return WaitExit(timeout);
+}
+
+void AuditwatchProcess::Signal(int sig) {
+  if (pid_ > 0) kill(pid_, sig);
+}
+
+int64_t AuditwatchProcess::RssKib() const {
+  if (pid_ <= 0) return -1;
+  std::istringstream status(ReadFile(absl::StrCat("/proc/", pid_, "/status")));
+  for (std::string line; std::getline(status, line);) {
+    int64_t kib = 0;
+    if (absl::StartsWith(line, "VmRSS:") &&
+        absl::SimpleAtoi(absl::StripSuffix(absl::StripAsciiWhitespace(line.substr(6)), " kB"), &kib)) {
+      return kib;
+    }
+  }
+  return -1;
 }
 
 int AuditwatchProcess::WaitExit(absl::Duration timeout) {

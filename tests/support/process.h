@@ -1,5 +1,6 @@
 // Runs the real auditwatch binary for end-to-end tests: every port 0, bound
-// ports read back from its ports file, logs captured to a file.
+// ports read back from its ports file, logs captured to a file. The binary is
+// the one built beside the tests, or $AW_BINARY (to measure another build).
 #pragma once
 
 #include <map>
@@ -30,6 +31,10 @@ class AuditwatchProcess {
   // Sends `sig` and waits for the exit; returns the exit code (128+signal when
   // killed by one, -1 on timeout).
   int Stop(int sig, absl::Duration timeout = absl::Seconds(30));
+  // Sends `sig` and returns at once.
+  void Signal(int sig);
+  // Resident memory of the process, in KiB (VmRSS); -1 when it is gone.
+  int64_t RssKib() const;
   // Waits for the process to exit by itself; same return values as Stop.
   int WaitExit(absl::Duration timeout);
   bool running() const { return pid_ > 0; }
