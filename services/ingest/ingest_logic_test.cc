@@ -221,5 +221,178 @@ TEST_CASE("Feed sequences order by commit, then by row", "[ingest]") {
   CHECK(IndexOf(FeedSeq(77, 12)) == 12);
 }
 
+TEST_CASE("Single writes follow the version rule of submission and correction", "[ingest]") {
+  const std::string key = "S1 / RATE / 2026-03";
+  CHECK(CheckSingleWrite(key, 0, false, 0).ok());
+  const absl::Status again = CheckSingleWrite(key, 2, false, 0);
+  CHECK(again.code() == absl::StatusCode::kAlreadyExists);
+  CHECK(std::string(again.message()).find("version 2") != std::string::npos);
+  CHECK(CheckSingleWrite(key, 0, true, 0).code() == absl::StatusCode::kNotFound);
+  CHECK(CheckSingleWrite(key, 3, true, 0).ok());
+  CHECK(CheckSingleWrite(key, 3, true, 3).ok());
+  const absl::Status stale = CheckSingleWrite(key, 3, true, 2);
+  CHECK(stale.code() == absl::StatusCode::kAborted);
+  CHECK(std::string(stale.message()).find("expected_version") == 0);
+  v1::RowError unknown;
+  unknown.set_code(kUnknownUnit);
+  CHECK(RowStatus(unknown).code() == absl::StatusCode::kNotFound);
+  unknown.set_code(kIndicatorDisabled);
+  CHECK(RowStatus(unknown).code() == absl::StatusCode::kFailedPrecondition);
+  unknown.set_code(kOutOfRange);
+  CHECK(RowStatus(unknown).code() == absl::StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("Unit changes keep the tree whole and are effective on a date", "[ingest]") {
+  const Catalogue c = TestCatalogue();
+  const UnitInfo& s1 = *c.FindUnit("S1");
+  UnitChange rename{UnitChange::kRename, "S1", "Station One", "", "", "tester", "new sign"};
+  auto renamed = NextUnitVersion(c, s1, rename, Day(2026, 3, 1));
+  REQUIRE(renamed.ok());
+  CHECK(renamed->revision == 2);
+  CHECK(renamed->name == "Station One");
+  CHECK(renamed->valid_from == Day(2026, 3, 1));
+  CHECK(renamed->change == "renamed");
+  CHECK(renamed->actor == "tester");
+  rename.new_name = "S1";
+  CHECK(NextUnitVersion(c, s1, rename, Day(2026, 3, 1)).status().code() == absl::StatusCode::kFailedPrecondition);
+  UnitChange up{UnitChange::kMove, "C1", "", "S1", "", "tester", ""};
+  const auto cycle = NextUnitVersion(c, *c.FindUnit("C1"), up, Day(2026, 3, 1));
+  CHECK(cycle.status().code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(std::string(cycle.status().message()).find("its own subtree") != std::string::npos);
+  UnitChange early{UnitChange::kRename, "S1", "X", "", "", "tester", ""};
+  CHECK(NextUnitVersion(c, s1, early, Day(2019, 1, 1)).status().code() == absl::StatusCode::kFailedPrecondition);
+  UnitChange stale{UnitChange::kRename, "S1", "X", "", "", "tester", "", 4};
+  CHECK(NextUnitVersion(c, s1, stale, Day(2026, 3, 1)).status().code() == absl::StatusCode::kAborted);
+  UnitChange close{UnitChange::kDeactivate, "D1", "", "", "", "tester", ""};
+  const auto busy = NextUnitVersion(c, *c.FindUnit("D1"), close, Day(2026, 3, 1));
+  CHECK(std::string(busy.status().message()).find("2 active unit(s)") != std::string::npos);
+  CHECK(NextUnitVersion(c, *c.FindUnit("D1"), close, Day(2026, 8, 1)).status().code() ==
+        absl::StatusCode::kFailedPrecondition);  // S1 is still there
+  v1::CreateUnitRequest station;
+  station.set_code("S3");
+  station.set_type(v1::UNIT_TYPE_SUPPLY_STATION);
+  station.set_parent_code("D1");
+  CHECK(*PlaceNewUnit(c, station, Day(2026, 1, 1)) == 3);
+  station.set_parent_code("C1");
+  CHECK(PlaceNewUnit(c, station, Day(2026, 1, 1)).status().code() == absl::StatusCode::kInvalidArgument);
+  station.set_code("S1");
+  CHECK(PlaceNewUnit(c, station, Day(2026, 1, 1)).status().code() == absl::StatusCode::kAlreadyExists);
+  CHECK(DateOrToday("as_of", "", Day(2026, 5, 5)).value() == Day(2026, 5, 5));
+  CHECK(DateOrToday("as_of", "2026-02-30", Day(2026, 5, 5)).status().code() == absl::StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("Longer periods roll up from complete shorter ones, marked derived with their sources", "[ingest]") {
+  const Catalogue c = TestCatalogue();
+  const IndicatorInfo& vol = *c.FindIndicator("VOL");
+  const UnitInfo& s1 = *c.FindUnit("S1");
+  std::vector<StoredReading> months;
+  for (int m = 1; m <= 12; ++m) {
+    StoredReading r;
+    r.unit_id = s1.id;
+    r.indicator_id = vol.id;
+    r.period = Period::Containing(PeriodType::kMonth, Day(2025, m, 1));
+    r.value = m;
+    months.push_back(r);
+  }
+  ReadingIndex values;
+  for (const StoredReading& r : months) values.Add(&r);
+  const Period year = *Period::Parse("2025");
+  auto derived = Derive(*vol.InYear(2025), s1, vol, year, values, nullptr);
+  REQUIRE(derived.has_value());
+  CHECK(derived->value() == 78);
+  CHECK(derived->derived());
+  CHECK(derived->derived_from_size() == 12);
+  CHECK(derived->key().period().key() == "2025");
+  ReadingIndex eleven;
+  for (size_t i = 0; i + 1 < months.size(); ++i) eleven.Add(&months[i]);
+  std::string why;
+  CHECK_FALSE(Derive(*vol.InYear(2025), s1, vol, year, eleven, &why).has_value());
+  CHECK(why.find("11 of 12 month values") != std::string::npos);
+  CHECK(ChildTypes(*vol.InYear(2025), PeriodType::kYear) == std::vector<PeriodType>{PeriodType::kMonth});
+}
+
+TEST_CASE("A query plan checks its periods and indicators and orders its units", "[ingest]") {
+  const Catalogue c = TestCatalogue();
+  v1::QueryReadingsRequest req;
+  req.mutable_periods()->mutable_first()->set_key("2026-01");
+  req.mutable_periods()->mutable_last()->set_key("2026-03");
+  req.mutable_scope()->set_unit_code("D1");
+  req.mutable_scope()->set_include_descendants(true);
+  auto plan = PlanQuery(c, req);
+  REQUIRE(plan.ok());
+  CHECK(plan->periods.size() == 3);
+  REQUIRE(plan->units.size() == 3);  // D1, S1, S2 (inactive units are in queries)
+  CHECK(plan->units[0]->id < plan->units[1]->id);
+  CHECK(plan->indicators.size() == 2);
+  CHECK(plan->indicator_ids.empty());
+  req.add_indicator_codes("NOPE");
+  CHECK(PlanQuery(c, req).status().code() == absl::StatusCode::kNotFound);
+  req.clear_indicator_codes();
+  req.mutable_periods()->mutable_last()->set_key("2026");
+  CHECK(std::string(PlanQuery(c, req).status().message()).find("periods: first and last must be of one type") == 0);
+  req.mutable_periods()->mutable_first()->set_key("1800-01-01");
+  req.mutable_periods()->mutable_last()->set_key("2026-01-01");
+  CHECK(PlanQuery(c, req).status().code() == absl::StatusCode::kInvalidArgument);
+  // Sort keys order by unit, indicator, period, version; derived values are version 0.
+  StoredReading a;
+  a.unit_id = 4;
+  a.indicator_id = 10;
+  a.period = *Period::Parse("2026-02");
+  a.version = 2;
+  CHECK(SortKey(a) < SortKey(4, 10, *Period::Parse("2026-03"), 0));
+  CHECK(SortKey(4, 10, *Period::Parse("2026-02"), 0) < SortKey(a));
+}
+
+TEST_CASE("Completeness owes what is due by the time judged at, per applicable unit", "[ingest]") {
+  const Catalogue c = TestCatalogue();
+  CompletenessQuery q;
+  q.period = *Period::Parse("2026-03");
+  q.units = {c.FindUnit("D1"), c.FindUnit("S1"), c.FindUnit("S2")};
+  // RATE and VOL are due the day after the month ends (deadline_days 0).
+  q.as_of = absl::FromCivil(absl::CivilSecond(2026, 3, 31, 23, 0, 0), absl::UTCTimeZone());
+  CHECK(DueIndicators(c, q).empty());
+  q.as_of = absl::FromCivil(Day(2026, 4, 1), absl::UTCTimeZone());
+  const auto due = DueIndicators(c, q);
+  REQUIRE(due.size() == 2);
+  CHECK(due[0].deadline == q.as_of);
+  v1::GetCompletenessResponse page;
+  const int64_t missing = FillCompleteness(
+      q, due, [](int unit, int indicator) { return unit == 4 && indicator == 10; }, 0, 2, &page);
+  // D1 owes VOL (RATE is for stations), S1 VOL, S2 RATE and VOL.
+  CHECK(missing == 4);
+  CHECK(page.missing_size() == 2);
+  REQUIRE(page.units_size() == 3);
+  CHECK(page.units(1).unit_code() == "S1");
+  CHECK(page.units(1).required() == 2);
+  CHECK(page.units(1).reported() == 1);
+  CHECK(page.units(1).rate() == 0.5);
+  q.indicator_codes = {"RATE"};
+  CHECK(DueIndicators(c, q).size() == 1);
+}
+
+TEST_CASE("Pull bindings are checked against the data sources and the catalogue", "[ingest]") {
+  Catalogue c = TestCatalogue();
+  v1::PullBinding b;
+  b.set_name("vol");
+  b.set_indicator_code("VOL");
+  b.set_data_source("reporting");
+  b.set_query("  SELECT unit_code, v FROM t WHERE month = $1 AND d <= $3  ");
+  b.set_period_type(v1::PERIOD_TYPE_MONTH);
+  absl::Duration at;
+  // VOL is entered by hand in this catalogue (kind unset): not pulled.
+  CHECK(std::string(CheckPullBinding(c, {"reporting"}, &b, &at).message()).find("binding.indicator_code") == 0);
+  CHECK(b.query() == "SELECT unit_code, v FROM t WHERE month = $1 AND d <= $3");
+  CHECK(b.run_time() == "02:00");
+  CHECK(at == absl::Hours(2));
+  CHECK(std::string(CheckPullBinding(c, {"other"}, &b, &at).message()).find("binding.data_source") == 0);
+  b.set_query("SELECT $4");
+  CHECK(std::string(CheckPullBinding(c, {"reporting"}, &b, &at).message()).find("binding.query") == 0);
+  CHECK(MaxQueryParameter("SELECT $1, $12, $3") == 12);
+  const Period march = *Period::Parse("2026-03");
+  CHECK(PullParameters("SELECT $1 WHERE d BETWEEN $2 AND $3", march) ==
+        std::vector<std::string>{"2026-03", "2026-03-01", "2026-03-31"});
+  CHECK(PullParameters("SELECT 1", march).empty());
+}
+
 }  // namespace
 }  // namespace aw::ingest

@@ -1,6 +1,7 @@
 #include "services/monitor/monitor_logic.h"
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include "tests/support/rules.h"
 
@@ -151,6 +152,174 @@ TEST_CASE("Events open, escalate, de-escalate and resolve", "[monitor]") {
   CHECK(NextChange(true, 1, 2) == Change::kDeescalate);
   CHECK(NextChange(true, 2, 2) == Change::kNone);
   CHECK(NextChange(true, 2, 0) == Change::kResolve);
+}
+
+// P → C1 → D1 → S1, S2, with the types of the real tree.
+DirectorySnapshot Tree() {
+  DirectorySnapshot d;
+  auto unit = [&](const std::string& code, v1::UnitType type, std::vector<std::string> path) {
+    UnitFacts& u = d.units[code];
+    u.code = code;
+    u.type = type;
+    u.path = std::move(path);
+    u.parent = u.path.size() > 1 ? u.path[u.path.size() - 2] : "";
+  };
+  unit("P", v1::UNIT_TYPE_PROVINCE, {"P"});
+  unit("C1", v1::UNIT_TYPE_CITY_BUREAU, {"P", "C1"});
+  unit("D1", v1::UNIT_TYPE_DISTRICT_BUREAU, {"P", "C1", "D1"});
+  unit("S1", v1::UNIT_TYPE_SUPPLY_STATION, {"P", "C1", "D1", "S1"});
+  unit("S2", v1::UNIT_TYPE_SUPPLY_STATION, {"P", "C1", "D1", "S2"});
+  IndicatorFacts& sold = d.indicators["SOLD"];
+  sold.code = "SOLD";
+  sold.rollup = v1::ROLLUP_RULE_SUM;
+  sold.deadline_days = 3;
+  return d;
+}
+
+TEST_CASE("A rule applies by unit type and scope, written once for every caller", "[monitor]") {
+  const DirectorySnapshot dir = Tree();
+  v1::Rule rule = Rule(v1::RULE_KIND_STATIC_THRESHOLD, {80});
+  CHECK(AppliesToType(rule, dir.Unit("D1")));
+  CHECK(AppliesToType(rule, nullptr));
+  rule.add_unit_types(v1::UNIT_TYPE_SUPPLY_STATION);
+  CHECK(AppliesToType(rule, dir.Unit("S1")));
+  CHECK_FALSE(AppliesToType(rule, dir.Unit("D1")));
+  CHECK_FALSE(AppliesToType(rule, nullptr));
+  CHECK(InRuleScope(rule, dir, "S2"));
+  rule.mutable_scope()->set_unit_code("D1");
+  CHECK_FALSE(InRuleScope(rule, dir, "S2"));
+  rule.mutable_scope()->set_include_descendants(true);
+  CHECK(InRuleScope(rule, dir, "S2"));
+  CHECK_FALSE(InRuleScope(rule, dir, "C1"));
+  v1::UnitScope scope;
+  scope.set_unit_code("D1");
+  scope.set_include_descendants(true);
+  CHECK(dir.UnitsIn(scope) == std::vector<std::string>{"D1", "S1", "S2"});
+  v1::Rule applicability = Rule(v1::RULE_KIND_QUALITY_APPLICABILITY, {80});
+  applicability.add_unit_types(v1::UNIT_TYPE_SUPPLY_STATION);
+  CHECK(JudgeApplicability(applicability, "S1", dir.Unit("S1"), "IND").level == 0);
+  const Verdict wrong = JudgeApplicability(applicability, "D1", dir.Unit("D1"), "IND");
+  CHECK(wrong.level == 1);
+  CHECK(wrong.message == "D1 reports IND, which does not apply to a UNIT_TYPE_DISTRICT_BUREAU");
+}
+
+TEST_CASE("Whitelist entries cover rule or theme, unit or subtree and indicator, while in force", "[monitor]") {
+  const DirectorySnapshot dir = Tree();
+  const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
+  v1::WhitelistEntry e;
+  e.set_theme_code("T1");
+  e.mutable_scope()->set_unit_code("D1");
+  e.mutable_scope()->set_include_descendants(true);
+  e.set_subject("IND");
+  e.set_reason("meter campaign");
+  CHECK(WhitelistCovers(e, "R9", "T1", dir, "S1", "IND"));
+  CHECK_FALSE(WhitelistCovers(e, "R9", "T2", dir, "S1", "IND"));
+  CHECK_FALSE(WhitelistCovers(e, "R9", "T1", dir, "C1", "IND"));
+  CHECK_FALSE(WhitelistCovers(e, "R9", "T1", dir, "S1", "OTHER"));
+  REQUIRE(CheckWhitelistEntry(&e, now, absl::Hours(24 * 90)).code() == absl::StatusCode::kInvalidArgument);
+  e.mutable_frozen_until()->set_seconds(absl::ToUnixSeconds(now + absl::Hours(24)));
+  REQUIRE(CheckWhitelistEntry(&e, now, absl::Hours(24 * 90)).ok());
+  CHECK(e.frozen_from().seconds() == absl::ToUnixSeconds(now));  // from now unless said
+  const std::vector<v1::WhitelistEntry> entries = {e};
+  CHECK(Whitelisted(entries, now, "R9", "T1", dir, "S2", "IND"));
+  CHECK(Whitelisted(entries, now + absl::Hours(23), "R9", "T1", dir, "S2", "IND"));
+  CHECK_FALSE(Whitelisted(entries, now + absl::Hours(24), "R9", "T1", dir, "S2", "IND"));  // expired
+  CHECK_FALSE(Whitelisted(entries, now - absl::Seconds(1), "R9", "T1", dir, "S2", "IND"));  // not yet
+  const absl::Status too_long = CheckWhitelistEntry(&e, now, absl::Hours(12));
+  CHECK(std::string(too_long.message()).find("entry.frozen_until") == 0);
+  e.set_rule_code("R9");
+  CHECK(std::string(CheckWhitelistEntry(&e, now, absl::Hours(48)).message()).find("entry.rule_code") == 0);
+}
+
+TEST_CASE("Timer rules are due after their indicators' deadlines, judged by days overdue", "[monitor]") {
+  const DirectorySnapshot dir = Tree();
+  v1::Rule missing = Rule(v1::RULE_KIND_MISSING, {10, 3, 0});
+  missing.clear_indicator_codes();
+  missing.add_indicator_codes("SOLD");
+  missing.add_unit_types(v1::UNIT_TYPE_SUPPLY_STATION);
+  const Period march = *Period::Parse("2026-03");
+  // SOLD may come in up to 3 days after the month: due at the start of April 4th.
+  const absl::Time due = absl::FromCivil(absl::CivilDay(2026, 4, 4), absl::UTCTimeZone());
+  CHECK(RuleDeadline(missing, dir, march) == due);
+  CHECK(LatestDuePeriod(missing, dir, due - absl::Seconds(1)).key() == "2026-02");
+  CHECK(LatestDuePeriod(missing, dir, due).key() == "2026-03");
+  std::vector<v1::MissingValue> owed(3);
+  for (auto& [m, unit] : std::vector<std::pair<v1::MissingValue*, std::string>>{
+           {&owed[0], "S1"}, {&owed[1], "S2"}, {&owed[2], "D1"}}) {
+    m->set_unit_code(unit);
+    m->set_indicator_code("SOLD");
+    m->mutable_deadline()->set_seconds(absl::ToUnixSeconds(due));
+  }
+  int days_max = 0;
+  auto verdicts = MissingVerdicts(missing, dir, owed, march, due + absl::Hours(24 * 4 + 1), &days_max);
+  CHECK(days_max == 4);
+  REQUIRE(verdicts.size() == 2);  // D1 is no station
+  CHECK(verdicts["S1"].verdict.level == 2);
+  CHECK(verdicts["S1"].verdict.message == "SOLD for 2026-03 is 4 day(s) overdue (level 2)");
+  verdicts = MissingVerdicts(missing, dir, owed, march, due + absl::Hours(24 * 11), &days_max);
+  CHECK(verdicts["S2"].verdict.level == 1);
+  // One open event escalates, the other opens; an event of a unit no longer owing resolves.
+  const std::map<std::string, OpenEvent> open = {{"S1", {2}}, {"S9", {3}}};
+  const auto changes = TimerChanges(missing, march, verdicts, open);
+  REQUIRE(changes.size() == 3);
+  CHECK(changes[0].unit_code == "S1");
+  CHECK(changes[0].change == Change::kEscalate);
+  CHECK(changes[1].change == Change::kOpen);
+  CHECK(changes[2].unit_code == "S9");
+  CHECK(changes[2].change == Change::kResolve);
+  CHECK(changes[2].keep_observed);
+}
+
+TEST_CASE("Consistency verdicts compare a parent with the complete roll-up of its children", "[monitor]") {
+  const DirectorySnapshot dir = Tree();
+  v1::Rule rule = Rule(v1::RULE_KIND_QUALITY_CONSISTENCY, {15, 5});
+  rule.clear_indicator_codes();
+  rule.add_indicator_codes("SOLD");
+  auto verdicts = ConsistencyVerdicts(rule, dir, {{{"SOLD", "D1"}, 100}, {{"SOLD", "S1"}, 40}, {{"SOLD", "S2"}, 45}});
+  REQUIRE(verdicts.count("D1") == 1);
+  CHECK(verdicts["D1"].verdict.level == 1);
+  CHECK(verdicts["D1"].verdict.message.find("children add up to 85") != std::string::npos);
+  // Without every child's value there is nothing to compare.
+  verdicts = ConsistencyVerdicts(rule, dir, {{{"SOLD", "D1"}, 100}, {{"SOLD", "S1"}, 40}});
+  CHECK(verdicts.empty());
+}
+
+TEST_CASE("Backtests judge a draft rule's periods from the values given, with the history it needs", "[monitor]") {
+  const DirectorySnapshot dir = Tree();
+  v1::Rule change = Rule(v1::RULE_KIND_PERIOD_CHANGE, {20, 10});
+  change.add_unit_types(v1::UNIT_TYPE_SUPPLY_STATION);
+  const std::map<std::string, std::map<std::string, double>> series = {
+      {"S1", {{"2025-12", 100}, {"2026-01", 85}, {"2026-02", 60}}},
+      {"D1", {{"2026-01", 10}, {"2026-02", 1}}}};
+  int evaluated = 0;
+  const auto events = Backtest(change, Facts(kUp), dir, series, *Period::Parse("2026-01"),
+                               *Period::Parse("2026-02"), &evaluated);
+  CHECK(evaluated == 2);  // D1 is no station; December is history only
+  REQUIRE(events.size() == 2);
+  CHECK(events[0].period().key() == "2026-01");
+  CHECK(events[0].level() == 2);  // 15 % worse
+  CHECK(events[1].level() == 1);  // 29 % worse
+  CHECK(events[1].unit_code() == "S1");
+  CHECK(events[1].state() == v1::EVENT_STATE_OPEN);
+}
+
+TEST_CASE("Notifications say which events, in a JSON body written by a library", "[monitor]") {
+  v1::Rule rule = Rule(v1::RULE_KIND_STATIC_THRESHOLD, {80, 90});
+  rule.mutable_levels(1)->clear_actions();
+  CHECK(NotifiesAt(rule, 1));
+  CHECK_FALSE(NotifiesAt(rule, 2));
+  CHECK_FALSE(NotifiesAt(rule, 3));
+  const std::vector<NotifiedEvent> events = {{7, "R1", "2026-03", "value 70 is below \"80\"\n", 1},
+                                             {9, "R1", "2026-04", "电费回收率低", 2}};
+  const std::string text = NotificationText("S1", events);
+  CHECK(text == "【稽查监控】S1 2 warning(s): [L1] value 70 is below \"80\"\n; [L2] 电费回收率低;");
+  const auto body = nlohmann::json::parse(NotificationBody("aw-1-13800000001", "sms", "13800000001", "S1", text, events));
+  CHECK(body["idempotency_key"] == "aw-1-13800000001");
+  CHECK(body["text"] == text);
+  REQUIRE(body["events"].size() == 2);
+  CHECK(body["events"][0]["id"] == 7);
+  CHECK(body["events"][0]["level"] == 1);
+  CHECK(body["events"][1]["message"] == "电费回收率低");
 }
 
 }  // namespace

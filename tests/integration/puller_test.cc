@@ -8,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "common/clock.h"
 #include "common/migrations.h"
 #include "common/pg.h"
 #include "tests/support/test_db.h"
@@ -20,11 +21,12 @@ namespace {
 using aw::testing::TestDatabase;
 
 struct Replica {
-  Replica(const TestDatabase& db, const TestDatabase& reporting)
+  Replica(const TestDatabase& db, const TestDatabase& reporting, Clock* clock = Clock::Real())
       : pool(db::PoolOptions{.url = db.url(), .schema = "ingest", .size = 3}),
-        store(&pool, IngestStore::Options{}),
+        store(&pool, IngestStore::Options{.clock = clock}),
         metrics(registry),
-        puller(&store, &metrics, {.data_sources = {{"reporting", reporting.url()}}, .interval = absl::Seconds(3600)}) {
+        puller(&store, &metrics,
+               {.data_sources = {{"reporting", reporting.url()}}, .interval = absl::Seconds(3600), .clock = clock}) {
     REQUIRE(aw::testing::MigrateSchema(db.url(), "ingest", MigrationFiles()).ok());
   }
   db::Pool pool;
@@ -136,6 +138,31 @@ TEST_CASE("A due pull runs once across replicas and writes readings from the dat
   CHECK(runs[0].period().key() == kLast);
   // Nothing else is due.
   CHECK(*a.puller.RunDue() == 0);
+}
+
+TEST_CASE("A new binding pulls the last period at its run time on the clock, then each next one", "[pull]") {
+  TestDatabase db, reporting;
+  reporting.Query("CREATE TABLE monthly_sales (unit_code text, month text, kwh double precision);"
+                  "INSERT INTO monthly_sales VALUES ('C1', '2026-02', 700), ('C1', '2026-03', 800); SELECT 1");
+  // 2026-03-02 12:00 UTC: February is over; it is pulled on March 3rd at 02:00.
+  FakeClock clock(absl::FromCivil(absl::CivilSecond(2026, 3, 2, 12, 0, 0), absl::UTCTimeZone()));
+  Replica r(db, reporting, &clock);
+  Seed(r.store);
+  auto binding = r.puller.Upsert(Binding());
+  REQUIRE(binding.ok());
+  const absl::Time due = absl::FromCivil(absl::CivilSecond(2026, 3, 3, 2, 0, 0), absl::UTCTimeZone());
+  CHECK(binding->next_run_at().seconds() == absl::ToUnixSeconds(due));
+  CHECK(*r.puller.RunDue() == 0);
+  clock.Set(due - absl::Seconds(1));
+  CHECK(*r.puller.RunDue() == 0);
+  clock.Set(due);
+  CHECK(*r.puller.RunDue() == 1);
+  CHECK(*r.puller.RunDue() == 0);  // March is due on April 3rd
+  CHECK(db.Query("SELECT next_period FROM ingest.pull_bindings") == "2026-03");
+  clock.Set(absl::FromCivil(absl::CivilSecond(2026, 4, 3, 2, 0, 0), absl::UTCTimeZone()));
+  CHECK(*r.puller.RunDue() == 1);
+  CHECK(db.Query("SELECT string_agg(value::text, ',' ORDER BY period_start) FROM ingest.reading_versions") ==
+        "700,800");
 }
 
 TEST_CASE("A pull that fell behind catches up period by period", "[pull]") {
