@@ -1,5 +1,7 @@
 #include "common/pg.h"
 
+#include <algorithm>
+
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -157,11 +159,12 @@ constexpr long kListenWaitMicros = 200 * 1000;
 }  // namespace
 
 Listener::Listener(std::string url, std::vector<std::string> channels, OnNotify on_notify,
-                   std::function<void()> on_connected)
+                   std::function<void()> on_connected, std::function<void()> on_drained)
     : url_(std::move(url)),
       channels_(std::move(channels)),
       on_notify_(std::move(on_notify)),
-      on_connected_(std::move(on_connected)) {}
+      on_connected_(std::move(on_connected)),
+      on_drained_(std::move(on_drained)) {}
 
 Listener::~Listener() { Stop(); }
 
@@ -186,7 +189,13 @@ void Listener::Loop() {
       connected_ = true;
       failures = 0;
       on_connected_();
-      while (!stop_.HasBeenNotified()) conn.await_notification(0, kListenWaitMicros);
+      while (!stop_.HasBeenNotified()) {
+        if (conn.await_notification(0, kListenWaitMicros) > 0) {
+          while (conn.get_notifs() > 0) {  // what arrived meanwhile joins the burst
+          }
+          on_drained_();
+        }
+      }
     } catch (const std::exception& e) {
       if (failures == 0) Logger("db")->warn("listener on {}: {}", absl::StrJoin(channels_, ","), e.what());
     }
@@ -199,13 +208,15 @@ void Listener::Loop() {
 std::unique_ptr<Listener> ListenForPositions(const std::string& url, const std::string& channel,
                                              std::function<void(int64_t)> committed,
                                              std::function<void()> reconnected) {
+  // Positions only grow: the latest of a burst says all the others do.
+  auto latest = std::make_shared<int64_t>(0);  // the listener's thread only
   auto listener = std::make_unique<Listener>(
       url, std::vector<std::string>{channel},
-      [committed = std::move(committed)](const std::string&, const std::string& payload) {
+      [latest](const std::string&, const std::string& payload) {
         int64_t position = 0;
-        if (absl::SimpleAtoi(payload, &position)) committed(position);
+        if (absl::SimpleAtoi(payload, &position)) *latest = std::max(*latest, position);
       },
-      std::move(reconnected));
+      std::move(reconnected), [latest, committed = std::move(committed)] { committed(*latest); });
   listener->Start();
   return listener;
 }

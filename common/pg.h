@@ -76,15 +76,17 @@ class Pool {
 
 // Listens for notifications on `channels` (NOTIFY sent in committed
 // transactions) on a connection of its own, and calls `on_notify(channel,
-// payload)` for each on its own thread. Notifications sent while it is not
-// connected are lost, so `on_connected` runs after every (re)connection: the
-// listener's user should then assume that anything may have changed. Reconnects
-// with backoff until stopped. Thread-safe.
+// payload)` for each on its own thread, then `on_drained()` once the
+// notifications that had arrived are all handled (to act once per burst).
+// Notifications sent while it is not connected are lost, so `on_connected`
+// runs after every (re)connection: the listener's user should then assume
+// that anything may have changed. Reconnects with backoff until stopped.
+// Thread-safe.
 class Listener {
  public:
   using OnNotify = std::function<void(const std::string& channel, const std::string& payload)>;
   Listener(std::string url, std::vector<std::string> channels, OnNotify on_notify,
-           std::function<void()> on_connected);
+           std::function<void()> on_connected, std::function<void()> on_drained = [] {});
   ~Listener();
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;
@@ -100,13 +102,15 @@ class Listener {
   const std::vector<std::string> channels_;
   const OnNotify on_notify_;
   const std::function<void()> on_connected_;
+  const std::function<void()> on_drained_;
   std::atomic<bool> connected_{false};
   absl::Notification stop_;
   std::thread thread_;
 };
 
 // A started Listener on `channel`, whose payloads are positions (the commit
-// sequence a transaction announced): `committed(position)` for each.
+// sequence a transaction announced): `committed(latest position)` once per
+// burst of notifications.
 std::unique_ptr<Listener> ListenForPositions(const std::string& url, const std::string& channel,
                                              std::function<void(int64_t position)> committed,
                                              std::function<void()> reconnected);
