@@ -87,15 +87,19 @@ struct Target {
 };
 
 // Every service of the suite, with the module name and default port its
-// contract declares (auditwatch/v1/options.proto).
+// contract declares (auditwatch/v1/options.proto). Each contract's file is
+// reached through one of its messages, which also links it in.
 std::vector<Target> Services() {
+  const std::vector<std::pair<const google::protobuf::FileDescriptor*, const char*>> contracts = {
+      {v1::Reading::descriptor()->file(), "IngestService"},     {v1::Rule::descriptor()->file(), "MonitorService"},
+      {v1::AuditTask::descriptor()->file(), "AuditService"},     {v1::SchemeIndicator::descriptor()->file(), "ScoringService"},
+      {v1::Report::descriptor()->file(), "ReportService"},       {v1::Principal::descriptor()->file(), "GatewayService"},
+  };
   std::vector<Target> out;
-  for (const char* name : {v1::IngestService::service_full_name(), v1::MonitorService::service_full_name(),
-                           v1::AuditService::service_full_name(), v1::ScoringService::service_full_name(),
-                           v1::ReportService::service_full_name(), v1::GatewayService::service_full_name()}) {
-    const auto* service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(name);
+  for (const auto& [file, name] : contracts) {
+    const google::protobuf::ServiceDescriptor* service = file->FindServiceByName(name);
     const auto& options = service->options();
-    out.push_back({options.GetExtension(v1::module), name,
+    out.push_back({options.GetExtension(v1::module), service->full_name(),
                    absl::StrCat("127.0.0.1:", options.GetExtension(v1::default_port))});
   }
   return out;

@@ -243,6 +243,25 @@ TEST_CASE("Through the drain liveness stays SERVING, readiness NOT_SERVING, new 
   CHECK(p.WaitExit(absl::Seconds(30)) == 0);
 }
 
+TEST_CASE("awctl health reads every service from the contracts and waits until all are SERVING", "[e2e]") {
+  TestDatabase db;
+  AuditwatchProcess p("all", db.url());
+  std::string addrs;
+  for (const ModuleDef& d : AllModules()) absl::StrAppend(&addrs, " --addr=", d.name, "=", p.address(d.name));
+  std::string out;
+  const int rc = RunCommand(absl::StrCat(AW_AWCTL_PATH, " health --wait=30s", addrs), &out);
+  INFO(out);
+  CHECK(rc == 0);
+  for (const ModuleDef& d : AllModules()) {
+    CHECK(out.find(absl::StrCat(d.name, " ")) != std::string::npos);
+    CHECK(out.find(d.grpc_service) != std::string::npos);
+  }
+  CHECK(out.find("NOT_SERVING") == std::string::npos);
+  p.Stop(SIGTERM);
+  CHECK(RunCommand(absl::StrCat(AW_AWCTL_PATH, " health", addrs), &out) == 1);
+  CHECK(out.find("UNREACHABLE") != std::string::npos);
+}
+
 TEST_CASE("Bad configuration exits 2 naming the flag", "[e2e]") {
   std::string output;
   const int rc = RunCommand(absl::StrCat(AW_BINARY_PATH, " --target=billing"), &output);
