@@ -59,7 +59,8 @@ struct FeedOptions {
 };
 
 // One subscriber's view of a feed, made for its stream (with its filters).
-// Read and Heartbeat run on the feed's threads, one call at a time per stream.
+// Read and Heartbeat run on the feed's threads (Heartbeat also on its
+// ticker), one call at a time per stream.
 template <typename Message>
 class FeedReader {
  public:
