@@ -302,6 +302,49 @@ TEST_CASE("Queries page through current values, roll-ups are derived and refused
   CHECK(derived == 2);
 }
 
+TEST_CASE("Queries with roll-ups page by key too, a reading per page or all at once alike", "[e2e][ingest]") {
+  TestDatabase db;
+  Ingest ingest(db);
+  auto& stub = ingest.stub();
+  std::vector<aw::testing::Row> rows;
+  for (int m = 1; m <= 6; ++m) {
+    for (const char* unit : {"S1", "S2", "D1"}) rows.emplace_back(unit, "VOL", absl::StrFormat("2025-%02d", m), m);
+  }
+  rows.emplace_back("S1", "VOL", "2025-Q2", 1000);  // reported: wins over the roll-up
+  Send(stub, {Batch("r", rows)});
+  v1::QueryReadingsRequest query;
+  query.mutable_scope()->set_unit_code("D1");
+  query.mutable_scope()->set_include_descendants(true);
+  query.add_indicator_codes("VOL");
+  query.mutable_periods()->mutable_first()->set_key("2025-Q1");
+  query.mutable_periods()->mutable_last()->set_key("2025-Q2");
+  query.set_include_derived(true);
+  auto walk = [&](int size) {
+    std::vector<std::string> seen;
+    v1::QueryReadingsRequest req = query;
+    req.mutable_page()->set_page_size(size);
+    for (int pages = 0;; ++pages) {
+      REQUIRE(pages < 20);
+      grpc::ClientContext ctx;
+      v1::QueryReadingsResponse resp;
+      REQUIRE(stub.QueryReadings(&ctx, req, &resp).ok());
+      CHECK(resp.page().total_size() == 6);
+      for (const auto& r : resp.readings()) {
+        seen.push_back(absl::StrCat(r.key().unit_code(), "/", r.key().period().key(), "=", r.value(),
+                                    r.derived() ? "d" : ""));
+      }
+      if (resp.page().next_page_token().empty()) break;
+      req.mutable_page()->set_page_token(resp.page().next_page_token());
+    }
+    return seen;
+  };
+  const auto all = walk(100);
+  CHECK(all == std::vector<std::string>{"D1/2025-Q1=6d", "D1/2025-Q2=15d", "S1/2025-Q1=6d", "S1/2025-Q2=1000",
+                                        "S2/2025-Q1=6d", "S2/2025-Q2=15d"});
+  CHECK(walk(1) == all);
+  CHECK(walk(4) == all);
+}
+
 TEST_CASE("Completeness lists what is missing after the deadline, with rates", "[e2e][ingest]") {
   TestDatabase db;
   Ingest ingest(db);
