@@ -38,6 +38,8 @@
 namespace {
 
 namespace v1 = ::auditwatch::v1;
+using aw::demo::CatalogueLoad;
+using aw::demo::LoadCatalogue;
 using grpc::health::v1::HealthCheckResponse;
 
 // --flag=value arguments of a command.
@@ -174,35 +176,13 @@ int LoadSynthetic(const Flags& flags) {
   const aw::demo::SyntheticProvince province(seed, year);
   const absl::Time start = absl::Now();
 
-  int created = 0, existing = 0;
-  for (const v1::CreateUnitRequest& u : province.units()) {
-    grpc::ClientContext ctx;
-    v1::Unit out;
-    const grpc::Status s = stub->CreateUnit(&ctx, u, &out);
-    if (s.ok()) {
-      ++created;
-    } else if (s.error_code() == grpc::StatusCode::ALREADY_EXISTS) {
-      ++existing;
-    } else {
-      std::fprintf(stderr, "CreateUnit %s: %s\n", u.code().c_str(), s.error_message().c_str());
-      return 1;
-    }
+  const CatalogueLoad loaded = LoadCatalogue(*stub, province, "synthetic");
+  if (!loaded.status.ok()) {
+    std::fprintf(stderr, "%s\n", loaded.status.error_message().c_str());
+    return 1;
   }
   std::printf("units: %zu in the tree (%d created, %d already there), %zu deliberately weak\n",
-              province.units().size(), created, existing, province.weak_units().size());
-  for (const v1::Indicator& i : province.indicators()) {
-    grpc::ClientContext ctx;
-    v1::UpsertIndicatorRequest req;
-    *req.mutable_indicator() = i;
-    req.set_actor("synthetic");
-    req.set_reason("synthetic catalogue");
-    v1::Indicator out;
-    const grpc::Status s = stub->UpsertIndicator(&ctx, req, &out);
-    if (!s.ok()) {
-      std::fprintf(stderr, "UpsertIndicator %s: %s\n", i.code().c_str(), s.error_message().c_str());
-      return 1;
-    }
-  }
+              province.units().size(), loaded.units_created, loaded.units_existing, province.weak_units().size());
   std::printf("indicators: %zu across 8 business categories\n", province.indicators().size());
 
   // Batches are dealt round-robin to the streams; each stream sends and

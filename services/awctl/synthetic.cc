@@ -320,4 +320,39 @@ int64_t SyntheticProvince::reading_count() const {
   return n;
 }
 
+CatalogueLoad LoadCatalogue(v1::IngestService::Stub& ingest, const SyntheticProvince& province,
+                            const std::string& actor) {
+  CatalogueLoad out;
+  for (const v1::CreateUnitRequest& u : province.units()) {
+    v1::CreateUnitRequest req = u;
+    req.set_actor(actor);
+    grpc::ClientContext ctx;
+    v1::Unit unit;
+    const grpc::Status s = ingest.CreateUnit(&ctx, req, &unit);
+    if (s.ok()) {
+      ++out.units_created;
+    } else if (s.error_code() == grpc::StatusCode::ALREADY_EXISTS) {
+      ++out.units_existing;
+    } else {
+      out.status = grpc::Status(s.error_code(), absl::StrCat("CreateUnit ", u.code(), ": ", s.error_message()));
+      return out;
+    }
+  }
+  for (const v1::Indicator& i : province.indicators()) {
+    v1::UpsertIndicatorRequest req;
+    *req.mutable_indicator() = i;
+    req.set_actor(actor);
+    req.set_reason("synthetic catalogue");
+    grpc::ClientContext ctx;
+    v1::Indicator indicator;
+    const grpc::Status s = ingest.UpsertIndicator(&ctx, req, &indicator);
+    if (!s.ok()) {
+      out.status = grpc::Status(s.error_code(), absl::StrCat("UpsertIndicator ", i.code(), ": ", s.error_message()));
+      return out;
+    }
+    ++out.indicators;
+  }
+  return out;
+}
+
 }  // namespace aw::demo

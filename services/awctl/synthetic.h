@@ -11,7 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "auditwatch/v1/ingest.pb.h"
+#include <grpcpp/grpcpp.h>
+
+#include "auditwatch/v1/ingest.grpc.pb.h"
 
 namespace aw::demo {
 
@@ -48,5 +50,18 @@ class SyntheticProvince {
   std::vector<double> unit_quality_;  // by unit index; negative = weaker
   std::vector<std::string> weak_;
 };
+
+// What loading a province's tree and catalogue did.
+struct CatalogueLoad {
+  int units_created = 0;
+  int units_existing = 0;  // ALREADY_EXISTS: loading twice is not an error
+  int indicators = 0;
+  grpc::Status status;  // the first failure, naming the unit or indicator
+};
+
+// Creates the province's units (parents first) and upserts its indicators
+// through the ingest API, as `actor`. Stops at the first failure.
+CatalogueLoad LoadCatalogue(auditwatch::v1::IngestService::Stub& ingest, const SyntheticProvince& province,
+                            const std::string& actor);
 
 }  // namespace aw::demo

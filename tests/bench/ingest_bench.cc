@@ -162,19 +162,7 @@ int main(int argc, char** argv) {
   auto stub = v1::IngestService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   // The tree and catalogue, valid from 2021 on.
   const SyntheticProvince base(kSeed, 2021);
-  for (const auto& u : base.units()) {
-    grpc::ClientContext ctx;
-    v1::Unit out;
-    if (!stub->CreateUnit(&ctx, u, &out).ok()) return 1;
-  }
-  for (const auto& i : base.indicators()) {
-    grpc::ClientContext ctx;
-    v1::UpsertIndicatorRequest req;
-    *req.mutable_indicator() = i;
-    req.set_actor("bench");
-    v1::Indicator out;
-    if (!stub->UpsertIndicator(&ctx, req, &out).ok()) return 1;
-  }
+  if (!aw::demo::LoadCatalogue(*stub, base, "bench").status.ok()) return 1;
   std::printf("synthetic province: %zu units, %zu indicators; batches of %d readings\n",
               base.units().size(), base.indicators().size(), kBatchRows);
   std::printf("machine: %u cores; client, server and PostgreSQL share them\n\n",

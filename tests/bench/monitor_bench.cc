@@ -46,20 +46,10 @@ int main(int argc, char** argv) {
   auto ingest = v1::IngestService::NewStub(process.Channel("ingest"));
   auto monitor = v1::MonitorService::NewStub(process.Channel("monitor"));
   const SyntheticProvince base(kSeed, kFirstYear);
-  for (const auto& u : base.units()) {
-    grpc::ClientContext ctx;
-    v1::Unit out;
-    if (!ingest->CreateUnit(&ctx, u, &out).ok()) return 1;
-  }
+  if (!aw::demo::LoadCatalogue(*ingest, base, "bench").status.ok()) return 1;
   std::vector<aw::demo::IndicatorSpread> spreads;
   const auto profiles = base.profiles();
   for (size_t i = 0; i < base.indicators().size(); ++i) {
-    grpc::ClientContext ctx;
-    v1::UpsertIndicatorRequest req;
-    *req.mutable_indicator() = base.indicators()[i];
-    req.set_actor("bench");
-    v1::Indicator out;
-    if (!ingest->UpsertIndicator(&ctx, req, &out).ok()) return 1;
     spreads.push_back({base.indicators()[i], profiles[i].mean, profiles[i].spread});
   }
   const auto set = aw::demo::DefaultRules(spreads, 3, 200);

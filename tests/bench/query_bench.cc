@@ -97,19 +97,7 @@ int main(int argc, char** argv) {
   }
   auto stub = v1::IngestService::NewStub(process.Channel("ingest"));
   const aw::demo::SyntheticProvince province(5, kYear);
-  for (const auto& u : province.units()) {
-    grpc::ClientContext ctx;
-    v1::Unit out;
-    if (!stub->CreateUnit(&ctx, u, &out).ok()) return 1;
-  }
-  for (const auto& ind : province.indicators()) {
-    grpc::ClientContext ctx;
-    v1::UpsertIndicatorRequest req;
-    *req.mutable_indicator() = ind;
-    req.set_actor("bench");
-    v1::Indicator out;
-    if (!stub->UpsertIndicator(&ctx, req, &out).ok()) return 1;
-  }
+  if (!aw::demo::LoadCatalogue(*stub, province, "bench").status.ok()) return 1;
   {
     grpc::ClientContext ctx;
     auto stream = stub->IngestReadings(&ctx);

@@ -24,18 +24,10 @@ MemoryFigures RunMemoryLoad(AuditwatchProcess& process, int64_t readings, int qu
   MemoryFigures out;
   auto stub = v1::IngestService::NewStub(process.Channel("ingest"));
   const demo::SyntheticProvince province(11, kYear);
-  for (const auto& u : province.units()) {
-    grpc::ClientContext ctx;
-    v1::Unit unit;
-    stub->CreateUnit(&ctx, u, &unit);
-  }
-  for (const auto& i : province.indicators()) {
-    grpc::ClientContext ctx;
-    v1::UpsertIndicatorRequest req;
-    *req.mutable_indicator() = i;
-    req.set_actor("load");
-    v1::Indicator out_indicator;
-    stub->UpsertIndicator(&ctx, req, &out_indicator);
+  const demo::CatalogueLoad catalogue = demo::LoadCatalogue(*stub, province, "load");
+  if (!catalogue.status.ok()) {
+    std::fprintf(stderr, "%s\n", catalogue.status.error_message().c_str());
+    return out;  // nothing loaded: the caller sees loaded == 0
   }
   {
     grpc::ClientContext ctx;
