@@ -7,7 +7,7 @@ namespace aw {
 
 absl::Duration Backoff::After(int attempt) const {
   const double seconds = absl::ToDoubleSeconds(initial) * std::pow(factor, std::max(0, attempt - 1));
-  return std::min(max, absl::Seconds(std::min(seconds, absl::ToDoubleSeconds(max))));
+  return absl::Seconds(std::min(seconds, absl::ToDoubleSeconds(max)));
 }
 
 }  // namespace aw

@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/paging.h"
 #include "common/status.h"
 
 namespace aw {
@@ -27,22 +28,27 @@ std::unique_ptr<grpc::ClientContext> ChildContext(const grpc::CallbackServerCont
 // A context for a call of background work (no caller): `deadline` from now.
 std::unique_ptr<grpc::ClientContext> CallContext(absl::Duration deadline);
 
-// Calls a paged method (a request with a `page` PageRequest field, a response
-// with a `page` PageResponse) page after page with `page_size`, handing each
-// response to `each`, until the last page or an error. `call` makes one call:
-// (context, request, response) → status; `context` makes a context per page.
-template <typename Request, typename Response>
-absl::Status ForEachPage(
-    Request request, int page_size, absl::string_view what,
-    const std::function<std::unique_ptr<grpc::ClientContext>()>& context,
-    const std::function<grpc::Status(grpc::ClientContext*, const Request&, Response*)>& call,
-    const std::function<absl::Status(const Response&)>& each) {
-  request.mutable_page()->set_page_size(page_size);
+// Calls the paged method `method` of `stub` (a request with a `page`
+// PageRequest field, a response with a `page` PageResponse) page after page,
+// in the largest pages, handing each response to `each`, until the last page
+// or an error; `what` names the callee and method in errors, `context` makes
+// a context per page.
+//
+//   ForEachPage(*stub, &v1::IngestService::Stub::ListUnits, request, "ingest ListUnits",
+//               [&] { return CallContext(timeout); }, [&](const v1::ListUnitsResponse& page) { … });
+template <typename Stub, typename Request, typename Response, typename Each>
+absl::Status ForEachPage(Stub& stub,
+                         grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+                         Request request, absl::string_view what,
+                         const std::function<std::unique_ptr<grpc::ClientContext>()>& context, Each each) {
+  request.mutable_page()->set_page_size(kMaxPageSize);
   request.mutable_page()->clear_page_token();
   for (;;) {
     std::unique_ptr<grpc::ClientContext> ctx = context();
     Response response;
-    if (const grpc::Status s = call(ctx.get(), request, &response); !s.ok()) return FromGrpcStatus(s, what);
+    if (const grpc::Status s = (stub.*method)(ctx.get(), request, &response); !s.ok()) {
+      return FromGrpcStatus(s, what);
+    }
     AW_RETURN_IF_ERROR(each(response));
     if (response.page().next_page_token().empty()) return absl::OkStatus();
     request.mutable_page()->set_page_token(response.page().next_page_token());

@@ -33,6 +33,9 @@ struct Page {
   uint64_t filter_hash = 0;
 
   bool first() const { return offset == 0 && after.empty(); }
+  // By key, for lists keyed by one id: the id of the last item sent (0 on the
+  // first page).
+  int64_t after_id() const { return after.empty() ? 0 : after[0]; }
 };
 
 // `request` is the whole request message; its PageRequest field (named "page")
@@ -49,6 +52,18 @@ void FillPageResponse(const Page& page, int64_t total, auditwatch::v1::PageRespo
 // every matching item.
 void FillKeysetResponse(const Page& page, const std::optional<std::vector<int64_t>>& last, int64_t total,
                         auditwatch::v1::PageResponse* out);
+
+// By key, for a page read with one item more than its size (which tells
+// whether another page follows): drops that item and fills `out`;
+// `key_of(item)` is an item's sort key.
+template <typename T, typename KeyOf>
+void FinishKeysetPage(const Page& page, std::vector<T>& items, KeyOf key_of, int64_t total,
+                      auditwatch::v1::PageResponse* out) {
+  const bool more = static_cast<int64_t>(items.size()) > page.size;
+  if (more) items.erase(items.begin() + page.size, items.end());
+  FillKeysetResponse(page, more ? std::optional<std::vector<int64_t>>(key_of(items.back())) : std::nullopt, total,
+                     out);
+}
 
 // By position, of a list held in memory: calls `add` for each item of the page.
 template <typename T, typename Add>

@@ -83,6 +83,22 @@ bool Nests(PeriodType child, PeriodType parent) {
   return MonthsPer(parent) % MonthsPer(child) == 0;
 }
 
+const std::vector<PeriodType>& NestedTypes(PeriodType parent) {
+  // Worked out once per type: roll-ups ask for every key they derive.
+  static const auto* const kByType = [] {
+    auto* by_type = new std::vector<std::vector<PeriodType>>(static_cast<int>(PeriodType::kYear) + 1);
+    for (int p = static_cast<int>(PeriodType::kDay); p <= static_cast<int>(PeriodType::kYear); ++p) {
+      for (int t = p - 1; t >= static_cast<int>(PeriodType::kDay); --t) {
+        if (Nests(static_cast<PeriodType>(t), static_cast<PeriodType>(p))) {
+          (*by_type)[p].push_back(static_cast<PeriodType>(t));
+        }
+      }
+    }
+    return by_type;
+  }();
+  return (*kByType)[static_cast<int>(parent)];
+}
+
 absl::StatusOr<Period> Period::Parse(absl::string_view key) {
   int year = 0;
   if (key.size() < 4 || !ParseDigits(key.substr(0, 4), 4, year)) {

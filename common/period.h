@@ -78,6 +78,9 @@ class Period {
 
 // True when periods of type `child` tile periods of type `parent` exactly.
 bool Nests(PeriodType child, PeriodType parent);
+// The shorter types whose periods tile periods of type `parent` exactly,
+// longest first: what a period of `parent` can be rolled up from.
+const std::vector<PeriodType>& NestedTypes(PeriodType parent);
 
 // The UTC calendar day of `t`. Periods, deadlines and "today" are UTC days.
 absl::CivilDay CivilDayOf(absl::Time t);

@@ -94,6 +94,15 @@ TEST_CASE("Period splits into the shorter periods that tile it", "[period]") {
         absl::StatusCode::kInvalidArgument);
 }
 
+TEST_CASE("The types a period can be rolled up from tile it, longest first", "[period]") {
+  using T = PeriodType;
+  CHECK(NestedTypes(T::kYear) == std::vector<T>{T::kHalfYear, T::kQuarter, T::kMonth, T::kDay});
+  CHECK(NestedTypes(T::kHalfYear) == std::vector<T>{T::kQuarter, T::kMonth, T::kDay});
+  CHECK(NestedTypes(T::kMonth) == std::vector<T>{T::kDay});  // weeks straddle months
+  CHECK(NestedTypes(T::kWeek) == std::vector<T>{T::kDay});
+  CHECK(NestedTypes(T::kDay).empty());
+}
+
 TEST_CASE("Periods order by type, then chronologically", "[period]") {
   CHECK(P("2026-01") < P("2026-02"));
   CHECK(P("2025-12") < P("2026-01"));

@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "common/timestamp.h"
+
 namespace aw::db {
 namespace {
 
@@ -104,13 +106,7 @@ bool ParseTextArray(const char* text, std::vector<std::string>& out) {
 absl::Time FromEpoch(double seconds) { return absl::FromUnixMicros(static_cast<int64_t>(seconds * 1e6)); }
 
 void SetTimestamp(double epoch_seconds, google::protobuf::Timestamp* out) {
-  SetTimestamp(FromEpoch(epoch_seconds), out);
-}
-
-void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
-  const int64_t micros = absl::ToUnixMicros(t);
-  out->set_seconds(micros / 1000000);
-  out->set_nanos(static_cast<int>(micros % 1000000) * 1000);
+  aw::SetTimestamp(FromEpoch(epoch_seconds), out);
 }
 
 }  // namespace aw::db

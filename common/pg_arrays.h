@@ -36,6 +36,5 @@ bool ParseTextArray(const char* text, std::vector<std::string>& out);
 // `extract(epoch FROM …)` seconds as a time, and into a protobuf Timestamp.
 absl::Time FromEpoch(double seconds);
 void SetTimestamp(double epoch_seconds, google::protobuf::Timestamp* out);
-void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out);
 
 }  // namespace aw::db

@@ -9,8 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "common/pg_arrays.h"
 #include "common/status.h"
+#include "common/timestamp.h"
 
 namespace aw::ingest {
 namespace {
@@ -435,7 +435,7 @@ void ToProto(const Catalogue& catalogue, const StoredReading& r, v1::Reading* ou
   out->set_source(r.source);
   out->set_entered_by(r.entered_by);
   out->set_reason(r.reason);
-  db::SetTimestamp(r.recorded_at, out->mutable_recorded_at());
+  SetTimestamp(r.recorded_at, out->mutable_recorded_at());
   out->set_version(r.version);
   out->set_current(r.current);
   out->set_seq(r.seq);
@@ -467,9 +467,8 @@ absl::Status RowStatus(const v1::RowError& e) {
 
 std::vector<PeriodType> ChildTypes(const v1::Indicator& def, PeriodType target) {
   std::vector<PeriodType> out;
-  for (int t = static_cast<int>(target) - 1; t >= static_cast<int>(PeriodType::kDay); --t) {
-    const auto type = static_cast<PeriodType>(t);
-    if (Allows(def.allowed_period_types(), t) && Nests(type, target)) out.push_back(type);
+  for (PeriodType type : NestedTypes(target)) {
+    if (Allows(def.allowed_period_types(), static_cast<int>(type))) out.push_back(type);
   }
   return out;
 }

@@ -194,6 +194,19 @@ grpc::ServerUnaryReactor* IngestServiceImpl::GetIndicatorHistory(Ctx* ctx, const
 
 // --- Readings ----------------------------------------------------------------------
 
+absl::StatusOr<std::vector<StoredReading>> IngestServiceImpl::ReadShorter(const std::vector<int>& unit_ids,
+                                                                          const std::vector<int>& indicator_ids,
+                                                                          const std::vector<PeriodType>& types,
+                                                                          absl::CivilDay first_day,
+                                                                          absl::CivilDay last_day) {
+  std::vector<StoredReading> out;
+  for (PeriodType type : types) {
+    AW_ASSIGN_OR_RETURN(auto part, p_.store->ReadVersions(unit_ids, indicator_ids, type, first_day, last_day, false));
+    out.insert(out.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
+  }
+  return out;
+}
+
 grpc::ServerBidiReactor<v1::ReadingBatch, v1::BatchResult>* IngestServiceImpl::IngestReadings(Ctx*) {
   return p_.bulk->Open();
 }
@@ -284,12 +297,8 @@ grpc::ServerUnaryReactor* IngestServiceImpl::GetReading(Ctx* ctx, const v1::GetR
           "no value reported for ", what, ", and indicator ", indicator->code,
           " is never rolled up (roll-up rule NONE: a rate must be reported for each period)"));
     }
-    std::vector<StoredReading> children;
-    for (PeriodType child : ChildTypes(*def, period.type())) {
-      AW_ASSIGN_OR_RETURN(auto part, p_.store->ReadVersions({unit->id}, {indicator->id}, child, period.first_day(),
-                                                            period.last_day(), false));
-      for (auto& r : part) children.push_back(std::move(r));
-    }
+    AW_ASSIGN_OR_RETURN(const auto children, ReadShorter({unit->id}, {indicator->id}, ChildTypes(*def, period.type()),
+                                                         period.first_day(), period.last_day()));
     ReadingIndex values;
     for (const StoredReading& r : children) values.Add(&r);
     std::string why;
@@ -346,13 +355,8 @@ grpc::ServerUnaryReactor* IngestServiceImpl::QueryReadings(Ctx* ctx, const v1::Q
         const std::vector<int> ids = IdsOf(units);
         AW_ASSIGN_OR_RETURN(auto reported,
                             p_.store->ReadVersions(ids, q.indicator_ids, type, from, to, req->include_history()));
-        std::vector<StoredReading> children;
-        for (int t = static_cast<int>(type) - 1; t >= static_cast<int>(PeriodType::kDay); --t) {
-          if (!Nests(static_cast<PeriodType>(t), type)) continue;
-          AW_ASSIGN_OR_RETURN(auto part, p_.store->ReadVersions(ids, q.indicator_ids, static_cast<PeriodType>(t), from,
-                                                                q.last.last_day(), false));
-          for (auto& r : part) children.push_back(std::move(r));
-        }
+        AW_ASSIGN_OR_RETURN(const auto children,
+                            ReadShorter(ids, q.indicator_ids, NestedTypes(type), from, q.last.last_day()));
         auto derived = DeriveMissing(q, units, reported, children);
         for (const StoredReading& r : reported) {
           ToProto(*catalogue, r, &items.emplace_back(SortKey(r), v1::Reading()).second);
@@ -362,7 +366,7 @@ grpc::ServerUnaryReactor* IngestServiceImpl::QueryReadings(Ctx* ctx, const v1::Q
       };
       size_t next = 0;
       if (!page.after.empty()) {
-        next = std::lower_bound(q.units.begin(), q.units.end(), page.after[0],
+        next = std::lower_bound(q.units.begin(), q.units.end(), page.after_id(),
                                 [](const UnitInfo* u, int64_t id) { return u->id < id; }) -
                q.units.begin();
       }
@@ -378,10 +382,8 @@ grpc::ServerUnaryReactor* IngestServiceImpl::QueryReadings(Ctx* ctx, const v1::Q
       std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
       if (page.first()) total = static_cast<int64_t>(items.size());
     }
-    const bool more = static_cast<int>(items.size()) > page.size;
-    if (more) items.resize(page.size);
+    FinishKeysetPage(page, items, [](const auto& item) { return item.first; }, total, resp->mutable_page());
     for (auto& [key, reading] : items) *resp->add_readings() = std::move(reading);
-    FillKeysetResponse(page, more ? std::optional(items.back().first) : std::nullopt, total, resp->mutable_page());
     return absl::OkStatus();
   });
 }
@@ -476,15 +478,12 @@ grpc::ServerUnaryReactor* IngestServiceImpl::ListPullRuns(Ctx* ctx, const v1::Li
   return FinishOnWorker(ctx, *p_.workers, [=, this]() -> absl::Status {
     AW_ASSIGN_OR_RETURN(const Page page, ParsePage(req->page(), *req));
     std::vector<v1::PullRun> runs;
-    int64_t total = 0;
+    int64_t total = page.total;
     AW_RETURN_IF_ERROR(
-        p_.store->ListPullRuns(req->binding(), page.after.empty() ? 0 : page.after[0], page.size + 1, &runs, &total));
-    const bool more = static_cast<int>(runs.size()) > page.size;
-    if (more) runs.resize(page.size);
-    std::optional<std::vector<int64_t>> last;
-    if (more) last = std::vector<int64_t>{runs.back().id()};
+        p_.store->ListPullRuns(req->binding(), page.after_id(), page.size + 1, page.first(), &runs, &total));
+    FinishKeysetPage(page, runs, [](const v1::PullRun& r) { return std::vector<int64_t>{r.id()}; }, total,
+                     resp->mutable_page());
     for (auto& r : runs) *resp->add_runs() = std::move(r);
-    FillKeysetResponse(page, last, page.first() ? total : page.total, resp->mutable_page());
     return absl::OkStatus();
   });
 }

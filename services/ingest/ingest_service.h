@@ -67,6 +67,13 @@ class IngestServiceImpl final : public v1::IngestService::CallbackService {
                         const std::string& source, const std::string& reason, const std::string& request_id,
                         int expected_version, bool must_exist, v1::Reading* out);
   absl::Status ChangeUnit(const UnitChange& change, v1::Unit* out);
+  // The current values of the shorter period `types` of the units and
+  // indicators, for the periods starting in [first_day, last_day]: what
+  // roll-ups are made of.
+  absl::StatusOr<std::vector<StoredReading>> ReadShorter(const std::vector<int>& unit_ids,
+                                                         const std::vector<int>& indicator_ids,
+                                                         const std::vector<PeriodType>& types,
+                                                         absl::CivilDay first_day, absl::CivilDay last_day);
   absl::CivilDay Today() const { return CivilDayOf(p_.clock->Now()); }
 
   const Parts p_;

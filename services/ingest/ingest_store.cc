@@ -8,6 +8,7 @@
 #include "common/pg.h"
 #include "common/pg_arrays.h"
 #include "common/status.h"
+#include "common/timestamp.h"
 
 namespace aw::ingest {
 namespace {
@@ -814,7 +815,7 @@ absl::Status IngestStore::ReadFeed(const Catalogue& catalogue, int64_t from_seq,
       if (const IndicatorInfo* i = catalogue.IndicatorById(row.indicator_id)) key->set_indicator_code(i->code);
       ToProto(row.period, key->mutable_period());
       r->set_value(row.value);
-      db::SetTimestamp(batch->committed_at, r->mutable_recorded_at());
+      SetTimestamp(batch->committed_at, r->mutable_recorded_at());
       if (!filter.values_only) {
         r->set_source(batch->source);
         r->set_entered_by(row.entered_by);
@@ -890,11 +891,11 @@ absl::StatusOr<PullBindingRow> IngestStore::GetPullBinding(const std::string& na
   return binding;
 }
 
-absl::Status IngestStore::ListPullRuns(const std::string& binding, int64_t after, int limit,
+absl::Status IngestStore::ListPullRuns(const std::string& binding, int64_t after, int limit, bool count,
                                        std::vector<v1::PullRun>* out, int64_t* total) {
   return pool_->Run([&](pqxx::connection& c) -> absl::Status {
     pqxx::read_transaction tx(c);
-    *total = tx.exec_params1(kCountRunsSql, binding)["total"].as<int64_t>();
+    if (count) *total = tx.exec_params1(kCountRunsSql, binding)["total"].as<int64_t>();
     for (const auto& r : tx.exec_params(kListRunsSql, binding, after, limit)) {
       v1::PullRun& run = out->emplace_back();
       run.set_id(r["id"].as<int64_t>());

@@ -148,9 +148,10 @@ class IngestStore {
   absl::Status ListPullBindings(int64_t offset, int limit, std::vector<v1::PullBinding>* out, int64_t* total);
   absl::StatusOr<PullBindingRow> GetPullBinding(const std::string& name);
   // Runs after pull run id `after` (0 = from the newest), newest first, at
-  // most `limit`; `total` counts every run of the binding (all when empty).
-  absl::Status ListPullRuns(const std::string& binding, int64_t after, int limit, std::vector<v1::PullRun>* out,
-                            int64_t* total);
+  // most `limit`; with `count`, `total` gets the number of every run of the
+  // binding (all when empty).
+  absl::Status ListPullRuns(const std::string& binding, int64_t after, int limit, bool count,
+                            std::vector<v1::PullRun>* out, int64_t* total);
   // Records a run (filling its id).
   absl::Status RecordPullRun(v1::PullRun* run, const std::string& actor);
   // Claims one binding due at `now` (FOR UPDATE SKIP LOCKED), runs `execute`

@@ -29,9 +29,7 @@ class IngestModule final : public Module {
   explicit IngestModule(const ModuleContext& ctx)
       : metrics_(ctx.metrics->registry()),
         feed_(ReadingsFeedOptions(ctx.config->feed_max_subscribers), ctx.metrics->registry(), ctx.clock),
-        store_(ctx.db, {.validation = {},
-                        .on_commit = [this](int64_t seq) { feed_.Committed(EndOfBatch(seq)); },
-                        .clock = ctx.clock}),
+        store_(ctx.db, {.validation = {}, .on_commit = [this](int64_t seq) { BatchCommitted(seq); }, .clock = ctx.clock}),
         bulk_(&store_, ctx.workers, &metrics_),
         puller_(&store_, &metrics_,
                 {.data_sources = ctx.config->settings.NamedUrls("data_sources"),
@@ -50,7 +48,7 @@ class IngestModule final : public Module {
   absl::Status Start() override {
     feed_.Start();
     // Commits of every replica wake the feed; after a reconnect it looks again.
-    store_.StartListening([this](int64_t seq) { feed_.Committed(EndOfBatch(seq)); }, [this] { feed_.Poke(); });
+    store_.StartListening([this](int64_t seq) { BatchCommitted(seq); }, [this] { feed_.Poke(); });
     puller_.Start();
     return absl::OkStatus();
   }
@@ -69,6 +67,9 @@ class IngestModule final : public Module {
   }
 
  private:
+  // Every reading of the batch is committed.
+  void BatchCommitted(int64_t commit_seq) { feed_.Committed(EndOfBatch(commit_seq)); }
+
   IngestMetrics metrics_;
   ReadingsFeed feed_;
   IngestStore store_;

@@ -25,9 +25,8 @@ absl::StatusOr<std::shared_ptr<const DirectorySnapshot>> Directory::Refresh() {
   auto context = [this] { return CallContext(call_timeout_); };
   v1::ListUnitsRequest units;
   units.set_include_inactive(true);
-  AW_RETURN_IF_ERROR((ForEachPage<v1::ListUnitsRequest, v1::ListUnitsResponse>(
-      units, 1000, "ingest ListUnits", context,
-      [this](grpc::ClientContext* c, const auto& req, auto* resp) { return stub_->ListUnits(c, req, resp); },
+  AW_RETURN_IF_ERROR(ForEachPage(
+      *stub_, &v1::IngestService::Stub::ListUnits, units, "ingest ListUnits", context,
       [&](const v1::ListUnitsResponse& resp) {
         for (const v1::Unit& u : resp.units()) {
           UnitFacts& f = snapshot->units[u.code()];
@@ -38,12 +37,11 @@ absl::StatusOr<std::shared_ptr<const DirectorySnapshot>> Directory::Refresh() {
           f.active = u.active();
         }
         return absl::OkStatus();
-      })));
+      }));
   v1::ListIndicatorsRequest indicators;
   indicators.set_include_disabled(true);
-  AW_RETURN_IF_ERROR((ForEachPage<v1::ListIndicatorsRequest, v1::ListIndicatorsResponse>(
-      indicators, 1000, "ingest ListIndicators", context,
-      [this](grpc::ClientContext* c, const auto& req, auto* resp) { return stub_->ListIndicators(c, req, resp); },
+  AW_RETURN_IF_ERROR(ForEachPage(
+      *stub_, &v1::IngestService::Stub::ListIndicators, indicators, "ingest ListIndicators", context,
       [&](const v1::ListIndicatorsResponse& resp) {
         for (const v1::Indicator& i : resp.indicators()) {
           IndicatorFacts& f = snapshot->indicators[i.code()];
@@ -56,7 +54,7 @@ absl::StatusOr<std::shared_ptr<const DirectorySnapshot>> Directory::Refresh() {
           f.deadline_days = i.deadline_days();
         }
         return absl::OkStatus();
-      })));
+      }));
   absl::MutexLock lock(&mu_);
   snapshot_ = snapshot;
   return snapshot_;

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
+#include "common/timestamp.h"
 #include "common/worker_pool.h"
 #include "services/monitor/monitor_metrics.h"
 
@@ -515,7 +516,7 @@ absl::Status Evaluator::Handle(const v1::WatchReadingsResponse& page, int64_t re
   absl::Time newest = absl::InfinitePast();
   if (!page.changes().empty()) {
     const auto& last = page.changes(page.changes_size() - 1).reading().recorded_at();
-    newest = absl::FromUnixSeconds(last.seconds()) + absl::Nanoseconds(last.nanos());
+    newest = TimeOf(last);
   }
   if (absl::Status s = Commit(std::move(updates), page.last_seq(), newest); !s.ok()) return s;
   metrics_->evaluations.Increment(static_cast<double>(evaluations_));

@@ -1,6 +1,7 @@
 #include "services/monitor/events_feed.h"
 
 #include "common/status.h"
+#include "common/timestamp.h"
 
 namespace aw::monitor {
 namespace {
@@ -17,8 +18,7 @@ class EventsReader final : public FeedReader<v1::EventChange> {
     batch->reached = position;
     for (auto& c : changes) {
       batch->reached = c.seq();
-      batch->committed.push_back(absl::FromUnixSeconds(c.event().updated_at().seconds()) +
-                                 absl::Nanoseconds(c.event().updated_at().nanos()));
+      batch->committed.push_back(TimeOf(c.event().updated_at()));
       auto* message = google::protobuf::Arena::CreateMessage<v1::EventChange>(arena);
       message->Swap(&c);
       batch->messages.push_back(message);

@@ -146,13 +146,13 @@ grpc::ServerUnaryReactor* MonitorServiceImpl::Backtest(Ctx* ctx, const v1::Backt
     query.mutable_periods()->mutable_first()->set_key(first->Shift(-HistoryNeeded(rule)).key());
     query.mutable_periods()->mutable_last()->set_key(last->key());
     std::map<std::string, std::map<std::string, double>> series;  // unit → period → value
-    AW_RETURN_IF_ERROR((ForEachPage<v1::QueryReadingsRequest, v1::QueryReadingsResponse>(
-        query, 1000, "ingest QueryReadings", [&] { return ChildContext(*ctx, p_.directory->call_timeout()); },
-        [this](grpc::ClientContext* c, const auto& r, auto* out) { return p_.directory->ingest().QueryReadings(c, r, out); },
+    AW_RETURN_IF_ERROR(ForEachPage(
+        p_.directory->ingest(), &v1::IngestService::Stub::QueryReadings, query, "ingest QueryReadings",
+        [&] { return ChildContext(*ctx, p_.directory->call_timeout()); },
         [&](const v1::QueryReadingsResponse& page) {
           for (const auto& r : page.readings()) series[r.key().unit_code()][r.key().period().key()] = r.value();
           return absl::OkStatus();
-        })));
+        }));
     int evaluated = 0;
     for (auto& e : monitor::Backtest(rule, facts[0], *dir, series, *first, *last, &evaluated)) {
       *resp->add_events() = std::move(e);
@@ -175,17 +175,14 @@ grpc::ServerUnaryReactor* MonitorServiceImpl::ListEvents(Ctx* ctx, const v1::Lis
     f.theme_codes.assign(req->theme_codes().begin(), req->theme_codes().end());
     f.first_period = req->periods().first().key();
     f.last_period = req->periods().last().key();
-    f.before_id = page.after.empty() ? 0 : page.after[0];
+    f.before_id = page.after_id();
     f.limit = page.size + 1;
     std::vector<v1::WarningEvent> events;
     int64_t total = page.total;
     AW_RETURN_IF_ERROR(p_.store->ListEvents(f, page.first(), &events, &total));
-    const bool more = static_cast<int>(events.size()) > page.size;
-    if (more) events.resize(page.size);
-    std::optional<std::vector<int64_t>> last;
-    if (more) last = std::vector<int64_t>{events.back().id()};
+    FinishKeysetPage(page, events, [](const v1::WarningEvent& e) { return std::vector<int64_t>{e.id()}; }, total,
+                     resp->mutable_page());
     for (auto& e : events) *resp->add_events() = std::move(e);
-    FillKeysetResponse(page, last, total, resp->mutable_page());
     return absl::OkStatus();
   });
 }
@@ -319,14 +316,11 @@ grpc::ServerUnaryReactor* MonitorServiceImpl::ListNotifications(Ctx* ctx, const 
     std::vector<int> states(req->states().begin(), req->states().end());
     std::vector<v1::Notification> out;
     int64_t total = page.total;
-    AW_RETURN_IF_ERROR(p_.store->ListNotifications(units, states, page.after.empty() ? 0 : page.after[0],
-                                                   page.size + 1, page.first(), &out, &total));
-    const bool more = static_cast<int>(out.size()) > page.size;
-    if (more) out.resize(page.size);
-    std::optional<std::vector<int64_t>> last;
-    if (more) last = std::vector<int64_t>{out.back().id()};
+    AW_RETURN_IF_ERROR(
+        p_.store->ListNotifications(units, states, page.after_id(), page.size + 1, page.first(), &out, &total));
+    FinishKeysetPage(page, out, [](const v1::Notification& n) { return std::vector<int64_t>{n.id()}; }, total,
+                     resp->mutable_page());
     for (auto& n : out) *resp->add_notifications() = std::move(n);
-    FillKeysetResponse(page, last, total, resp->mutable_page());
     return absl::OkStatus();
   });
 }

@@ -37,15 +37,11 @@ absl::StatusOr<TimerJudgement> TimerRunner::Judge(const v1::Rule& rule, const Pe
     *req.mutable_scope() = rule.scope();
     for (const auto& code : rule.indicator_codes()) req.add_indicator_codes(code);
     std::vector<v1::MissingValue> missing;
-    AW_RETURN_IF_ERROR((ForEachPage<v1::GetCompletenessRequest, v1::GetCompletenessResponse>(
-        req, 1000, "ingest GetCompleteness", context,
-        [this](grpc::ClientContext* c, const auto& r, auto* resp) {
-          return directory_->ingest().GetCompleteness(c, r, resp);
-        },
-        [&](const v1::GetCompletenessResponse& resp) {
-          missing.insert(missing.end(), resp.missing().begin(), resp.missing().end());
-          return absl::OkStatus();
-        })));
+    AW_RETURN_IF_ERROR(ForEachPage(directory_->ingest(), &v1::IngestService::Stub::GetCompleteness, req,
+                                   "ingest GetCompleteness", context, [&](const v1::GetCompletenessResponse& resp) {
+                                     missing.insert(missing.end(), resp.missing().begin(), resp.missing().end());
+                                     return absl::OkStatus();
+                                   }));
     int days_max = 0;
     verdicts = MissingVerdicts(rule, *dir, missing, period, now, &days_max);
     judgement.again = !verdicts.empty() && days_max < kMaxDaysWatched;
@@ -58,15 +54,12 @@ absl::StatusOr<TimerJudgement> TimerRunner::Judge(const v1::Rule& rule, const Pe
     req.mutable_periods()->mutable_first()->set_key(period.key());
     req.mutable_periods()->mutable_last()->set_key(period.key());
     std::map<std::pair<std::string, std::string>, double> values;  // (indicator, unit) → value
-    AW_RETURN_IF_ERROR((ForEachPage<v1::QueryReadingsRequest, v1::QueryReadingsResponse>(
-        req, 1000, "ingest QueryReadings", context,
-        [this](grpc::ClientContext* c, const auto& r, auto* resp) {
-          return directory_->ingest().QueryReadings(c, r, resp);
-        },
+    AW_RETURN_IF_ERROR(ForEachPage(
+        directory_->ingest(), &v1::IngestService::Stub::QueryReadings, req, "ingest QueryReadings", context,
         [&](const v1::QueryReadingsResponse& resp) {
           for (const auto& r : resp.readings()) values[{r.key().indicator_code(), r.key().unit_code()}] = r.value();
           return absl::OkStatus();
-        })));
+        }));
     verdicts = ConsistencyVerdicts(rule, *dir, values);
     judgement.again = now - RuleDeadline(rule, *dir, period) < kConsistencyWatched;
   }

@@ -128,7 +128,7 @@ TEST_CASE("A due pull runs once across replicas and writes readings from the dat
 
   std::vector<v1::PullRun> runs;
   int64_t total = 0;
-  REQUIRE(a.store.ListPullRuns("sales", 0, 10, &runs, &total).ok());
+  REQUIRE(a.store.ListPullRuns("sales", 0, 10, /*count=*/true, &runs, &total).ok());
   REQUIRE(runs.size() == 1);
   CHECK(runs[0].state() == v1::PULL_RUN_STATE_PARTIAL);  // ZZ is not a unit
   CHECK(runs[0].rows() == 2);
@@ -187,7 +187,7 @@ TEST_CASE("A failing pull is recorded and retried later for the same period", "[
   REQUIRE(*r.puller.RunDue() == 1);
   std::vector<v1::PullRun> runs;
   int64_t total = 0;
-  REQUIRE(r.store.ListPullRuns("", 0, 10, &runs, &total).ok());
+  REQUIRE(r.store.ListPullRuns("", 0, 10, /*count=*/true, &runs, &total).ok());
   REQUIRE(runs.size() == 1);
   CHECK(runs[0].state() == v1::PULL_RUN_STATE_FAILED);
   CHECK(runs[0].error().find("no_such_table") != std::string::npos);
