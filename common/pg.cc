@@ -224,13 +224,16 @@ std::unique_ptr<Listener> ListenForPositions(const std::string& url, const std::
 absl::StatusOr<std::unique_ptr<SessionLock>> SessionLock::TryAcquire(const std::string& url, int64_t key) {
   try {
     auto conn = std::make_unique<pqxx::connection>(url);
+    // libpqxx 6 would reconnect a broken connection on the next query: a new
+    // session, without the lock. A lock holder must see the break instead.
+    conn->inhibit_reactivation(true);
     bool won = false;
     {
       pqxx::nontransaction tx(*conn);
       won = tx.exec_params1("SELECT pg_try_advisory_lock($1) AS won", key)["won"].as<bool>();
     }
     if (!won) return std::unique_ptr<SessionLock>();
-    return std::unique_ptr<SessionLock>(new SessionLock(std::move(conn)));
+    return std::unique_ptr<SessionLock>(new SessionLock(std::move(conn), key));
   } catch (const std::exception& e) {
     return absl::UnavailableError(absl::StrCat("session lock ", key, ": ", StatusFromException(e).message()));
   }
@@ -241,10 +244,18 @@ SessionLock::~SessionLock() = default;  // closing the connection releases the l
 absl::Status SessionLock::Check() {
   try {
     pqxx::nontransaction tx(*conn_);
-    tx.exec("SELECT 1");
+    // A bigint advisory key shows in pg_locks as classid (high half), objid
+    // (low half) and objsubid 1.
+    const bool held =
+        tx.exec_params1(
+              "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() "
+              "AND granted AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = $1) AS held",
+              key_)["held"]
+            .as<bool>();
+    if (!held) return absl::UnavailableError(absl::StrCat("session lock ", key_, " is no longer held"));
     return absl::OkStatus();
   } catch (const std::exception& e) {
-    return StatusFromException(e);
+    return absl::UnavailableError(absl::StrCat("session lock ", key_, ": ", StatusFromException(e).message()));
   }
 }
 

@@ -125,12 +125,15 @@ class SessionLock {
   static absl::StatusOr<std::unique_ptr<SessionLock>> TryAcquire(const std::string& url, int64_t key);
   ~SessionLock();
 
-  // OK while the connection (and so the lock) is still there.
+  // OK while this session still holds the lock, asked of the server (after a
+  // database restart the session is gone, and with it the lock);
+  // UNAVAILABLE once it does not. The connection is never silently reopened.
   absl::Status Check();
 
  private:
-  explicit SessionLock(std::unique_ptr<pqxx::connection> conn) : conn_(std::move(conn)) {}
+  SessionLock(std::unique_ptr<pqxx::connection> conn, int64_t key) : conn_(std::move(conn)), key_(key) {}
   std::unique_ptr<pqxx::connection> conn_;
+  const int64_t key_;
 };
 
 }  // namespace aw::db

@@ -293,13 +293,23 @@ bool SameDefinition(const v1::Indicator& a, const v1::Indicator& b) {
 
 v1::PeriodType ToProtoType(PeriodType type) { return static_cast<v1::PeriodType>(type); }
 
+namespace {
+
+// The period, or INVALID_ARGUMENT saying what is wrong with it (no field name).
+absl::StatusOr<Period> ParseProto(const v1::Period& period) {
+  if (period.key().empty()) return absl::InvalidArgumentError("a period key is required");
+  return period.type() == v1::PERIOD_TYPE_UNSPECIFIED
+             ? Period::Parse(period.key())
+             : Period::Parse(static_cast<PeriodType>(period.type()), period.key());
+}
+
+}  // namespace
+
 absl::StatusOr<Period> FromProto(const v1::Period& period, const std::string& field) {
   if (period.key().empty()) {
     return absl::InvalidArgumentError(absl::StrCat(field, ".key: required"));
   }
-  auto parsed = period.type() == v1::PERIOD_TYPE_UNSPECIFIED
-                    ? Period::Parse(period.key())
-                    : Period::Parse(static_cast<PeriodType>(period.type()), period.key());
+  auto parsed = ParseProto(period);
   if (!parsed.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(field, ": ", parsed.status().message()));
   }
@@ -348,7 +358,8 @@ Validation ValidateRows(const Catalogue& catalogue,
                                   absl::StrCat("at most ", kMaxTextBytes, " bytes")));
       continue;
     }
-    auto period = FromProto(r.period(), "period");
+    // The row error names the field; its message does not repeat it.
+    auto period = ParseProto(r.period());
     if (!period.ok()) {
       out.errors.push_back(Reject(i, kInvalidPeriod, "period", std::string(period.status().message())));
       continue;

@@ -1,5 +1,7 @@
 #include "services/monitor/evaluator.h"
 
+#include <unistd.h>
+
 #include <deque>
 #include <limits>
 
@@ -20,6 +22,12 @@ namespace {
 constexpr size_t kMaxUpdatesPerCommit = 2000;
 // How long a replica that is not the leader waits before trying again.
 constexpr absl::Duration kLeaderRetry = absl::Seconds(1);
+// How often the leader asks the database whether it still holds its lock.
+constexpr absl::Duration kLeaseCheck = absl::Milliseconds(250);
+// How long a new leader waits before it leads: longer than a lost leader
+// needs to notice (kLeaseCheck, and the check itself), so that two never
+// lead at once.
+constexpr absl::Duration kTakeoverGrace = absl::Milliseconds(1500);
 // How often expired whitelist entries are looked for.
 constexpr absl::Duration kSweepInterval = absl::Seconds(1);
 
@@ -28,9 +36,9 @@ constexpr absl::Duration kSweepInterval = absl::Seconds(1);
 // Commits the evaluator's changes in queue order on a thread of its own.
 class Evaluator::Committer {
  public:
-  Committer(MonitorStore* store, MonitorMetrics* metrics, const absl::Notification* stopping, int64_t position,
-            std::atomic<int64_t>* cursor)
-      : store_(store), metrics_(metrics), stopping_(stopping), position_(position), cursor_(cursor) {
+  Committer(MonitorStore* store, MonitorMetrics* metrics, const absl::Notification* stopping, int64_t epoch,
+            int64_t position, std::atomic<int64_t>* cursor)
+      : store_(store), metrics_(metrics), stopping_(stopping), epoch_(epoch), position_(position), cursor_(cursor) {
     thread_ = NamedThread("aw-ev-commit", [this] { Loop(); });
   }
   // What is queued and not committed is dropped: the cursor has not moved past
@@ -133,7 +141,7 @@ class Evaluator::Committer {
       const auto chunk = absl::MakeConstSpan(updates).subspan(start, end - start);
       const bool last = end == updates.size();
       const bool move = last && batch.to != position_;
-      auto resolved = store_->Apply(chunk, move ? kFeed : "", position_, batch.to);
+      auto resolved = store_->Apply(chunk, move ? kFeed : "", position_, batch.to, epoch_);
       if (!resolved.ok()) return resolved.status();
       metrics_->Applied(chunk, *resolved);
       if (move) {
@@ -151,7 +159,8 @@ class Evaluator::Committer {
   MonitorStore* const store_;
   MonitorMetrics* const metrics_;
   const absl::Notification* const stopping_;
-  int64_t position_;  // the committed cursor; committer thread only
+  const int64_t epoch_;  // the leadership its commits are fenced by
+  int64_t position_;     // the committed cursor; committer thread only
   std::atomic<int64_t>* const cursor_;
 
   absl::Mutex mu_;
@@ -204,22 +213,33 @@ void Evaluator::Stop() {
 
 void Evaluator::Loop() {
   auto log = Logger("monitor");
+  char host[256] = "";
+  gethostname(host, sizeof(host) - 1);
+  const std::string holder = absl::StrCat(host, ":", getpid());
   while (!stop_.HasBeenNotified()) {
     // The lease is the leader lock: held while it lives.
-    auto lease = store_->TryLeadEvaluator();
+    auto lease = store_->TryLeadEvaluator(holder);
     if (!lease.ok()) {
       log->warn("evaluator: database: {}", lease.status().ToString());
     } else if (*lease != nullptr) {
-      leader_ = true;
-      metrics_->leader.Set(1);
-      log->info("evaluator: this process now evaluates the readings feed");
-      const absl::Status s = Lead();
-      leader_ = false;
-      metrics_->leader.Set(0);
-      if (!s.ok() && !stop_.HasBeenNotified()) log->warn("evaluator stopped: {}", s.ToString());
+      // A leader that lost its lock notices within kLeaseCheck and stops;
+      // wait that out before leading, and check the lock is still ours.
+      if (clock_->SleepFor(kTakeoverGrace, stop_)) break;
+      if (absl::Status held = (*lease)->Check(); !held.ok()) {
+        log->warn("evaluator: lost the leader lock before leading: {}", held.ToString());
+      } else {
+        const absl::Status s = Lead(**lease);
+        if (!s.ok() && !stop_.HasBeenNotified()) log->warn("evaluator stopped: {}", s.ToString());
+      }
     }
     clock_->SleepFor(kLeaderRetry, stop_);
   }
+}
+
+void Evaluator::StepDown() {
+  if (leader_.exchange(false)) metrics_->leader.Set(0);
+  absl::MutexLock lock(&mu_);
+  if (feed_ != nullptr) feed_->Stop();
 }
 
 void Evaluator::Track(const OpenEventRow& row) {
@@ -230,11 +250,37 @@ void Evaluator::Track(const OpenEventRow& row) {
 }
 
 // Rebuilds the projection by replaying the feed up to the cursor, then judges
-// every new value, until the stream ends or the evaluator stops.
-absl::Status Evaluator::Lead() {
+// every new value, until the stream ends, the lock is lost or the evaluator
+// stops.
+absl::Status Evaluator::Lead(LeaderLease& lease) {
+  auto log = Logger("monitor");
   projection_.clear();
   open_.clear();
   rules_version_ = -1;
+  synced_ = false;
+  epoch_ = lease.epoch();
+  // The watchdog: the moment the lock is gone (a database restart ends its
+  // session), this process stops leading, before another can take over.
+  absl::Notification done;
+  std::atomic<bool> lost{false};
+  std::thread watchdog = NamedThread("aw-ev-lease", [&] {
+    while (!clock_->SleepFor(kLeaseCheck, done)) {
+      if (absl::Status held = lease.Check(); !held.ok()) {
+        log->warn("evaluator: the leader lock is lost ({}); stepping down", held.ToString());
+        lost = true;
+        StepDown();
+        return;
+      }
+    }
+  });
+  absl::Cleanup end_watch = [&] {
+    done.Notify();
+    watchdog.join();
+    if (leader_.exchange(false)) metrics_->leader.Set(0);
+  };
+  leader_ = true;
+  metrics_->leader.Set(1);
+  log->info("evaluator: this process now evaluates the readings feed (epoch {})", epoch_);
   auto cursor = store_->Cursor(kFeed);
   if (!cursor.ok()) return cursor.status();
   cursor_ = *cursor;
@@ -242,7 +288,7 @@ absl::Status Evaluator::Lead() {
   if (!open.ok()) return open.status();
   for (const auto& row : *open) Track(row);
 
-  Committer committer(store_, metrics_, &stop_, cursor_, &cursor_);
+  Committer committer(store_, metrics_, &stop_, epoch_, cursor_, &cursor_);
   committer_ = &committer;
   queued_to_ = cursor_;
   absl::Cleanup forget = [this] { committer_ = nullptr; };
@@ -263,6 +309,7 @@ absl::Status Evaluator::Lead() {
   {
     absl::MutexLock lock(&mu_);
     if (stop_.HasBeenNotified()) return absl::CancelledError("stopping");
+    if (lost) return absl::UnavailableError("the leader lock is lost");
     feed_ = &feed;
   }
   absl::Cleanup forget_feed = [this] {
@@ -271,7 +318,6 @@ absl::Status Evaluator::Lead() {
   };
   const int64_t replay_until = cursor_;
   absl::Status status;
-  bool synced = false;
   google::protobuf::Arena arena;  // pages are parsed on it, reset after each
   for (;;) {
     arena.Reset();
@@ -283,11 +329,6 @@ absl::Status Evaluator::Lead() {
     const absl::Time read_to = absl::Now();
     metrics_->stage_read.Increment(absl::ToDoubleSeconds(read_to - read_from));
     const absl::Duration waited = committer.waited();
-    if (!synced && page->last_seq() >= replay_until) {
-      status = SyncRules(true);
-      if (!status.ok()) break;
-      synced = true;
-    }
     status = Handle(*page, replay_until);
     if (!status.ok()) break;
     handled_ = std::max(handled_, page->last_seq());
@@ -295,6 +336,7 @@ absl::Status Evaluator::Lead() {
     metrics_->stage_wait.Increment(absl::ToDoubleSeconds(wait));
     metrics_->stage_judge.Increment(absl::ToDoubleSeconds(absl::Now() - read_to - wait));
   }
+  if (lost) return absl::UnavailableError(absl::StrCat("the leader lock is lost; ", status.ToString()));
   return status;
 }
 
@@ -306,6 +348,9 @@ absl::Status Evaluator::SyncRules(bool force) {
   if (!rules.ok()) return rules.status();
   auto dir = directory_->Refresh();
   if (!dir.ok()) return dir.status();
+  auto wl = store_->Whitelist(false);  // what opens now may be whitelisted
+  if (!wl.ok()) return wl.status();
+  whitelist_ = *std::move(wl);
 
   // Judge every value again under the new rule set: a new or changed rule
   // sees the history, and events of a disabled or deleted rule resolve.
@@ -361,7 +406,7 @@ absl::Status Evaluator::SyncRules(bool force) {
   if (absl::Status s = committer_->Flush(); !s.ok()) return s;
   // Events of disabled or deleted rules resolve, whoever opened them (timers too).
   if (absl::Status s = store_->ResolveRulesOtherThan(
-          live_codes, "the rule was disabled or changed so that it no longer applies");
+          live_codes, "the rule was disabled or changed so that it no longer applies", epoch_);
       !s.ok()) {
     return s;
   }
@@ -372,7 +417,7 @@ absl::Status Evaluator::SyncRules(bool force) {
       ++it;
     }
   }
-  return store_->SetAppliedRulesVersion(rules_version_);
+  return store_->SetAppliedRulesVersion(rules_version_, epoch_);
 }
 
 void Evaluator::Judge(size_t rule_index, const DirectorySnapshot& dir, int unit_id, const UnitFacts* u,
@@ -382,6 +427,8 @@ void Evaluator::Judge(size_t rule_index, const DirectorySnapshot& dir, int unit_
   if (rule.kind() == v1::RULE_KIND_QUALITY_CONSISTENCY) return;  // judged on timers
   const std::string& unit = units_.Name(unit_id);
   if (!InRuleScope(rule, dir, unit)) return;
+  const EventId key{rule_ids_[rule_index], unit_id, static_cast<int>(period.type()), ordinal};
+  auto open = open_.find(key);
   Verdict verdict;
   if (rule.kind() == v1::RULE_KIND_QUALITY_APPLICABILITY) {
     verdict = JudgeApplicability(rule, unit, u, indicator.code);
@@ -399,24 +446,24 @@ void Evaluator::Judge(size_t rule_index, const DirectorySnapshot& dir, int unit_
     if (!AppliesToType(rule, u)) return;
     const int n = std::min<int>(HistoryNeeded(rule), static_cast<int>(window_.size()) - 1) + 1;
     for (int i = 0; i < n; ++i) window_[i] = series.Get(ordinal - (n - 1) + i);
-    verdict = Evaluate(rule, indicator.direction, absl::MakeConstSpan(window_.data(), n));
+    const auto window = absl::MakeConstSpan(window_.data(), n);
+    verdict = Evaluate(rule, indicator.direction, window, /*explain=*/false);
+    // A verdict that resolves the event says why, in words.
+    if (verdict.level == 0 && open != open_.end()) verdict = Evaluate(rule, indicator.direction, window);
     ++evaluations_;
   }
-  const EventId key{rule_ids_[rule_index], unit_id, static_cast<int>(period.type()), ordinal};
-  auto open = open_.find(key);
-  const Change change = NextChange(open != open_.end(), open == open_.end() ? 0 : open->second.level, verdict.level);
-  if (change == Change::kNone) return;
-  EventUpdate up = EventUpdate::Of(rule, change, unit, period.key(), indicator.code, std::move(verdict));
+  auto judged =
+      Judged(rule, open == open_.end() ? nullptr : &open->second, unit, period, indicator.code, std::move(verdict));
+  if (!judged) return;
+  EventUpdate& up = *judged;
   up.cause_seq = cause_seq;
-  up.suppressed = change == Change::kOpen && Whitelisted(whitelist_, clock_->Now(), rule.code(), rule.theme_code(),
-                                                         dir, unit, indicator.code);
+  up.suppressed = up.change == Change::kOpen && Whitelisted(whitelist_, clock_->Now(), rule.code(),
+                                                            rule.theme_code(), dir, unit, indicator.code);
   // Keep the in-memory view in step so later values in the same page see it.
-  if (change == Change::kResolve) {
+  if (up.change == Change::kResolve) {
     open_.erase(open);
-  } else if (change == Change::kOpen) {
-    open_[key] = OpenEvent{up.verdict.level};
   } else {
-    open->second.level = up.verdict.level;
+    open_[key] = AfterUpdate(up);
   }
   updates.push_back(std::move(up));
 }
@@ -428,7 +475,9 @@ absl::Status Evaluator::Commit(std::vector<EventUpdate> updates, int64_t to, abs
 
 absl::Status Evaluator::SweepWhitelist() {
   last_sweep_ = clock_->Now();
-  if (whitelist_.empty()) return absl::OkStatus();  // nothing can expire
+  auto due = store_->ExpiryDue();
+  if (!due.ok()) return due.status();
+  if (!*due) return absl::OkStatus();
   // Events suppressed by an entry that just expired may still be queued.
   if (absl::Status s = committer_->Flush(); !s.ok()) return s;
   auto dir = directory_->Get();
@@ -436,19 +485,7 @@ absl::Status Evaluator::SweepWhitelist() {
   auto wl = store_->Whitelist(false);
   if (!wl.ok()) return wl.status();
   whitelist_ = *std::move(wl);
-  auto reopened = store_->ReopenExpired(
-      [&](const v1::WarningEvent& e, const v1::WhitelistEntry& w) {
-        return WhitelistCovers(w, e.rule_code(), e.theme_code(), **dir, e.unit_code(), e.indicator_code());
-      },
-      [&](const v1::WarningEvent& e) {
-        for (const auto& r : rules_) {
-          if (r.code() == e.rule_code()) {
-            return Whitelisted(whitelist_, clock_->Now(), r.code(), r.theme_code(), **dir, e.unit_code(),
-                               e.indicator_code());
-          }
-        }
-        return false;
-      });
+  auto reopened = store_->ReopenExpired(**dir);
   if (!reopened.ok()) return reopened.status();
   for (const auto& e : *reopened) metrics_->Event("reopened", e.level());
   return absl::OkStatus();
@@ -475,11 +512,15 @@ absl::Status Evaluator::Handle(const v1::WatchReadingsResponse& page, int64_t re
     projection_[series].Set(ordinal, r.value());
     if (c.seq() > replay_until) touched.push_back({unit, indicator, series, *period, ordinal, c.seq()});
   }
-  if (page.last_seq() <= replay_until) {
-    cursor_ = std::min(page.last_seq(), replay_until);
+  if (page.last_seq() < replay_until) {
+    cursor_ = page.last_seq();
     return absl::OkStatus();  // still rebuilding the projection
   }
-  if (absl::Status s = SyncRules(false); !s.ok()) return s;
+  // The projection holds every value up to the cursor: the rule set is
+  // judged on all of it once, then again whenever it changes — also while
+  // no readings arrive (heartbeat pages come every second).
+  if (absl::Status s = SyncRules(!synced_); !s.ok()) return s;
+  synced_ = true;
   std::vector<EventUpdate> updates;
   if (!touched.empty()) {
     auto dir = directory_->Get();

@@ -3,9 +3,12 @@
 // the enabled rules that watch it, and commits the event changes together with
 // the cursor. Judging and committing run on two threads: the next page is
 // judged while the last one commits, and pages that queue up while a commit
-// runs go into the next transaction together. One evaluator runs at a time (a
-// PostgreSQL advisory lock elects it); the others wait to take over.
-// Thread-safe.
+// runs go into the next transaction together. One evaluator leads at a time:
+// a PostgreSQL advisory lock elects it, a watchdog steps it down the moment
+// the lock is gone (a database restart ends its session), a new leader waits
+// longer than that before it leads, and a leadership epoch fences every
+// commit, so a leader that lost its lock can change nothing. The others wait
+// to take over. Thread-safe.
 #pragma once
 
 #include <atomic>
@@ -88,7 +91,9 @@ class Evaluator {
   class Committer;
 
   void Loop();
-  absl::Status Lead();
+  absl::Status Lead(LeaderLease& lease);
+  // Stops leading at once (the lock is lost): the metric drops, the feed ends.
+  void StepDown();
   absl::Status Handle(const v1::WatchReadingsResponse& page, int64_t replay_until);
   absl::Status SyncRules(bool force);
   void Track(const OpenEventRow& row);
@@ -114,6 +119,8 @@ class Evaluator {
   std::vector<int> rule_ids_;                                       // by index in rules_
   absl::flat_hash_map<uint64_t, std::vector<size_t>> rules_by_series_;  // SeriesId(indicator, 0, type)
   int64_t rules_version_ = -1;
+  bool synced_ = false;  // the rule set has judged the whole projection
+  int64_t epoch_ = 0;    // of the leadership held
   absl::flat_hash_map<EventId, OpenEvent> open_;
   std::vector<v1::WhitelistEntry> whitelist_;
   absl::Time last_sweep_;

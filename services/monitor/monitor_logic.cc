@@ -5,7 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
+#include "common/number_text.h"
 #include "common/rollup.h"
 
 namespace aw::monitor {
@@ -36,20 +38,61 @@ const v1::RuleLevel* MostSevere(const v1::Rule& rule, Fires fires) {
   return best;
 }
 
-// The most severe level whose threshold `measure` reaches, where a larger
-// measure is worse.
-Verdict ByMeasure(const v1::Rule& rule, double measure, const std::string& what) {
-  Verdict v;
-  v.observed = measure;
-  if (const v1::RuleLevel* l = MostSevere(rule, [&](const v1::RuleLevel& l) { return measure >= l.threshold(); })) {
-    v.level = l->level();
-    v.threshold = l->threshold();
-    v.message = absl::StrCat(what, " ", measure, " reaches level ", l->level(), " (", l->threshold(), ")");
-  }
-  return v;
-}
-
 bool Worse(v1::Direction d, double a, double b) { return HigherIsBetter(d) ? a < b : a > b; }
+
+// Builds a verdict; the texts are made only when they are kept: the message
+// of a level reached always, the message of no level and the reason for not
+// judging only when explaining (the evaluator's hot path does not).
+class Verdicts {
+ public:
+  Verdicts(const v1::Rule& rule, bool explain) : rule_(rule), explain_(explain) {}
+
+  // The most severe level whose threshold `measure` reaches (equality
+  // included), where a larger measure is worse; `shown()` is how the measure
+  // is printed after `what`.
+  template <typename Shown>
+  Verdict ByMeasure(double measure, const char* what, Shown shown) const {
+    Verdict v;
+    v.observed = measure;
+    if (const v1::RuleLevel* l =
+            MostSevere(rule_, [&](const v1::RuleLevel& l) { return measure >= l.threshold(); })) {
+      v.level = l->level();
+      v.threshold = l->threshold();
+      v.message = absl::StrCat(what, " ", shown(), " reaches level ", l->level(), " (threshold ",
+                               NumberText(l->threshold()), ")");
+    } else if (explain_) {
+      v.message = absl::StrCat(what, " ", shown(), " reaches no level");
+    }
+    return v;
+  }
+
+  // No problem to judge: level 0, saying what was seen.
+  template <typename Text>
+  Verdict Fine(double observed, Text text) const {
+    Verdict v;
+    v.observed = observed;
+    if (explain_) v.message = text();
+    return v;
+  }
+
+  // The rule could not judge, saying why.
+  template <typename Text>
+  Verdict NotJudged(Text why) const {
+    Verdict v;
+    v.judged = false;
+    if (explain_) {
+      v.not_judged = why();
+      v.message = v.not_judged;
+    }
+    return v;
+  }
+
+  bool explain() const { return explain_; }
+
+ private:
+  const v1::Rule& rule_;
+  const bool explain_;
+};
 
 }  // namespace
 
@@ -124,11 +167,13 @@ absl::Status ValidateRule(const v1::Rule& rule, const std::vector<IndicatorFacts
   auto descending = [&](double floor, const char* unit) -> absl::Status {
     for (size_t i = 0; i < levels.size(); ++i) {
       const std::string field = absl::StrCat("levels[level ", levels[i].level(), "].threshold");
-      if (levels[i].threshold() < floor) return Bad(field, absl::StrCat("must be at least ", floor, unit));
+      if (levels[i].threshold() < floor) {
+        return Bad(field, absl::StrCat("must be at least ", NumberText(floor), unit));
+      }
       if (i > 0 && !(levels[i - 1].threshold() > levels[i].threshold())) {
         return Bad(field, absl::StrCat("level ", levels[i - 1].level(), " is more severe, so its threshold (",
-                                       levels[i - 1].threshold(), ") must be larger than level ",
-                                       levels[i].level(), "'s (", levels[i].threshold(), ")"));
+                                       NumberText(levels[i - 1].threshold()), ") must be larger than level ",
+                                       levels[i].level(), "'s (", NumberText(levels[i].threshold()), ")"));
       }
     }
     return absl::OkStatus();
@@ -146,16 +191,20 @@ absl::Status ValidateRule(const v1::Rule& rule, const std::vector<IndicatorFacts
         }
       }
       // The most severe level must be reachable by some valid value.
-      if (higher ? !(levels.front().threshold() > f.min_value) : !(levels.front().threshold() < f.max_value)) {
+      if (higher ? levels.front().threshold() < f.min_value : levels.front().threshold() > f.max_value) {
         return Bad(absl::StrCat("levels[level ", levels.front().level(), "].threshold"),
-                   absl::StrCat("can never fire: no valid value of ", f.code, " is ", higher ? "below " : "above ",
-                                levels.front().threshold(), " (valid range [", f.min_value, ", ", f.max_value, "])"));
+                   absl::StrCat("can never fire: no valid value of ", f.code, " is at or ",
+                                higher ? "below " : "above ", NumberText(levels.front().threshold()),
+                                " (valid range [", NumberText(f.min_value), ", ", NumberText(f.max_value), "])"));
       }
       return absl::OkStatus();
     case v1::RULE_KIND_PERIOD_CHANGE:
       return descending(1e-9, " percent");
     case v1::RULE_KIND_BASELINE_DEVIATION:
       if (rule.window() < 3 || rule.window() > 60) return Bad("window", "3 to 60 periods of baseline");
+      if (rule.min_history() != 0 && (rule.min_history() < 3 || rule.min_history() > rule.window())) {
+        return Bad("min_history", absl::StrCat("3 to the window (", rule.window(), ") periods, or 0 for all of them"));
+      }
       return descending(1e-9, " standard deviations");
     case v1::RULE_KIND_CONSECUTIVE_WORSENING:
       if (rule.window() < 2 || rule.window() > 60) return Bad("window", "2 to 60 periods");
@@ -174,7 +223,8 @@ absl::Status ValidateRule(const v1::Rule& rule, const std::vector<IndicatorFacts
       }
       if (rule.plausible_min() <= f.min_value && rule.plausible_max() >= f.max_value) {
         return Bad("plausible_min", absl::StrCat("can never fire: the plausible range covers every valid value of ",
-                                                 f.code, " [", f.min_value, ", ", f.max_value, "]"));
+                                                 f.code, " [", NumberText(f.min_value), ", ",
+                                                 NumberText(f.max_value), "]"));
       }
       return descending(0, " percent");
     case v1::RULE_KIND_QUALITY_CONSISTENCY:
@@ -194,51 +244,81 @@ absl::Status ValidateRule(const v1::Rule& rule, const std::vector<IndicatorFacts
   }
 }
 
-Verdict Evaluate(const v1::Rule& rule, v1::Direction direction,
-                 absl::Span<const std::optional<double>> series) {
-  Verdict none;
-  if (series.empty() || !series.back()) return none;
+Verdict Evaluate(const v1::Rule& rule, v1::Direction direction, absl::Span<const std::optional<double>> series,
+                 bool explain) {
+  const Verdicts make(rule, explain);
+  if (series.empty() || !series.back()) return make.NotJudged([] { return "no value for the period"; });
   const double value = *series.back();
   const bool higher = HigherIsBetter(direction);
   switch (rule.kind()) {
     case v1::RULE_KIND_STATIC_THRESHOLD: {
-      Verdict v;
-      v.observed = value;
-      if (const v1::RuleLevel* l =
-              MostSevere(rule, [&](const v1::RuleLevel& l) { return Worse(direction, value, l.threshold()); })) {
+      // At the threshold, or worse, reaches it.
+      if (const v1::RuleLevel* l = MostSevere(rule, [&](const v1::RuleLevel& l) {
+            return value == l.threshold() || Worse(direction, value, l.threshold());
+          })) {
+        Verdict v;
+        v.observed = value;
         v.level = l->level();
         v.threshold = l->threshold();
-        v.message = absl::StrCat("value ", value, " is ", higher ? "below " : "above ", l->threshold(),
-                                 " (level ", l->level(), ")");
+        v.message = absl::StrCat("value ", NumberText(value), " is at or ", higher ? "below " : "above ",
+                                 NumberText(l->threshold()), " (level ", l->level(), ")");
+        return v;
       }
-      return v;
+      return make.Fine(value, [&] { return absl::StrCat("value ", NumberText(value), " reaches no level"); });
     }
     case v1::RULE_KIND_PERIOD_CHANGE: {
-      if (series.size() < 2 || !series[series.size() - 2] || *series[series.size() - 2] == 0) return none;
+      if (series.size() < 2 || !series[series.size() - 2]) {
+        return make.NotJudged([] { return "no value for the previous period"; });
+      }
       const double previous = *series[series.size() - 2];
+      if (previous == 0) {
+        return make.NotJudged([] { return "the previous period's value is 0: a change in percent is undefined"; });
+      }
       const double change = (value - previous) / std::fabs(previous) * 100;
       const double deterioration = higher ? -change : change;
-      if (deterioration <= 0) return none;
-      return ByMeasure(rule, deterioration, "deterioration vs the previous period, in percent,");
+      auto vs = [&] { return absl::StrCat(" (", NumberText(previous), " → ", NumberText(value), ")"); };
+      if (deterioration <= 0) {
+        return make.Fine(deterioration, [&] { return absl::StrCat("no deterioration vs the previous period", vs()); });
+      }
+      return make.ByMeasure(deterioration, "deterioration vs the previous period of",
+                            [&] { return absl::StrCat(RoundedText(deterioration), "%", vs()); });
     }
     case v1::RULE_KIND_BASELINE_DEVIATION: {
-      std::vector<double> base;
-      for (size_t i = 0; i + 1 < series.size(); ++i) {
-        if (series[i]) base.push_back(*series[i]);
-      }
-      if (static_cast<int>(base.size()) < std::min(rule.window(), 3)) return none;
+      const int window = static_cast<int>(series.size()) - 1;
+      int used = 0;
       double mean = 0;
-      for (double b : base) mean += b;
-      mean /= base.size();
+      for (int i = 0; i < window; ++i) {
+        if (series[i]) {
+          mean += *series[i];
+          ++used;
+        }
+      }
+      const int needed = rule.min_history() > 0 ? rule.min_history() : window;
+      if (used < needed || used < 2) {
+        return make.NotJudged([&] {
+          return absl::StrCat("only ", used, " of the last ", window, " periods have values; ", needed, " needed");
+        });
+      }
+      mean /= used;
       double var = 0;
-      for (double b : base) var += (b - mean) * (b - mean);
-      const double sd = std::sqrt(var / (base.size() - 1));
-      if (sd == 0) return none;
+      for (int i = 0; i < window; ++i) {
+        if (series[i]) var += (*series[i] - mean) * (*series[i] - mean);
+      }
+      const double sd = std::sqrt(var / (used - 1));
+      auto over = [&] { return absl::StrCat(used, " of the last ", window, " periods"); };
+      if (sd == 0) {
+        return make.NotJudged(
+            [&] { return absl::StrCat("no spread: the ", over(), " all have the value ", NumberText(mean)); });
+      }
       const double z = (value - mean) / sd;
       const double bad = higher ? -z : z;
-      if (bad <= 0) return none;
-      return ByMeasure(rule, bad, absl::StrCat("deviation from the mean of the last ", base.size(),
-                                               " periods, in standard deviations,"));
+      if (bad <= 0) {
+        return make.Fine(bad, [&] { return absl::StrCat("no deterioration against the mean of ", over()); });
+      }
+      return make.ByMeasure(bad, "deterioration of", [&] {
+        return absl::StrCat(RoundedText(bad), " standard deviations (value ", NumberText(value), ", mean ",
+                            RoundedText(mean, 4), " over ", over(), ")");
+      });
     }
     case v1::RULE_KIND_CONSECUTIVE_WORSENING: {
       int run = 0;
@@ -246,48 +326,83 @@ Verdict Evaluate(const v1::Rule& rule, v1::Direction direction,
         if (!series[i] || !series[i - 1] || !Worse(direction, *series[i], *series[i - 1])) break;
         ++run;
       }
-      if (run == 0) return none;
-      return ByMeasure(rule, run, "consecutive worsening periods:");
+      if (run == 0) return make.Fine(0, [] { return "no worsening vs the previous period"; });
+      return make.ByMeasure(run, "consecutive worsening periods:", [&] { return absl::StrCat(run); });
     }
     case v1::RULE_KIND_QUALITY_RANGE: {
       const double width = rule.plausible_max() - rule.plausible_min();
       double outside = 0;
       if (value < rule.plausible_min()) outside = rule.plausible_min() - value;
       if (value > rule.plausible_max()) outside = value - rule.plausible_max();
-      if (outside <= 0) return none;
-      Verdict v = ByMeasure(rule, outside / width * 100, "distance outside the plausible range, in percent,");
-      if (v.level > 0) {
-        v.observed = value;
-        v.message = absl::StrCat("value ", value, " is outside the plausible range [", rule.plausible_min(), ", ",
-                                 rule.plausible_max(), "] (level ", v.level, ")");
+      auto range = [&] {
+        return absl::StrCat("[", NumberText(rule.plausible_min()), ", ", NumberText(rule.plausible_max()), "]");
+      };
+      if (outside <= 0) {
+        return make.Fine(value, [&] { return absl::StrCat("value ", NumberText(value), " is inside ", range()); });
+      }
+      const double percent = outside / width * 100;
+      Verdict v = make.ByMeasure(percent, "", [] { return ""; });
+      v.observed = value;
+      if (v.level > 0 || explain) {
+        v.message = absl::StrCat("value ", NumberText(value), " is outside the plausible range ", range(), " by ",
+                                 RoundedText(percent), "% of its width",
+                                 v.level > 0 ? absl::StrCat(" (level ", v.level, ")") : std::string(", no level"));
       }
       return v;
     }
     default:
-      return none;
+      return make.NotJudged([] { return "not a value rule"; });
   }
 }
 
 Verdict EvaluateMissing(const v1::Rule& rule, double days_overdue) {
-  if (days_overdue < 0) return Verdict();
-  Verdict v = ByMeasure(rule, days_overdue, "days overdue:");
-  return v;
+  const Verdicts make(rule, true);
+  if (days_overdue < 0) return make.Fine(days_overdue, [] { return "not yet due"; });
+  return make.ByMeasure(days_overdue, "days overdue:", [&] { return NumberText(days_overdue); });
 }
 
 Verdict EvaluateConsistency(const v1::Rule& rule, double parent, double rollup) {
+  const Verdicts make(rule, true);
   const double base = std::max(std::fabs(rollup), 1e-9);
   const double diff = std::fabs(parent - rollup) / base * 100;
-  if (diff == 0) return Verdict();
-  Verdict v = ByMeasure(rule, diff, "difference from the roll-up of the children, in percent,");
-  return v;
+  if (diff == 0) return make.Fine(0, [] { return "consistent with the roll-up of the children"; });
+  return make.ByMeasure(diff, "difference from the roll-up of the children of",
+                        [&] { return absl::StrCat(RoundedText(diff), "%"); });
 }
 
-Change NextChange(bool has_open_event, int open_level, int new_level) {
-  if (!has_open_event) return new_level > 0 ? Change::kOpen : Change::kNone;
-  if (new_level == 0) return Change::kResolve;
-  if (new_level < open_level) return Change::kEscalate;  // 1 is the most severe
-  if (new_level > open_level) return Change::kDeescalate;
+uint64_t OpenEvent::Hash(absl::string_view message) { return absl::HashOf(message); }
+
+Change NextChange(const OpenEvent* open, const Verdict& v) {
+  if (open == nullptr) return v.level > 0 ? Change::kOpen : Change::kNone;
+  if (v.level == 0) return Change::kResolve;
+  if (v.level < open->level) return Change::kEscalate;  // 1 is the most severe
+  if (v.level > open->level) return Change::kDeescalate;
+  if (v.observed != open->observed || v.threshold != open->threshold ||
+      OpenEvent::Hash(v.message) != open->message_hash) {
+    return Change::kRejudge;
+  }
   return Change::kNone;
+}
+
+std::optional<EventUpdate> Judged(const v1::Rule& rule, const OpenEvent* open, const std::string& unit_code,
+                                  const Period& period, const std::string& indicator_code, Verdict verdict) {
+  const Change change = NextChange(open, verdict);
+  if (change == Change::kNone) return std::nullopt;
+  std::string comment;
+  if (change == Change::kRejudge) {
+    comment = absl::StrCat("observed ", NumberText(open->observed), " → ", NumberText(verdict.observed));
+    if (open->threshold != verdict.threshold) {
+      absl::StrAppend(&comment, ", threshold ", NumberText(open->threshold), " → ", NumberText(verdict.threshold));
+    }
+    absl::StrAppend(&comment, ": ", verdict.message);
+  }
+  EventUpdate u = EventUpdate::Of(rule, change, unit_code, period.key(), indicator_code, std::move(verdict));
+  u.comment = std::move(comment);
+  return u;
+}
+
+OpenEvent AfterUpdate(const EventUpdate& u) {
+  return OpenEvent{u.verdict.level, u.verdict.observed, u.verdict.threshold, OpenEvent::Hash(u.verdict.message)};
 }
 
 bool IsTimerRule(v1::RuleKind kind) {
@@ -470,8 +585,8 @@ std::map<std::string, UnitVerdict> MissingVerdicts(const v1::Rule& rule, const D
     const double days = std::floor(absl::ToDoubleHours(now - absl::FromUnixSeconds(m.deadline().seconds())) / 24);
     Verdict v = EvaluateMissing(rule, days);
     if (v.level > 0) {
-      v.message = absl::StrCat(m.indicator_code(), " for ", period.key(), " is ", days, " day(s) overdue (level ",
-                               v.level, ")");
+      v.message = absl::StrCat(m.indicator_code(), " for ", period.key(), " is ", NumberText(days),
+                               " day(s) overdue (level ", v.level, ")");
     }
     *days_max = std::max(*days_max, static_cast<int>(days));
     KeepWorst(verdicts, m.unit_code(), v, m.indicator_code());
@@ -502,9 +617,10 @@ std::map<std::string, UnitVerdict> ConsistencyVerdicts(
     if (!rollup.ok()) continue;
     Verdict v = EvaluateConsistency(rule, parent_value, *rollup);
     if (v.level > 0) {
+      v.message = absl::StrCat(indicator, " of ", unit, " is ", NumberText(parent_value), " but its ",
+                               child_values.size(), " children add up to ", NumberText(*rollup), ", ",
+                               RoundedText(v.observed), "% apart (level ", v.level, ")");
       v.observed = parent_value;
-      v.message = absl::StrCat(indicator, " of ", unit, " is ", parent_value, " but its ", child_values.size(),
-                               " children add up to ", *rollup, " (level ", v.level, ")");
     }
     KeepWorst(verdicts, unit, v, indicator);
   }
@@ -517,9 +633,8 @@ std::vector<EventUpdate> TimerChanges(const v1::Rule& rule, const Period& period
   std::vector<EventUpdate> updates;
   for (const auto& [unit, v] : verdicts) {
     auto it = open.find(unit);
-    const Change change = NextChange(it != open.end(), it == open.end() ? 0 : it->second.level, v.verdict.level);
-    if (change == Change::kNone) continue;
-    updates.push_back(EventUpdate::Of(rule, change, unit, period.key(), v.indicator, v.verdict));
+    auto update = Judged(rule, it == open.end() ? nullptr : &it->second, unit, period, v.indicator, v.verdict);
+    if (update) updates.push_back(*std::move(update));
   }
   // Problems that went away resolve their events.
   for (const auto& [unit, event] : open) {
@@ -536,12 +651,10 @@ std::vector<EventUpdate> TimerChanges(const v1::Rule& rule, const Period& period
 
 // --- Backtests -------------------------------------------------------------------------
 
-std::vector<v1::WarningEvent> Backtest(const v1::Rule& rule, const IndicatorFacts& indicator,
-                                       const DirectorySnapshot& dir,
-                                       const std::map<std::string, std::map<std::string, double>>& series,
-                                       const Period& first, const Period& last, int* evaluated) {
-  std::vector<v1::WarningEvent> out;
-  *evaluated = 0;
+BacktestResult Backtest(const v1::Rule& rule, const IndicatorFacts& indicator, const DirectorySnapshot& dir,
+                        const std::map<std::string, std::map<std::string, double>>& series, const Period& first,
+                        const Period& last) {
+  BacktestResult out;
   for (const auto& [unit, values] : series) {
     const UnitFacts* u = dir.Unit(unit);
     for (Period p = first; p <= last; p = p.Next()) {
@@ -558,9 +671,20 @@ std::vector<v1::WarningEvent> Backtest(const v1::Rule& rule, const IndicatorFact
         }
         v = Evaluate(rule, indicator.direction, window);
       }
-      ++*evaluated;
+      if (!v.judged) {
+        if (out.not_judged.size() < BacktestResult::kMaxNotJudged) {
+          v1::NotJudged& n = out.not_judged.emplace_back();
+          n.set_unit_code(unit);
+          n.mutable_period()->set_key(p.key());
+          n.mutable_period()->set_type(rule.period_type());
+          n.set_reason(v.not_judged);
+        }
+        ++out.not_judged_count;
+        continue;
+      }
+      ++out.evaluated;
       if (v.level == 0) continue;
-      v1::WarningEvent& e = out.emplace_back();
+      v1::WarningEvent& e = out.events.emplace_back();
       e.set_rule_code(rule.code());
       e.set_theme_code(rule.theme_code());
       e.set_unit_code(unit);

@@ -12,6 +12,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "auditwatch/v1/ingest.pb.h"
@@ -61,19 +62,30 @@ struct DirectorySnapshot {
 // fire. `indicators` are the facts of rule.indicator_codes, in order.
 absl::Status ValidateRule(const v1::Rule& rule, const std::vector<IndicatorFacts>& indicators);
 
-// A rule's verdict on one (unit, indicator, period).
+// A rule's verdict on one (unit, indicator, period). Every kind follows one
+// convention (stated in monitor.proto): a level is reached when the measure
+// reaches its threshold, equality included; a measure that shows no problem at
+// all (no deterioration, inside the range, consistent) reaches no level.
 struct Verdict {
   int level = 0;         // 0 = no warning
   double observed = 0;   // the value, change, z-score, count … that was judged
   double threshold = 0;  // the threshold of `level`
-  std::string message;
+  std::string message;   // what was judged, in words (at level 0 only when explained)
+  // False (with level 0) when the rule could not judge: too little history, a
+  // zero to compare with, no spread in the baseline; `not_judged` says why
+  // when explained.
+  bool judged = true;
+  std::string not_judged;
 };
 
 // The verdict of a value-based rule (static, change, baseline, trend, range) on
 // a series of one unit's values of one indicator in period order, ending with
 // the period judged; std::nullopt marks a period without a value.
+// The texts of a verdict that reaches no level (its message, why it was not
+// judged) are made only when `explain` is set: the evaluator asks for them
+// only for a verdict that resolves an event.
 Verdict Evaluate(const v1::Rule& rule, v1::Direction direction,
-                 absl::Span<const std::optional<double>> series);
+                 absl::Span<const std::optional<double>> series, bool explain = true);
 // MISSING: the value is `days_overdue` days past its deadline.
 Verdict EvaluateMissing(const v1::Rule& rule, double days_overdue);
 // QUALITY_CONSISTENCY: a parent's value against the roll-up of its children.
@@ -82,9 +94,21 @@ Verdict EvaluateConsistency(const v1::Rule& rule, double parent, double rollup);
 // How many periods of history a rule needs besides the judged one.
 int HistoryNeeded(const v1::Rule& rule);
 
-// What happens to the open event of (rule, unit, period), if any, on a verdict.
-enum class Change { kNone, kOpen, kEscalate, kDeescalate, kResolve };
-Change NextChange(bool has_open_event, int open_level, int new_level);
+// An unresolved event as the evaluator and the timers track it: its level
+// and what it says (the message by its hash).
+struct OpenEvent {
+  int level = 0;
+  double observed = 0;
+  double threshold = 0;
+  uint64_t message_hash = 0;
+
+  static uint64_t Hash(absl::string_view message);
+};
+
+// What happens to the open event of (rule, unit, period), if any, on a
+// verdict: kRejudge keeps the level but refreshes what the event says.
+enum class Change { kNone, kOpen, kEscalate, kDeescalate, kResolve, kRejudge };
+Change NextChange(const OpenEvent* open, const Verdict& verdict);
 
 // True for the kinds judged on each new value (not on timers).
 bool IsValueRule(v1::RuleKind kind);
@@ -125,12 +149,17 @@ struct EventUpdate {
   bool suppressed = false;     // kOpen under an active whitelist entry
   bool keep_observed = false;  // kResolve not judged from a value: keep what the event observed
   int64_t cause_seq = 0;       // reading feed sequence that caused it (0 for timers)
+  std::string comment;         // for the history entry, when not the verdict's message
 };
 
-// An unresolved event as the evaluator and the timers track it.
-struct OpenEvent {
-  int level = 0;
-};
+// The change (if any) that brings the event of (rule, unit, period) — `open`,
+// nullptr when there is none — to `verdict`; a re-judgement's comment tells
+// the old and the new observation.
+// The evaluator calls it for every verdict: nothing is built unless there is a change.
+std::optional<EventUpdate> Judged(const v1::Rule& rule, const OpenEvent* open, const std::string& unit_code,
+                                  const Period& period, const std::string& indicator_code, Verdict verdict);
+// The event as `update` leaves it, for whoever tracks open events.
+OpenEvent AfterUpdate(const EventUpdate& update);
 
 // --- Whitelist (白名单) ---------------------------------------------------------
 
@@ -185,12 +214,19 @@ constexpr absl::Duration kConsistencyWatched = absl::Hours(24 * 30);
 // --- Backtests --------------------------------------------------------------------
 
 // The events a value rule would raise for the periods [first, last] of the
-// values in `series` (unit → period key → value), with no side effects;
-// `evaluated` counts the verdicts.
-std::vector<v1::WarningEvent> Backtest(const v1::Rule& rule, const IndicatorFacts& indicator,
-                                       const DirectorySnapshot& dir,
-                                       const std::map<std::string, std::map<std::string, double>>& series,
-                                       const Period& first, const Period& last, int* evaluated);
+// values in `series` (unit → period key → value), with no side effects, and
+// the periods it could not judge, with why.
+struct BacktestResult {
+  std::vector<v1::WarningEvent> events;
+  int evaluated = 0;  // verdicts given
+  // The first kMaxNotJudged periods the rule could not judge, and how many in all.
+  std::vector<v1::NotJudged> not_judged;
+  int not_judged_count = 0;
+  static constexpr size_t kMaxNotJudged = 1000;
+};
+BacktestResult Backtest(const v1::Rule& rule, const IndicatorFacts& indicator, const DirectorySnapshot& dir,
+                        const std::map<std::string, std::map<std::string, double>>& series, const Period& first,
+                        const Period& last);
 
 // --- Notifications (短信) --------------------------------------------------------
 

@@ -123,10 +123,20 @@ TEST_CASE("Rules that could never fire are refused, naming the field", "[monitor
   CHECK(field_of(Rule(v1::RULE_KIND_STATIC_THRESHOLD, {90, 80}), {Facts(kUp)}) == "rule.levels[level 2].threshold");
   CHECK(field_of(Rule(v1::RULE_KIND_STATIC_THRESHOLD, {5, 10}), {Facts(kDown)}) == "rule.levels[level 2].threshold");
   CHECK(field_of(Rule(v1::RULE_KIND_PERIOD_CHANGE, {10, 20}), {Facts(kUp)}) == "rule.levels[level 2].threshold");
-  // Impossible direction: nothing valid is below the bottom of the range.
-  const absl::Status never = ValidateRule(Rule(v1::RULE_KIND_STATIC_THRESHOLD, {0}), {Facts(kUp)});
+  // Impossible direction: nothing valid is at or below a threshold under the
+  // bottom of the range; the bottom itself can be reached.
+  const absl::Status never = ValidateRule(Rule(v1::RULE_KIND_STATIC_THRESHOLD, {-1}), {Facts(kUp)});
   CHECK(std::string(never.message()).find("can never fire") != std::string::npos);
-  CHECK(field_of(Rule(v1::RULE_KIND_STATIC_THRESHOLD, {100}), {Facts(kDown)}) == "rule.levels[level 1].threshold");
+  CHECK(ValidateRule(Rule(v1::RULE_KIND_STATIC_THRESHOLD, {0}), {Facts(kUp)}).ok());
+  CHECK(ValidateRule(Rule(v1::RULE_KIND_STATIC_THRESHOLD, {100}), {Facts(kDown)}).ok());
+  CHECK(field_of(Rule(v1::RULE_KIND_STATIC_THRESHOLD, {100.5}), {Facts(kDown)}) == "rule.levels[level 1].threshold");
+  v1::Rule thin = Rule(v1::RULE_KIND_BASELINE_DEVIATION, {2}, 6);
+  thin.set_min_history(2);
+  CHECK(field_of(thin, {Facts(kUp)}) == "rule.min_history");
+  thin.set_min_history(7);
+  CHECK(field_of(thin, {Facts(kUp)}) == "rule.min_history");
+  thin.set_min_history(4);
+  CHECK(ValidateRule(thin, {Facts(kUp)}).ok());
   CHECK(field_of(Rule(v1::RULE_KIND_PERIOD_CHANGE, {-5}), {Facts(kUp)}) == "rule.levels[level 1].threshold");
   CHECK(field_of(Rule(v1::RULE_KIND_BASELINE_DEVIATION, {2}, 1), {Facts(kUp)}) == "rule.window");
   CHECK(field_of(Rule(v1::RULE_KIND_CONSECUTIVE_WORSENING, {8}, 6), {Facts(kUp)}) == "rule.levels[level 1].threshold");
@@ -145,13 +155,139 @@ TEST_CASE("Rules that could never fire are refused, naming the field", "[monitor
   CHECK(field_of(Rule(v1::RULE_KIND_STATIC_THRESHOLD, {80}), {}) == "rule.indicator_codes");
 }
 
-TEST_CASE("Events open, escalate, de-escalate and resolve", "[monitor]") {
-  CHECK(NextChange(false, 0, 0) == Change::kNone);
-  CHECK(NextChange(false, 0, 3) == Change::kOpen);
-  CHECK(NextChange(true, 3, 1) == Change::kEscalate);
-  CHECK(NextChange(true, 1, 2) == Change::kDeescalate);
-  CHECK(NextChange(true, 2, 2) == Change::kNone);
-  CHECK(NextChange(true, 2, 0) == Change::kResolve);
+Verdict At(int level, double observed = 0, double threshold = 0, std::string message = "") {
+  Verdict v;
+  v.level = level;
+  v.observed = observed;
+  v.threshold = threshold;
+  v.message = std::move(message);
+  return v;
+}
+
+TEST_CASE("Events open, escalate, de-escalate, re-judge and resolve", "[monitor]") {
+  const OpenEvent two{2, 70, 80, OpenEvent::Hash("value 70 is at or below 80 (level 2)")};
+  const OpenEvent three{3, 70, 80, 0};
+  const OpenEvent one{1, 70, 80, 0};
+  CHECK(NextChange(nullptr, At(0)) == Change::kNone);
+  CHECK(NextChange(nullptr, At(3)) == Change::kOpen);
+  CHECK(NextChange(&three, At(1)) == Change::kEscalate);
+  CHECK(NextChange(&one, At(2)) == Change::kDeescalate);
+  CHECK(NextChange(&two, At(2, 70, 80, "value 70 is at or below 80 (level 2)")) == Change::kNone);
+  CHECK(NextChange(&two, At(0)) == Change::kResolve);
+  // The same level, judged again with a new observation, threshold or message.
+  CHECK(NextChange(&two, At(2, 65, 80, "value 65 is at or below 80 (level 2)")) == Change::kRejudge);
+  CHECK(NextChange(&two, At(2, 70, 75, "value 70 is at or below 80 (level 2)")) == Change::kRejudge);
+  CHECK(NextChange(&two, At(2, 70, 80, "another wording")) == Change::kRejudge);
+}
+
+TEST_CASE("A re-judgement tells the old and the new observation", "[monitor]") {
+  const v1::Rule rule = Rule(v1::RULE_KIND_STATIC_THRESHOLD, {5});
+  const OpenEvent before{1, 4, 6, OpenEvent::Hash("value 4 is at or below 6 (level 1)")};
+  auto u = Judged(rule, &before, "S1", *Period::Parse("2025-03"), "IND", At(1, 4, 5, "value 4 is at or below 5 (level 1)"));
+  REQUIRE(u.has_value());
+  CHECK(u->change == Change::kRejudge);
+  CHECK(u->comment == "observed 4 → 4, threshold 6 → 5: value 4 is at or below 5 (level 1)");
+  const OpenEvent after = AfterUpdate(*u);
+  CHECK(after.threshold == 5);
+  CHECK_FALSE(Judged(rule, &after, "S1", *Period::Parse("2025-03"), "IND", At(1, 4, 5, "value 4 is at or below 5 (level 1)")));
+}
+
+// One convention for every kind: a level fires when its measure reaches the
+// threshold. Each kind, in each direction it has, exactly at the threshold
+// and a hair on the better side.
+TEST_CASE("Every kind fires exactly at its threshold and not a hair before, in both directions", "[monitor]") {
+  const double kHair = 1e-9;
+  SECTION("static") {
+    const v1::Rule up = Rule(v1::RULE_KIND_STATIC_THRESHOLD, {80});
+    CHECK(Evaluate(up, kUp, {80.0}).level == 1);
+    CHECK(Evaluate(up, kUp, {80.0 + kHair}).level == 0);
+    const v1::Rule down = Rule(v1::RULE_KIND_STATIC_THRESHOLD, {20});
+    CHECK(Evaluate(down, kDown, {20.0}).level == 1);
+    CHECK(Evaluate(down, kDown, {20.0 - kHair}).level == 0);
+  }
+  SECTION("period change") {
+    const v1::Rule r = Rule(v1::RULE_KIND_PERIOD_CHANGE, {25});
+    CHECK(Evaluate(r, kUp, {80.0, 60.0}).level == 1);  // -25 %
+    CHECK(Evaluate(r, kUp, {80.0, 60.0 + 1e-6}).level == 0);
+    CHECK(Evaluate(r, kDown, {80.0, 100.0}).level == 1);  // +25 %
+    CHECK(Evaluate(r, kDown, {80.0, 100.0 - 1e-6}).level == 0);
+  }
+  SECTION("baseline deviation") {
+    const v1::Rule r = Rule(v1::RULE_KIND_BASELINE_DEVIATION, {2}, 3);  // mean 2, sd 1
+    CHECK(Evaluate(r, kUp, {1.0, 2.0, 3.0, 0.0}).level == 1);
+    CHECK(Evaluate(r, kUp, {1.0, 2.0, 3.0, 1e-6}).level == 0);
+    CHECK(Evaluate(r, kDown, {1.0, 2.0, 3.0, 4.0}).level == 1);
+    CHECK(Evaluate(r, kDown, {1.0, 2.0, 3.0, 4.0 - 1e-6}).level == 0);
+  }
+  SECTION("consecutive worsening") {
+    const v1::Rule r = Rule(v1::RULE_KIND_CONSECUTIVE_WORSENING, {3}, 4);
+    CHECK(Evaluate(r, kUp, {9.0, 10.0, 9.0, 8.0, 7.0}).level == 1);
+    CHECK(Evaluate(r, kUp, {9.0, 8.0, 9.0, 8.0, 7.0}).level == 0);  // a run of 2
+    CHECK(Evaluate(r, kDown, {9.0, 8.0, 9.0, 10.0, 11.0}).level == 1);
+    CHECK(Evaluate(r, kDown, {9.0, 10.0, 9.0, 10.0, 11.0}).level == 0);
+  }
+  SECTION("plausible range, below and above") {
+    v1::Rule r = Rule(v1::RULE_KIND_QUALITY_RANGE, {25});
+    r.set_plausible_min(0);
+    r.set_plausible_max(200);
+    CHECK(Evaluate(r, kUp, {250.0}).level == 1);  // 50 outside a width of 200: 25 %
+    CHECK(Evaluate(r, kUp, {250.0 - 1e-6}).level == 0);
+    CHECK(Evaluate(r, kUp, {-50.0}).level == 1);
+    CHECK(Evaluate(r, kUp, {-50.0 + 1e-6}).level == 0);
+    r.mutable_levels(0)->set_threshold(0);
+    CHECK(Evaluate(r, kUp, {200.0}).level == 0);  // on the edge is inside
+  }
+  SECTION("consistency, above and below the roll-up") {
+    const v1::Rule r = Rule(v1::RULE_KIND_QUALITY_CONSISTENCY, {25});
+    CHECK(EvaluateConsistency(r, 100, 80).level == 1);
+    CHECK(EvaluateConsistency(r, 100 - 1e-6, 80).level == 0);
+    CHECK(EvaluateConsistency(r, 60, 80).level == 1);
+    CHECK(EvaluateConsistency(r, 60 + 1e-6, 80).level == 0);
+  }
+  SECTION("missing") {
+    const v1::Rule r = Rule(v1::RULE_KIND_MISSING, {3});
+    CHECK(EvaluateMissing(r, 3).level == 1);
+    CHECK(EvaluateMissing(r, 2).level == 0);
+  }
+}
+
+TEST_CASE("A baseline judges only with the history it asks for, and says how much it used", "[monitor]") {
+  v1::Rule r = Rule(v1::RULE_KIND_BASELINE_DEVIATION, {2}, 6);
+  const Series half = {std::nullopt, std::nullopt, std::nullopt, 1.0, 2.0, 3.0, 0.0};
+  Verdict v = Evaluate(r, kUp, half);
+  CHECK(v.level == 0);
+  CHECK(v.not_judged == "only 3 of the last 6 periods have values; 6 needed");
+  r.set_min_history(3);
+  v = Evaluate(r, kUp, half);
+  CHECK(v.level == 1);
+  CHECK(v.message.find("3 of the last 6 periods") != std::string::npos);
+  // No spread, nothing to measure against.
+  v = Evaluate(r, kUp, {5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 1.0});
+  CHECK(v.level == 0);
+  CHECK(v.not_judged == "no spread: the 6 of the last 6 periods all have the value 5");
+}
+
+TEST_CASE("A change after a zero says why it was not judged", "[monitor]") {
+  const v1::Rule r = Rule(v1::RULE_KIND_PERIOD_CHANGE, {10});
+  const Verdict v = Evaluate(r, kUp, {0.0, 50.0});
+  CHECK(v.level == 0);
+  CHECK(v.not_judged.find("previous period's value is 0") != std::string::npos);
+  CHECK(Evaluate(r, kUp, {std::nullopt, 50.0}).not_judged == "no value for the previous period");
+  CHECK(Evaluate(r, kUp, {100.0, 95.0}).not_judged.empty());
+}
+
+TEST_CASE("Messages print numbers as they were written", "[monitor]") {
+  IndicatorFacts big = Facts(kDown);
+  big.max_value = 1e9;
+  const v1::Rule r = Rule(v1::RULE_KIND_STATIC_THRESHOLD, {1000000});
+  REQUIRE(ValidateRule(r, {big}).ok());
+  const Verdict v = Evaluate(r, kDown, {1000001.0});
+  CHECK(v.message == "value 1000001 is at or above 1000000 (level 1)");
+  const Verdict change = Evaluate(Rule(v1::RULE_KIND_PERIOD_CHANGE, {10}), kUp, {3.0, 2.0});
+  CHECK(change.message == "deterioration vs the previous period of 33.33% (3 → 2) reaches level 1 (threshold 10)");
+  const absl::Status refused = ValidateRule(Rule(v1::RULE_KIND_STATIC_THRESHOLD, {-2000000}), {Facts(kUp)});
+  CHECK(std::string(refused.message()).find("-2000000") != std::string::npos);
+  CHECK(std::string(refused.message()).find("e+") == std::string::npos);
 }
 
 // P → C1 → D1 → S1, S2, with the types of the real tree.
@@ -290,17 +426,24 @@ TEST_CASE("Backtests judge a draft rule's periods from the values given, with th
   change.add_unit_types(v1::UNIT_TYPE_SUPPLY_STATION);
   const std::map<std::string, std::map<std::string, double>> series = {
       {"S1", {{"2025-12", 100}, {"2026-01", 85}, {"2026-02", 60}}},
-      {"D1", {{"2026-01", 10}, {"2026-02", 1}}}};
-  int evaluated = 0;
-  const auto events = Backtest(change, Facts(kUp), dir, series, *Period::Parse("2026-01"),
-                               *Period::Parse("2026-02"), &evaluated);
-  CHECK(evaluated == 2);  // D1 is no station; December is history only
+      {"D1", {{"2026-01", 10}, {"2026-02", 1}}},
+      {"S2", {{"2025-12", 0}, {"2026-01", 30}, {"2026-02", 30}}}};
+  const BacktestResult result =
+      Backtest(change, Facts(kUp), dir, series, *Period::Parse("2026-01"), *Period::Parse("2026-02"));
+  CHECK(result.evaluated == 3);  // D1 is no station; December is history only
+  const auto& events = result.events;
   REQUIRE(events.size() == 2);
   CHECK(events[0].period().key() == "2026-01");
   CHECK(events[0].level() == 2);  // 15 % worse
   CHECK(events[1].level() == 1);  // 29 % worse
   CHECK(events[1].unit_code() == "S1");
   CHECK(events[1].state() == v1::EVENT_STATE_OPEN);
+  // S2's January follows a zero: not judged, and the output says why.
+  CHECK(result.not_judged_count == 1);
+  REQUIRE(result.not_judged.size() == 1);
+  CHECK(result.not_judged[0].unit_code() == "S2");
+  CHECK(result.not_judged[0].period().key() == "2026-01");
+  CHECK(result.not_judged[0].reason().find("previous period's value is 0") != std::string::npos);
 }
 
 TEST_CASE("Notifications say which events, in a JSON body written by a library", "[monitor]") {

@@ -65,6 +65,7 @@ struct MonitorMetrics {
         case Change::kOpen: Event(u.suppressed ? "suppressed" : "opened", u.verdict.level); break;
         case Change::kEscalate: Event("escalated", u.verdict.level); break;
         case Change::kDeescalate: Event("de-escalated", u.verdict.level); break;
+        case Change::kRejudge: Event("re-judged", u.verdict.level); break;
         default: break;
       }
     }

@@ -153,11 +153,11 @@ grpc::ServerUnaryReactor* MonitorServiceImpl::Backtest(Ctx* ctx, const v1::Backt
           for (const auto& r : page.readings()) series[r.key().unit_code()][r.key().period().key()] = r.value();
           return absl::OkStatus();
         }));
-    int evaluated = 0;
-    for (auto& e : monitor::Backtest(rule, facts[0], *dir, series, *first, *last, &evaluated)) {
-      *resp->add_events() = std::move(e);
-    }
-    resp->set_evaluated(evaluated);
+    BacktestResult result = monitor::Backtest(rule, facts[0], *dir, series, *first, *last);
+    for (auto& e : result.events) *resp->add_events() = std::move(e);
+    for (auto& n : result.not_judged) *resp->add_not_judged() = std::move(n);
+    resp->set_evaluated(result.evaluated);
+    resp->set_not_judged_count(result.not_judged_count);
     return absl::OkStatus();
   });
 }
@@ -248,7 +248,8 @@ grpc::ServerUnaryReactor* MonitorServiceImpl::CreateWhitelistEntry(Ctx* ctx,
       AW_ASSIGN_OR_RETURN(const bool exists, p_.store->ThemeExists(entry.theme_code()));
       if (!exists) return absl::NotFoundError(absl::StrCat("entry.theme_code: no theme ", entry.theme_code()));
     }
-    AW_ASSIGN_OR_RETURN(*resp, p_.store->AddWhitelist(entry, req->actor(), req->request_id()));
+    AW_ASSIGN_OR_RETURN(auto dir, p_.directory->Get());
+    AW_ASSIGN_OR_RETURN(*resp, p_.store->AddWhitelist(entry, req->actor(), req->request_id(), *dir));
     return absl::OkStatus();
   });
 }

@@ -35,6 +35,7 @@ std::string Sql(const char* text) {
           {"{change.escalate}", absl::StrCat(static_cast<int>(Change::kEscalate))},
           {"{change.deescalate}", absl::StrCat(static_cast<int>(Change::kDeescalate))},
           {"{change.resolve}", absl::StrCat(static_cast<int>(Change::kResolve))},
+          {"{change.rejudge}", absl::StrCat(static_cast<int>(Change::kRejudge))},
           {"{notification.pending}", absl::StrCat(v1::NOTIFICATION_STATE_PENDING)},
           {"{notification.sent}", absl::StrCat(v1::NOTIFICATION_STATE_SENT)},
           {"{notification.retrying}", absl::StrCat(v1::NOTIFICATION_STATE_RETRYING)},
@@ -60,7 +61,8 @@ constexpr char kWhitelistColumns[] = R"sql(
   id, rule_code, theme_code, unit_code, include_descendants, subject, reason,
   extract(epoch FROM frozen_from)::float8 AS frozen_from, extract(epoch FROM frozen_until)::float8 AS frozen_until,
   revoked, NOT revoked AND frozen_until > to_timestamp($1) AND frozen_from <= to_timestamp($1) AS active,
-  created_by, extract(epoch FROM created_at)::float8 AS created_at, revoked_by, revoke_reason)sql";
+  created_by, extract(epoch FROM created_at)::float8 AS created_at, revoked_by, revoke_reason,
+  extract(epoch FROM coalesce(revoked_at, created_at))::float8 AS updated_at)sql";
 
 constexpr char kRuleColumns[] = R"sql(
   r.definition, r.enabled, r.revision, extract(epoch FROM r.updated_at)::float8 AS updated_at,
@@ -71,18 +73,20 @@ constexpr char kRuleJoins[] = R"sql(
 
 // --- Themes and rules
 constexpr char kUpsertThemeSql[] = R"sql(
-INSERT INTO themes (code, name, category, description, actor, reason) VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO themes (code, name, category, description, actor, reason, created_by) VALUES ($1, $2, $3, $4, $5, $6, $5)
 ON CONFLICT (code) DO UPDATE SET name = excluded.name, category = excluded.category,
   description = excluded.description, actor = excluded.actor, reason = excluded.reason,
   -- a theme saved as it is keeps its revision
   revision = themes.revision + CASE WHEN (themes.name, themes.category, themes.description)
              IS DISTINCT FROM (excluded.name, excluded.category, excluded.description) THEN 1 ELSE 0 END,
   updated_at = now()
-RETURNING revision, extract(epoch FROM created_at)::float8 AS created_at,
+RETURNING revision, created_by, extract(epoch FROM created_at)::float8 AS created_at,
           extract(epoch FROM updated_at)::float8 AS updated_at)sql";
 constexpr char kCountThemesSql[] = "SELECT count(*) AS total FROM themes";
 constexpr char kListThemesSql[] = R"sql(
-SELECT code, name, category, description, revision, actor, reason FROM themes ORDER BY code OFFSET $1 LIMIT $2)sql";
+SELECT code, name, category, description, revision, actor, reason, created_by,
+       extract(epoch FROM created_at)::float8 AS created_at, extract(epoch FROM updated_at)::float8 AS updated_at
+FROM themes ORDER BY code OFFSET $1 LIMIT $2)sql";
 constexpr char kThemeExistsSql[] = "SELECT 1 FROM themes WHERE code = $1";
 constexpr char kCurrentRuleSql[] = "SELECT revision, definition, enabled FROM rules WHERE code = $1 FOR UPDATE";
 constexpr char kUpsertRuleSql[] = R"sql(
@@ -98,6 +102,10 @@ SELECT definition, enabled, revision, extract(epoch FROM recorded_at)::float8 AS
 FROM rule_versions WHERE code = $1 ORDER BY revision)sql";
 constexpr char kRulesVersionSql[] = "SELECT version FROM rules_state";
 constexpr char kSetAppliedSql[] = "UPDATE rules_state SET applied_version = greatest(applied_version, $1)";
+constexpr char kTakeLeadSql[] = R"sql(
+UPDATE evaluator_leader SET epoch = epoch + 1, holder = $1, since = now() RETURNING epoch)sql";
+// Shared: commits of the leader run side by side; a new leader's epoch bump waits for them.
+constexpr char kLeaderEpochSql[] = "SELECT epoch FROM evaluator_leader FOR SHARE";
 constexpr char kEvaluatorStatusSql[] = R"sql(
 SELECT s.version, s.applied_version, coalesce(f.position, 0) AS position,
        extract(epoch FROM f.updated_at)::float8 AS updated_at
@@ -105,16 +113,17 @@ FROM rules_state s LEFT JOIN feed_cursors f ON f.feed = $1)sql";
 
 // --- Events
 // One round of event changes (no key twice) in one statement: opens insert,
-// level changes and resolutions update the unresolved event of their key, each
-// with its history row; opens and escalations of open events are queued for
-// notification. Returns the level of each event it resolved.
+// level changes, re-judgements and resolutions update the unresolved event of
+// their key, each with its history row; opens and escalations of open events
+// are queued for notification. Returns the level of each event it resolved.
 const std::string& ApplySql() {
   static const std::string* const kSql = new std::string(Sql(R"sql(
 WITH input AS (
   SELECT * FROM unnest($1::smallint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[],
-                       $8::smallint[], $9::float8[], $10::float8[], $11::text[], $12::bigint[], $13::bool[])
+                       $8::smallint[], $9::float8[], $10::float8[], $11::text[], $12::bigint[], $13::bool[],
+                       $14::text[])
     WITH ORDINALITY AS i (change, rule_code, theme_code, unit_code, period_key, indicator_code, level, state,
-                          observed, threshold, message, cause_seq, keep_observed, n)
+                          observed, threshold, message, cause_seq, keep_observed, comment, n)
 ), opened AS (
   INSERT INTO events (rule_code, theme_code, unit_code, period_key, indicator_code, level, state, observed,
                       threshold, message, seq, cause_seq)
@@ -135,9 +144,10 @@ WITH input AS (
     resolved_at = CASE WHEN i.change = {change.resolve} THEN clock_timestamp() ELSE e.resolved_at END,
     updated_at = clock_timestamp(), seq = nextval('event_seqs')
   FROM input i
-  WHERE i.change IN ({change.escalate}, {change.deescalate}, {change.resolve}) AND e.rule_code = i.rule_code
-    AND e.unit_code = i.unit_code AND e.period_key = i.period_key AND e.state <> {state.resolved}
-  RETURNING e.id, e.level, e.state, e.observed, e.message, i.change
+  WHERE i.change IN ({change.escalate}, {change.deescalate}, {change.resolve}, {change.rejudge})
+    AND e.rule_code = i.rule_code AND e.unit_code = i.unit_code AND e.period_key = i.period_key
+    AND e.state <> {state.resolved}
+  RETURNING e.id, e.level, e.state, e.observed, e.message, i.change, i.comment
 ), history AS (
   INSERT INTO event_history (event_id, actor, change, level, state, value, comment)
   SELECT id, 'system', CASE WHEN state = {state.suppressed} THEN 'suppressed' ELSE 'opened' END, level, state,
@@ -145,8 +155,8 @@ WITH input AS (
   FROM opened
   UNION ALL
   SELECT id, 'system', CASE change WHEN {change.escalate} THEN 'escalated' WHEN {change.deescalate} THEN 'de-escalated'
-                                   ELSE 'resolved' END,
-         level, state, observed, message
+                                   WHEN {change.rejudge} THEN 're-judged' ELSE 'resolved' END,
+         level, state, observed, coalesce(nullif(comment, ''), message)
   FROM changed
 ), queued AS (
   INSERT INTO notify_queue (event_id)
@@ -190,6 +200,7 @@ const std::string& ReopenSql() {
       "UPDATE events SET state = {state.open}, updated_at = clock_timestamp(), seq = next_event_seq() WHERE id = $1"));
   return *kSql;
 }
+constexpr char kInForceCondition[] = "NOT revoked AND frozen_until > to_timestamp($1)";
 constexpr char kExpiredEntriesWhere[] =
     " FROM whitelist WHERE NOT expiry_handled AND frozen_until <= to_timestamp($1) FOR UPDATE SKIP LOCKED";
 constexpr char kExpiryHandledSql[] = "UPDATE whitelist SET expiry_handled = true WHERE id = $1";
@@ -200,13 +211,15 @@ VALUES ($1, $2, $3, $4, $5, $6, $7))sql";
 constexpr char kCursorSql[] = "SELECT position FROM feed_cursors WHERE feed = $1";
 const std::string& OpenEventsSql() {
   static const std::string* const kSql = new std::string(Sql(R"sql(
-SELECT rule_code, unit_code, period_key, level FROM events WHERE state <> {state.resolved}
+SELECT rule_code, unit_code, period_key, level, observed, threshold, message FROM events
+WHERE state <> {state.resolved}
 AND ($1::text[] = '{}' OR rule_code = ANY ($1::text[])))sql"));
   return *kSql;
 }
 const std::string& OpenEventsOfSql() {
   static const std::string* const kSql = new std::string(Sql(
-      "SELECT unit_code, level FROM events WHERE rule_code = $1 AND period_key = $2 AND state <> {state.resolved}"));
+      "SELECT unit_code, level, observed, threshold, message FROM events "
+      "WHERE rule_code = $1 AND period_key = $2 AND state <> {state.resolved}"));
   return *kSql;
 }
 constexpr char kEventHistorySql[] = R"sql(
@@ -241,6 +254,22 @@ UPDATE whitelist SET revoked = true, revoked_by = $2, revoke_reason = $3, revoke
   frozen_until = least(frozen_until, greatest(to_timestamp($4), frozen_from + interval '1 second'))
 WHERE id = $1 AND NOT revoked RETURNING id)sql";
 constexpr char kWhitelistExistsSql[] = "SELECT 1 FROM whitelist WHERE id = $1";
+// Unresolved, unsuppressed events of a rule or theme: those a new entry may cover.
+const std::string& CoverableEventsSql() {
+  static const std::string* const kSql = new std::string(Sql(absl::StrCat(
+      "SELECT ", kEventColumns, " FROM events WHERE state IN ({state.open}, {state.acknowledged}) ",
+      "AND (rule_code = $1 OR theme_code = $2) ORDER BY id FOR UPDATE").c_str()));
+  return *kSql;
+}
+const std::string& SuppressSql() {
+  static const std::string* const kSql = new std::string(Sql(
+      "UPDATE events SET state = {state.suppressed}, updated_at = clock_timestamp(), seq = next_event_seq() "
+      "WHERE id = $1"));
+  return *kSql;
+}
+constexpr char kUnqueueEventSql[] = "DELETE FROM notify_queue WHERE event_id = $1";
+constexpr char kExpiryDueSql[] =
+    "SELECT EXISTS (SELECT 1 FROM whitelist WHERE NOT expiry_handled AND frozen_until <= to_timestamp($1)) AS due";
 
 // --- Timer rows
 constexpr char kArmTimerSql[] = R"sql(
@@ -262,12 +291,17 @@ WHERE rule_code = $1 AND period_key = $2)sql";
 
 // --- Contacts and the notification outbox
 constexpr char kUpsertContactSql[] = R"sql(
-INSERT INTO contacts (unit_code, role, name, phone, email, levels, active, updated_by)
-VALUES ($1, $2, $3, $4, $5, $6::int[], $7, $8)
+INSERT INTO contacts (unit_code, role, name, phone, email, levels, active, updated_by, created_by)
+VALUES ($1, $2, $3, $4, $5, $6::int[], $7, $8, $8)
 ON CONFLICT (unit_code, role, name) DO UPDATE SET phone = excluded.phone, email = excluded.email,
-  levels = excluded.levels, active = excluded.active, updated_by = excluded.updated_by, updated_at = now())sql";
+  levels = excluded.levels, active = excluded.active, updated_by = excluded.updated_by, updated_at = now()
+RETURNING created_by, extract(epoch FROM created_at)::float8 AS created_at, updated_by,
+          extract(epoch FROM updated_at)::float8 AS updated_at)sql";
 constexpr char kContactsSql[] = R"sql(
-SELECT unit_code, role, name, phone, email, array_to_string(levels, ',') AS levels, active FROM contacts
+SELECT unit_code, role, name, phone, email, array_to_string(levels, ',') AS levels, active, created_by,
+       extract(epoch FROM created_at)::float8 AS created_at, updated_by,
+       extract(epoch FROM updated_at)::float8 AS updated_at
+FROM contacts
 WHERE $1::text[] = '{}' OR unit_code = ANY ($1::text[]) ORDER BY unit_code, role, name)sql";
 constexpr char kNotificationFilter[] = R"sql(
 WHERE ($1::text[] = '{}' OR unit_code = ANY ($1::text[])) AND ($2::int[] = '{}' OR state = ANY ($2::int[])))sql";
@@ -370,6 +404,11 @@ v1::WarningEvent EventFromRow(const pqxx::row& r) {
   return e;
 }
 
+OpenEvent OpenEventFromRow(const pqxx::row& r) {
+  return OpenEvent{r["level"].as<int>(), r["observed"].as<double>(), r["threshold"].as<double>(),
+                   OpenEvent::Hash(r["message"].as<std::string>())};
+}
+
 v1::Rule RuleFromRow(const pqxx::row& r) {
   v1::Rule rule;
   rule.ParseFromString(pqxx::binarystring(r["definition"]).str());
@@ -400,9 +439,19 @@ v1::WhitelistEntry WhitelistFromRow(const pqxx::row& r) {
   auto* audit = w.mutable_audit();
   audit->set_created_by(r["created_by"].as<std::string>());
   db::SetTimestamp(r["created_at"].as<double>(), audit->mutable_created_at());
-  audit->set_updated_by(r["revoked_by"].as<std::string>());
-  audit->set_reason(r["revoke_reason"].as<std::string>());
+  const std::string revoked_by = r["revoked_by"].as<std::string>();
+  audit->set_updated_by(revoked_by.empty() ? audit->created_by() : revoked_by);
+  db::SetTimestamp(r["updated_at"].as<double>(), audit->mutable_updated_at());
+  audit->set_reason(revoked_by.empty() ? w.reason() : r["revoke_reason"].as<std::string>());
   return w;
+}
+
+void SetContactAudit(const pqxx::row& r, v1::Contact* c) {
+  auto* audit = c->mutable_audit();
+  audit->set_created_by(r["created_by"].as<std::string>());
+  db::SetTimestamp(r["created_at"].as<double>(), audit->mutable_created_at());
+  audit->set_updated_by(r["updated_by"].as<std::string>());
+  db::SetTimestamp(r["updated_at"].as<double>(), audit->mutable_updated_at());
 }
 
 std::vector<int64_t> ParseIds(const std::string& text) {
@@ -424,7 +473,7 @@ std::string IdempotencyPrefix() {
 // The parameters of the apply statement for one round.
 struct ApplyColumns {
   std::vector<std::string> change, rule, theme, unit, period, indicator, level, state, observed, threshold, message,
-      cause, keep_observed;
+      cause, keep_observed, comment;
 
   void Add(const EventUpdate& u) {
     change.push_back(absl::StrCat(static_cast<int>(u.change)));
@@ -440,6 +489,7 @@ struct ApplyColumns {
     message.push_back(u.verdict.message);
     cause.push_back(absl::StrCat(u.cause_seq));
     keep_observed.push_back(u.keep_observed ? "t" : "f");
+    comment.push_back(u.comment);
   }
   bool empty() const { return change.empty(); }
 };
@@ -464,6 +514,7 @@ absl::StatusOr<v1::Theme> MonitorStore::UpsertTheme(const v1::UpsertThemeRequest
     tx.commit();
     out = t;
     out.mutable_audit()->set_version(r["revision"].as<int64_t>());
+    out.mutable_audit()->set_created_by(r["created_by"].as<std::string>());
     db::SetTimestamp(r["created_at"].as<double>(), out.mutable_audit()->mutable_created_at());
     db::SetTimestamp(r["updated_at"].as<double>(), out.mutable_audit()->mutable_updated_at());
     out.mutable_audit()->set_updated_by(req.actor());
@@ -486,6 +537,9 @@ absl::Status MonitorStore::ListThemes(int64_t offset, int limit, std::vector<v1:
       t.mutable_audit()->set_version(r["revision"].as<int64_t>());
       t.mutable_audit()->set_updated_by(r["actor"].as<std::string>());
       t.mutable_audit()->set_reason(r["reason"].as<std::string>());
+      t.mutable_audit()->set_created_by(r["created_by"].as<std::string>());
+      db::SetTimestamp(r["created_at"].as<double>(), t.mutable_audit()->mutable_created_at());
+      db::SetTimestamp(r["updated_at"].as<double>(), t.mutable_audit()->mutable_updated_at());
     }
     return absl::OkStatus();
   });
@@ -593,9 +647,20 @@ absl::StatusOr<int64_t> MonitorStore::RulesVersion() {
   return v;
 }
 
-absl::Status MonitorStore::SetAppliedRulesVersion(int64_t version) {
-  return pool_->Run([&](pqxx::connection& c) {
+absl::Status MonitorStore::CheckEpoch(pqxx::transaction_base& tx, int64_t epoch) {
+  if (epoch == 0) return absl::OkStatus();
+  const int64_t now = tx.exec1(kLeaderEpochSql)["epoch"].as<int64_t>();
+  if (now != epoch) {
+    return absl::AbortedError(absl::StrCat("this evaluator lost its leadership (epoch ", epoch,
+                                           "; another evaluator leads with epoch ", now, ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MonitorStore::SetAppliedRulesVersion(int64_t version, int64_t epoch) {
+  return pool_->Run([&](pqxx::connection& c) -> absl::Status {
     pqxx::work tx(c);
+    AW_RETURN_IF_ERROR(CheckEpoch(tx, epoch));
     tx.exec_params(kSetAppliedSql, version);
     tx.commit();
     return absl::OkStatus();
@@ -619,10 +684,11 @@ absl::StatusOr<v1::EvaluatorStatus> MonitorStore::EvaluatorStatus(const std::str
 // --- Events ----------------------------------------------------------------------------
 
 absl::StatusOr<std::vector<int>> MonitorStore::Apply(absl::Span<const EventUpdate> updates, const std::string& feed,
-                                                     int64_t from, int64_t to) {
+                                                     int64_t from, int64_t to, int64_t epoch) {
   std::vector<int> resolved;
   AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
     pqxx::work tx(c);
+    AW_RETURN_IF_ERROR(CheckEpoch(tx, epoch));
     AW_ASSIGN_OR_RETURN(resolved, ApplyIn(tx, updates, feed, from, to));
     tx.commit();
     return absl::OkStatus();
@@ -658,7 +724,7 @@ absl::StatusOr<std::vector<int>> MonitorStore::ApplyIn(pqxx::transaction_base& t
                          TextArray(round.unit), TextArray(round.period), TextArray(round.indicator),
                          NumberArray(round.level), NumberArray(round.state), NumberArray(round.observed),
                          NumberArray(round.threshold), TextArray(round.message), NumberArray(round.cause),
-                         NumberArray(round.keep_observed));
+                         NumberArray(round.keep_observed), TextArray(round.comment));
     for (const auto& row : levels) resolved.push_back(row["level"].as<int>());
   }
   if (changed) tx.exec_params(kAnnounceEventsSql, kEventsChannel);
@@ -671,9 +737,11 @@ absl::StatusOr<std::vector<int>> MonitorStore::ApplyIn(pqxx::transaction_base& t
   return resolved;
 }
 
-absl::Status MonitorStore::ResolveRulesOtherThan(const std::vector<std::string>& live, const std::string& message) {
-  return pool_->Run([&](pqxx::connection& c) {
+absl::Status MonitorStore::ResolveRulesOtherThan(const std::vector<std::string>& live, const std::string& message,
+                                                int64_t epoch) {
+  return pool_->Run([&](pqxx::connection& c) -> absl::Status {
     pqxx::work tx(c);
+    AW_RETURN_IF_ERROR(CheckEpoch(tx, epoch));
     if (!tx.exec_params(ResolveRulesSql(), TextArray(live), message).empty()) {
       tx.exec_params(kAnnounceEventsSql, kEventsChannel);
     }
@@ -682,9 +750,17 @@ absl::Status MonitorStore::ResolveRulesOtherThan(const std::vector<std::string>&
   });
 }
 
-absl::StatusOr<std::vector<v1::WarningEvent>> MonitorStore::ReopenExpired(
-    const std::function<bool(const v1::WarningEvent&, const v1::WhitelistEntry&)>& matches,
-    const std::function<bool(const v1::WarningEvent&)>& still_whitelisted) {
+absl::StatusOr<bool> MonitorStore::ExpiryDue() {
+  bool due = false;
+  AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    due = tx.exec_params1(kExpiryDueSql, Now())["due"].as<bool>();
+    return absl::OkStatus();
+  }));
+  return due;
+}
+
+absl::StatusOr<std::vector<v1::WarningEvent>> MonitorStore::ReopenExpired(const DirectorySnapshot& dir) {
   std::vector<v1::WarningEvent> reopened;
   AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
     reopened.clear();
@@ -695,10 +771,20 @@ absl::StatusOr<std::vector<v1::WarningEvent>> MonitorStore::ReopenExpired(
     if (expired.empty()) return absl::OkStatus();
     std::vector<v1::WhitelistEntry> entries;
     for (const auto& r : expired) entries.push_back(WhitelistFromRow(r));
+    // Entries still in force (other than those that just expired).
+    std::vector<v1::WhitelistEntry> in_force;
+    for (const auto& r : tx.exec_params(absl::StrCat("SELECT ", kWhitelistColumns, " FROM whitelist WHERE ", kInForceCondition), now)) {
+      in_force.push_back(WhitelistFromRow(r));
+    }
+    const absl::Time at = absl::FromUnixSeconds(static_cast<int64_t>(now));
     for (const auto& r : tx.exec(SuppressedForUpdateSql())) {
       v1::WarningEvent e = EventFromRow(r);
-      const bool hit = std::any_of(entries.begin(), entries.end(), [&](const auto& w) { return matches(e, w); });
-      if (!hit || still_whitelisted(e)) continue;
+      const bool hit = std::any_of(entries.begin(), entries.end(), [&](const auto& w) {
+        return WhitelistCovers(w, e.rule_code(), e.theme_code(), dir, e.unit_code(), e.indicator_code());
+      });
+      if (!hit || Whitelisted(in_force, at, e.rule_code(), e.theme_code(), dir, e.unit_code(), e.indicator_code())) {
+        continue;
+      }
       tx.exec_params(ReopenSql(), e.id());
       tx.exec_params(kHistorySql, e.id(), "system", "reopened", e.level(), static_cast<int>(v1::EVENT_STATE_OPEN),
                      e.observed(), "the whitelist entry expired and the condition still holds");
@@ -731,7 +817,7 @@ absl::StatusOr<std::vector<OpenEventRow>> MonitorStore::OpenEvents(const std::ve
     pqxx::read_transaction tx(c);
     for (const auto& r : tx.exec_params(OpenEventsSql(), TextArray(rules))) {
       out.push_back({r["rule_code"].as<std::string>(), r["unit_code"].as<std::string>(),
-                     r["period_key"].as<std::string>(), OpenEvent{r["level"].as<int>()}});
+                     r["period_key"].as<std::string>(), OpenEventFromRow(r)});
     }
     return absl::OkStatus();
   }));
@@ -849,19 +935,29 @@ void MonitorStore::StopListening() {
   if (listener_ != nullptr) listener_->Stop();
 }
 
-LeaderLease::LeaderLease(std::unique_ptr<db::SessionLock> lock) : lock_(std::move(lock)) {}
+LeaderLease::LeaderLease(std::unique_ptr<db::SessionLock> lock, int64_t epoch)
+    : lock_(std::move(lock)), epoch_(epoch) {}
 LeaderLease::~LeaderLease() = default;
 
-absl::StatusOr<std::unique_ptr<LeaderLease>> MonitorStore::TryLeadEvaluator() {
+absl::Status LeaderLease::Check() { return lock_->Check(); }
+
+absl::StatusOr<std::unique_ptr<LeaderLease>> MonitorStore::TryLeadEvaluator(const std::string& holder) {
   AW_ASSIGN_OR_RETURN(auto lock, db::SessionLock::TryAcquire(pool_->options().url, kEvaluatorLock));
   if (lock == nullptr) return std::unique_ptr<LeaderLease>();
-  return std::make_unique<LeaderLease>(std::move(lock));
+  int64_t epoch = 0;
+  AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    epoch = tx.exec_params1(kTakeLeadSql, holder)["epoch"].as<int64_t>();
+    tx.commit();
+    return absl::OkStatus();
+  }));
+  return std::make_unique<LeaderLease>(std::move(lock), epoch);
 }
 
 // --- Whitelist ---------------------------------------------------------------------------
 
 absl::StatusOr<v1::WhitelistEntry> MonitorStore::AddWhitelist(const v1::WhitelistEntry& w, const std::string& actor,
-                                                             const std::string& request_id) {
+                                                             const std::string& request_id, const DirectorySnapshot& dir) {
   int64_t id = 0;
   AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
     pqxx::work tx(c);
@@ -877,6 +973,22 @@ absl::StatusOr<v1::WhitelistEntry> MonitorStore::AddWhitelist(const v1::Whitelis
                          static_cast<double>(w.frozen_from().seconds()), static_cast<double>(w.frozen_until().seconds()),
                          actor, request_id)["id"]
              .as<int64_t>();
+    // An entry in force covers what is already open: suppressed now, without a notification.
+    const int64_t now = static_cast<int64_t>(Now());
+    bool suppressed = false;
+    if (w.frozen_from().seconds() <= now && now < w.frozen_until().seconds()) {
+      for (const auto& r : tx.exec_params(CoverableEventsSql(), w.rule_code(), w.theme_code())) {
+        const v1::WarningEvent e = EventFromRow(r);
+        if (!WhitelistCovers(w, e.rule_code(), e.theme_code(), dir, e.unit_code(), e.indicator_code())) continue;
+        tx.exec_params(SuppressSql(), e.id());
+        tx.exec_params(kUnqueueEventSql, e.id());
+        tx.exec_params(kHistorySql, e.id(), actor, "suppressed", e.level(),
+                       static_cast<int>(v1::EVENT_STATE_SUPPRESSED), e.observed(),
+                       absl::StrCat("whitelist entry ", id, ": ", w.reason()));
+        suppressed = true;
+      }
+    }
+    if (suppressed) tx.exec_params(kAnnounceEventsSql, kEventsChannel);
     tx.commit();
     return absl::OkStatus();
   }));
@@ -917,8 +1029,8 @@ absl::StatusOr<std::vector<v1::WhitelistEntry>> MonitorStore::Whitelist(bool inc
   AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
     for (const auto& r : tx.exec_params(
-             absl::StrCat("SELECT ", kWhitelistColumns,
-                          " FROM whitelist WHERE $2 OR (NOT revoked AND frozen_until > to_timestamp($1)) ORDER BY id"),
+             absl::StrCat("SELECT ", kWhitelistColumns, " FROM whitelist WHERE $2 OR (", kInForceCondition,
+                          ") ORDER BY id"),
              Now(), include_expired)) {
       out.push_back(WhitelistFromRow(r));
     }
@@ -970,7 +1082,7 @@ absl::StatusOr<bool> MonitorStore::RunDueTimer(
     }
     std::map<std::string, OpenEvent> open;
     for (const auto& r : tx.exec_params(OpenEventsOfSql(), code, key)) {
-      open[r["unit_code"].as<std::string>()] = OpenEvent{r["level"].as<int>()};
+      open[r["unit_code"].as<std::string>()] = OpenEventFromRow(r);
     }
     absl::StatusOr<TimerJudgement> judged = judge(*rule, *period, open);
     if (!judged.ok()) {
@@ -999,15 +1111,17 @@ absl::StatusOr<bool> MonitorStore::RunDueTimer(
 // --- Contacts and the notification outbox -----------------------------------------------
 
 absl::StatusOr<v1::Contact> MonitorStore::UpsertContact(const v1::Contact& contact, const std::string& actor) {
+  v1::Contact out = contact;
   AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) {
     pqxx::work tx(conn);
-    tx.exec_params(kUpsertContactSql, contact.unit_code(), contact.role(), contact.name(), contact.phone(),
-                   contact.email(), NumberArray(std::vector<int>(contact.levels().begin(), contact.levels().end())),
-                   contact.active(), actor);
+    const pqxx::row r = tx.exec_params1(
+        kUpsertContactSql, contact.unit_code(), contact.role(), contact.name(), contact.phone(), contact.email(),
+        NumberArray(std::vector<int>(contact.levels().begin(), contact.levels().end())), contact.active(), actor);
     tx.commit();
+    SetContactAudit(r, &out);
     return absl::OkStatus();
   }));
-  return contact;
+  return out;
 }
 
 absl::StatusOr<std::vector<v1::Contact>> MonitorStore::Contacts(const std::vector<std::string>& units) {
@@ -1026,6 +1140,7 @@ absl::StatusOr<std::vector<v1::Contact>> MonitorStore::Contacts(const std::vecto
         if (absl::SimpleAtoi(l, &level)) c.add_levels(level);
       }
       c.set_active(r["active"].as<bool>());
+      SetContactAudit(r, &c);
     }
     return absl::OkStatus();
   }));

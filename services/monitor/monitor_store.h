@@ -54,14 +54,20 @@ struct TimerJudgement {
 };
 
 // Held while this replica leads the evaluator (its lock lives on a
-// connection of its own); released when destroyed.
+// connection of its own); released when destroyed. Its epoch fences the
+// leader's writes: they are refused once another replica has taken over.
 class LeaderLease {
  public:
-  explicit LeaderLease(std::unique_ptr<db::SessionLock> lock);
+  LeaderLease(std::unique_ptr<db::SessionLock> lock, int64_t epoch);
   ~LeaderLease();
+
+  int64_t epoch() const { return epoch_; }
+  // OK while the lock is still held (asked of the database).
+  absl::Status Check();
 
  private:
   std::unique_ptr<db::SessionLock> lock_;
+  const int64_t epoch_;
 };
 
 // What DeliverNext did with the message it claimed.
@@ -88,22 +94,29 @@ class MonitorStore {
   absl::StatusOr<std::vector<v1::Rule>> RuleHistory(const std::string& code);
   absl::StatusOr<std::vector<v1::Rule>> ListRules(bool include_disabled);
   absl::StatusOr<int64_t> RulesVersion();
-  absl::Status SetAppliedRulesVersion(int64_t version);
+  // Records the rule set the evaluator of `epoch` has applied.
+  absl::Status SetAppliedRulesVersion(int64_t version, int64_t epoch);
   absl::StatusOr<v1::EvaluatorStatus> EvaluatorStatus(const std::string& feed);
 
   // --- Events
   // Applies the evaluator's event changes and moves its cursor on `feed` from
   // `from` to `to`, atomically (no cursor move when `feed` is empty). ABORTED
-  // when the cursor is no longer at `from` (another evaluator moved it).
-  // Changes apply in the order given. Returns the level of each event resolved.
+  // when the leadership epoch is no longer `epoch` (0: not asked) or the
+  // cursor is no longer at `from` (another evaluator took over). Changes
+  // apply in the order given. Returns the level of each event resolved.
   absl::StatusOr<std::vector<int>> Apply(absl::Span<const EventUpdate> updates, const std::string& feed,
-                                         int64_t from, int64_t to);
-  // Resolves every unresolved event of a rule not in `live` (disabled or gone).
-  absl::Status ResolveRulesOtherThan(const std::vector<std::string>& live, const std::string& message);
-  // Reopens suppressed events whose whitelist entries expired; returns them.
-  absl::StatusOr<std::vector<v1::WarningEvent>> ReopenExpired(
-      const std::function<bool(const v1::WarningEvent&, const v1::WhitelistEntry&)>& matches,
-      const std::function<bool(const v1::WarningEvent&)>& still_whitelisted);
+                                         int64_t from, int64_t to, int64_t epoch = 0);
+  // Resolves every unresolved event of a rule not in `live` (disabled or
+  // gone), fenced by the leadership `epoch` like Apply.
+  absl::Status ResolveRulesOtherThan(const std::vector<std::string>& live, const std::string& message,
+                                     int64_t epoch);
+  // True when a whitelist entry expired (or was revoked) and what it
+  // suppressed has not been looked at yet.
+  absl::StatusOr<bool> ExpiryDue();
+  // Reopens the suppressed (so still unresolved) events of whitelist entries
+  // that expired or were revoked, unless another entry in force covers them;
+  // returns them.
+  absl::StatusOr<std::vector<v1::WarningEvent>> ReopenExpired(const DirectorySnapshot& dir);
   absl::StatusOr<int64_t> Cursor(const std::string& feed);
   // Every unresolved event (of the given rules, when `rules` is not empty).
   absl::StatusOr<std::vector<OpenEventRow>> OpenEvents(const std::vector<std::string>& rules = {});
@@ -123,13 +136,17 @@ class MonitorStore {
   void StopListening();
 
   // --- The evaluator
-  // The evaluator's leader lock on a connection of its own; nullptr when
-  // another replica holds it.
-  absl::StatusOr<std::unique_ptr<LeaderLease>> TryLeadEvaluator();
+  // The evaluator's leader lock on a connection of its own, with the next
+  // leadership epoch (recorded with `holder`); nullptr when another replica
+  // holds it.
+  absl::StatusOr<std::unique_ptr<LeaderLease>> TryLeadEvaluator(const std::string& holder);
 
   // --- Whitelist
+  // Adds an entry (once per `request_id`) and, when it is in force, suppresses
+  // the unresolved events it covers in the same transaction (history, feed;
+  // no notification).
   absl::StatusOr<v1::WhitelistEntry> AddWhitelist(const v1::WhitelistEntry& entry, const std::string& actor,
-                                                  const std::string& request_id);
+                                                  const std::string& request_id, const DirectorySnapshot& dir);
   absl::StatusOr<v1::WhitelistEntry> RevokeWhitelist(int64_t id, const std::string& actor, const std::string& reason);
   // Entries in force now, or every entry.
   absl::StatusOr<std::vector<v1::WhitelistEntry>> Whitelist(bool include_expired);
@@ -179,6 +196,8 @@ class MonitorStore {
  private:
   absl::StatusOr<std::vector<int>> ApplyIn(pqxx::transaction_base& tx, absl::Span<const EventUpdate> updates,
                                            const std::string& feed, int64_t from, int64_t to);
+  // ABORTED unless the leadership epoch is `epoch` (0 passes); holds it to COMMIT.
+  static absl::Status CheckEpoch(pqxx::transaction_base& tx, int64_t epoch);
   absl::Status RouteIn(pqxx::transaction_base& tx, const std::vector<int64_t>& event_ids,
                        absl::Duration group_window);
   double Now() const;  // the clock's time, in epoch seconds for SQL

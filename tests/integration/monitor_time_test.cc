@@ -3,6 +3,7 @@
 // retries with backoff, repeats of events still open, whitelist expiry, and
 // timer rows that come due and are looked at again.
 #include <catch2/catch.hpp>
+#include "absl/strings/str_cat.h"
 #include <nlohmann/json.hpp>
 #include <prometheus/registry.h>
 
@@ -60,6 +61,15 @@ struct Monitor {
     EventUpdate u = EventUpdate::Of(*store.GetRule("R1"), change, unit, period, "RATE", v);
     u.suppressed = suppressed;
     REQUIRE(store.Apply({u}, "", 0, 0).ok());
+  }
+
+  std::vector<v1::WarningEvent> EventsOf(const std::string& unit) {
+    EventFilter f;
+    f.unit_codes = {unit};
+    std::vector<v1::WarningEvent> out;
+    int64_t total = 0;
+    REQUIRE(store.ListEvents(f, false, &out, &total).ok());
+    return out;
   }
 
   std::vector<v1::Notification> Notifications() {
@@ -138,36 +148,58 @@ TEST_CASE("Notifications group within the window, retry with backoff and repeat,
   CHECK(*notifier.DeliverDue() == 0);
 }
 
-TEST_CASE("Whitelist entries expire on the clock's time and what they suppressed reopens", "[integration][monitor]") {
+TEST_CASE("Whitelist entries cover what is open when made, expire on the clock's time, and what they suppressed "
+          "reopens",
+          "[integration][monitor]") {
   TestDatabase db;
   Monitor m(db);
+  // Open before the entry exists: the entry covers it at once.
+  m.Event(Change::kOpen, "S1", "2026-01", 2);
+  m.Event(Change::kOpen, "S2", "2026-01", 2);  // not in the entry's scope
+  REQUIRE(m.store.RouteRaisedEvents(100, absl::Minutes(5)).ok());  // the S1 opening is told
+  const size_t told = m.Notifications().size();
   v1::WhitelistEntry entry;
   entry.set_rule_code("R1");
   entry.mutable_scope()->set_unit_code("S1");
   entry.set_reason("meter replacement");
   entry.mutable_frozen_from()->set_seconds(absl::ToUnixSeconds(kStart));
   entry.mutable_frozen_until()->set_seconds(absl::ToUnixSeconds(kStart + absl::Hours(1)));
-  auto added = m.store.AddWhitelist(entry, "centre.admin", "");
+  DirectorySnapshot dir;
+  auto added = m.store.AddWhitelist(entry, "centre.admin", "", dir);
   REQUIRE(added.ok());
   CHECK(added->active());
+  CHECK(added->audit().created_by() == "centre.admin");
+  CHECK(added->audit().updated_by() == "centre.admin");
+  auto s1 = m.EventsOf("S1");
+  REQUIRE(s1.size() == 1);
+  auto covered = *m.store.GetEvent(s1[0].id(), true);
+  CHECK(covered.state() == v1::EVENT_STATE_SUPPRESSED);
+  CHECK(covered.history(covered.history_size() - 1).change() == "suppressed");
+  CHECK(covered.history(covered.history_size() - 1).actor() == "centre.admin");
+  CHECK(covered.history(covered.history_size() - 1).comment() ==
+        absl::StrCat("whitelist entry ", added->id(), ": meter replacement"));
+  CHECK(m.EventsOf("S2").at(0).state() == v1::EVENT_STATE_OPEN);
+  REQUIRE(m.store.RouteRaisedEvents(100, absl::Minutes(5)).ok());
+  CHECK(m.Notifications().size() == told);  // suppressing tells no one
+
   m.Event(Change::kOpen, "S1", "2026-02", 1, /*suppressed=*/true);
-  DirectorySnapshot dir;
-  auto covers = [&](const v1::WarningEvent& e, const v1::WhitelistEntry& w) {
-    return WhitelistCovers(w, e.rule_code(), e.theme_code(), dir, e.unit_code(), e.indicator_code());
-  };
-  auto not_any_more = [](const v1::WarningEvent&) { return false; };
+  m.Event(Change::kResolve, "S1", "2026-01", 0);  // its condition went away while suppressed
   m.clock.Advance(absl::Minutes(59));
   CHECK(m.store.Whitelist(false)->size() == 1);
-  CHECK(m.store.ReopenExpired(covers, not_any_more)->empty());
+  CHECK_FALSE(*m.store.ExpiryDue());
+  CHECK(m.store.ReopenExpired(dir)->empty());
   m.clock.Advance(absl::Minutes(1));
   CHECK(m.store.Whitelist(false)->empty());
   CHECK_FALSE(m.store.WhitelistEntry(added->id())->active());
-  auto reopened = m.store.ReopenExpired(covers, not_any_more);
-  REQUIRE(reopened->size() == 1);
+  CHECK(*m.store.ExpiryDue());
+  auto reopened = m.store.ReopenExpired(dir);
+  REQUIRE(reopened->size() == 1);  // only the one whose condition still holds
   const auto event = *m.store.GetEvent((*reopened)[0].id(), true);
+  CHECK(event.period().key() == "2026-02");
   CHECK(event.state() == v1::EVENT_STATE_OPEN);
   CHECK(event.history(event.history_size() - 1).change() == "reopened");
-  CHECK(m.store.ReopenExpired(covers, not_any_more)->empty());  // an expiry is acted on once
+  CHECK_FALSE(*m.store.ExpiryDue());
+  CHECK(m.store.ReopenExpired(dir)->empty());  // an expiry is acted on once
 }
 
 TEST_CASE("Timer rows come due on the clock and are looked at again a day later while the problem lasts",

@@ -1,13 +1,18 @@
 #include "tests/support/test_db.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
+#include <stdexcept>
 #include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
 #include "common/pg_migrations.h"
+#include "tests/support/process.h"
 
 namespace aw::testing {
 namespace {
@@ -47,12 +52,61 @@ TestDatabase::~TestDatabase() {
   }
 }
 
-std::string TestDatabase::Query(const std::string& sql) const {
-  pqxx::connection c(url_);
+namespace {
+
+std::string QueryAt(const std::string& url, const std::string& sql) {
+  pqxx::connection c(url);
   pqxx::nontransaction tx(c);
   const pqxx::result r = tx.exec(sql);
   if (r.empty() || r[0][0].is_null()) return "";
   return r[0][0].as<std::string>();
+}
+
+// A loopback port nobody listens on now.
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  int port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+void PgScript(const std::string& args) {
+  std::string output;
+  const int rc = RunCommand(absl::StrCat("bash ", AW_PG_SCRIPT, " ", args), &output);
+  if (rc != 0) throw std::runtime_error(absl::StrCat("pg.sh ", args, " failed: ", output));
+}
+
+}  // namespace
+
+std::string TestDatabase::Query(const std::string& sql) const { return QueryAt(url_, sql); }
+
+PrivateCluster::PrivateCluster() {
+  char dir[] = "/tmp/aw-private-pg-XXXXXX";
+  dir_ = mkdtemp(dir);
+  port_ = std::to_string(FreePort());
+  url_ = absl::StrCat("host=127.0.0.1 port=", port_, " user=postgres dbname=postgres");
+  PgScript(absl::StrCat("start ", dir_, " ", port_));
+}
+
+PrivateCluster::~PrivateCluster() {
+  std::string output;
+  RunCommand(absl::StrCat("bash ", AW_PG_SCRIPT, " stop ", dir_, " && rm -rf ", dir_), &output);
+}
+
+std::string PrivateCluster::Query(const std::string& sql) const { return QueryAt(url_, sql); }
+
+void PrivateCluster::Restart() {
+  PgScript(absl::StrCat("stop ", dir_));
+  PgScript(absl::StrCat("start ", dir_, " ", port_));
 }
 
 void TestDatabase::Disconnect() {

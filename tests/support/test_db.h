@@ -50,6 +50,27 @@ class OpenTransaction {
   std::unique_ptr<Held> held_;
 };
 
+// A PostgreSQL cluster of its own (deploy/pg.sh, on a free loopback port),
+// for a test that restarts the server, which the shared cluster cannot do
+// while other tests use it. Removed when destroyed.
+class PrivateCluster {
+ public:
+  PrivateCluster();
+  ~PrivateCluster();
+  PrivateCluster(const PrivateCluster&) = delete;
+  PrivateCluster& operator=(const PrivateCluster&) = delete;
+
+  // libpq connection string of its "postgres" database.
+  const std::string& url() const { return url_; }
+  // Same as TestDatabase::Query.
+  std::string Query(const std::string& sql) const;
+  // A fast restart (pg_ctl -m fast stop, then start): every session ends.
+  void Restart();
+
+ private:
+  std::string dir_, port_, url_;
+};
+
 // Connection string of the cluster's maintenance database.
 std::string AdminUrl();
 
