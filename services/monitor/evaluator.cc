@@ -258,6 +258,7 @@ absl::Status Evaluator::Lead(LeaderLease& lease) {
   open_.clear();
   rules_version_ = -1;
   synced_ = false;
+  whitelist_seen_ = 0;  // every entry in force is applied once more by a new leader
   epoch_ = lease.epoch();
   // The watchdog: the moment the lock is gone (a database restart ends its
   // session), this process stops leading, before another can take over.
@@ -348,9 +349,7 @@ absl::Status Evaluator::SyncRules(bool force) {
   if (!rules.ok()) return rules.status();
   auto dir = directory_->Refresh();
   if (!dir.ok()) return dir.status();
-  auto wl = store_->Whitelist(false);  // what opens now may be whitelisted
-  if (!wl.ok()) return wl.status();
-  whitelist_ = *std::move(wl);
+  if (absl::Status s = LoadWhitelist(**dir); !s.ok()) return s;  // what opens now may be whitelisted
 
   // Judge every value again under the new rule set: a new or changed rule
   // sees the history, and events of a disabled or deleted rule resolve.
@@ -468,6 +467,28 @@ void Evaluator::Judge(size_t rule_index, const DirectorySnapshot& dir, int unit_
   updates.push_back(std::move(up));
 }
 
+absl::Status Evaluator::LoadWhitelist(const DirectorySnapshot& dir) {
+  auto wl = store_->Whitelist(false);
+  if (!wl.ok()) return wl.status();
+  whitelist_ = *std::move(wl);
+  // An entry suppresses what is open when it is made; events opened since
+  // from verdicts judged before this evaluator knew of it are queued or
+  // committed now: once they are committed, cover them too.
+  int64_t newest = whitelist_seen_;
+  bool flushed = false;
+  for (const v1::WhitelistEntry& w : whitelist_) {
+    if (w.id() <= whitelist_seen_) continue;
+    if (!flushed) {
+      if (absl::Status s = committer_->Flush(); !s.ok()) return s;
+      flushed = true;
+    }
+    if (auto covered = store_->SuppressCovered(w, dir); !covered.ok()) return covered.status();
+    newest = std::max(newest, w.id());
+  }
+  whitelist_seen_ = newest;
+  return absl::OkStatus();
+}
+
 absl::Status Evaluator::Commit(std::vector<EventUpdate> updates, int64_t to, absl::Time newest) {
   queued_to_ = to;
   return committer_->Push(std::move(updates), to, newest);
@@ -482,9 +503,7 @@ absl::Status Evaluator::SweepWhitelist() {
   if (absl::Status s = committer_->Flush(); !s.ok()) return s;
   auto dir = directory_->Get();
   if (!dir.ok()) return dir.status();
-  auto wl = store_->Whitelist(false);
-  if (!wl.ok()) return wl.status();
-  whitelist_ = *std::move(wl);
+  if (absl::Status s = LoadWhitelist(**dir); !s.ok()) return s;
   auto reopened = store_->ReopenExpired(**dir);
   if (!reopened.ok()) return reopened.status();
   for (const auto& e : *reopened) metrics_->Event("reopened", e.level());
@@ -525,9 +544,7 @@ absl::Status Evaluator::Handle(const v1::WatchReadingsResponse& page, int64_t re
   if (!touched.empty()) {
     auto dir = directory_->Get();
     if (!dir.ok()) return dir.status();
-    auto wl = store_->Whitelist(false);  // entries made a moment ago count
-    if (!wl.ok()) return wl.status();
-    whitelist_ = *std::move(wl);
+    if (absl::Status s = LoadWhitelist(**dir); !s.ok()) return s;  // entries made a moment ago count
     bool refreshed = false;
     for (const Touched& t : touched) {
       auto it = rules_by_series_.find(SeriesId(t.indicator, 0, static_cast<int>(t.period.type())));

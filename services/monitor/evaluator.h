@@ -106,6 +106,8 @@ class Evaluator {
   // `to` is where the cursor already is); `newest` is the newest reading's time.
   absl::Status Commit(std::vector<EventUpdate> updates, int64_t to, absl::Time newest);
   absl::Status SweepWhitelist();
+  // Loads the entries in force and suppresses what new ones cover.
+  absl::Status LoadWhitelist(const DirectorySnapshot& dir);
 
   MonitorStore* const store_;
   Directory* const directory_;
@@ -123,6 +125,7 @@ class Evaluator {
   int64_t epoch_ = 0;    // of the leadership held
   absl::flat_hash_map<EventId, OpenEvent> open_;
   std::vector<v1::WhitelistEntry> whitelist_;
+  int64_t whitelist_seen_ = 0;  // the newest entry applied to open events
   absl::Time last_sweep_;
   std::vector<std::optional<double>> window_ = std::vector<std::optional<double>>(64);  // Judge's scratch
   int64_t evaluations_ = 0;  // since the last page, for the metric

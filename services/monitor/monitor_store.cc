@@ -974,25 +974,40 @@ absl::StatusOr<v1::WhitelistEntry> MonitorStore::AddWhitelist(const v1::Whitelis
                          actor, request_id)["id"]
              .as<int64_t>();
     // An entry in force covers what is already open: suppressed now, without a notification.
-    const int64_t now = static_cast<int64_t>(Now());
-    bool suppressed = false;
-    if (w.frozen_from().seconds() <= now && now < w.frozen_until().seconds()) {
-      for (const auto& r : tx.exec_params(CoverableEventsSql(), w.rule_code(), w.theme_code())) {
-        const v1::WarningEvent e = EventFromRow(r);
-        if (!WhitelistCovers(w, e.rule_code(), e.theme_code(), dir, e.unit_code(), e.indicator_code())) continue;
-        tx.exec_params(SuppressSql(), e.id());
-        tx.exec_params(kUnqueueEventSql, e.id());
-        tx.exec_params(kHistorySql, e.id(), actor, "suppressed", e.level(),
-                       static_cast<int>(v1::EVENT_STATE_SUPPRESSED), e.observed(),
-                       absl::StrCat("whitelist entry ", id, ": ", w.reason()));
-        suppressed = true;
-      }
-    }
-    if (suppressed) tx.exec_params(kAnnounceEventsSql, kEventsChannel);
+    SuppressCoveredIn(tx, w, id, actor, dir);
     tx.commit();
     return absl::OkStatus();
   }));
   return WhitelistEntry(id);
+}
+
+int MonitorStore::SuppressCoveredIn(pqxx::transaction_base& tx, const v1::WhitelistEntry& w, int64_t id,
+                                    const std::string& actor, const DirectorySnapshot& dir) {
+  const int64_t now = static_cast<int64_t>(Now());
+  if (w.revoked() || w.frozen_from().seconds() > now || now >= w.frozen_until().seconds()) return 0;
+  int suppressed = 0;
+  for (const auto& r : tx.exec_params(CoverableEventsSql(), w.rule_code(), w.theme_code())) {
+    const v1::WarningEvent e = EventFromRow(r);
+    if (!WhitelistCovers(w, e.rule_code(), e.theme_code(), dir, e.unit_code(), e.indicator_code())) continue;
+    tx.exec_params(SuppressSql(), e.id());
+    tx.exec_params(kUnqueueEventSql, e.id());
+    tx.exec_params(kHistorySql, e.id(), actor, "suppressed", e.level(), static_cast<int>(v1::EVENT_STATE_SUPPRESSED),
+                   e.observed(), absl::StrCat("whitelist entry ", id, ": ", w.reason()));
+    ++suppressed;
+  }
+  if (suppressed > 0) tx.exec_params(kAnnounceEventsSql, kEventsChannel);
+  return suppressed;
+}
+
+absl::StatusOr<int> MonitorStore::SuppressCovered(const v1::WhitelistEntry& entry, const DirectorySnapshot& dir) {
+  int suppressed = 0;
+  AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    suppressed = SuppressCoveredIn(tx, entry, entry.id(), entry.audit().created_by(), dir);
+    tx.commit();
+    return absl::OkStatus();
+  }));
+  return suppressed;
 }
 
 absl::StatusOr<v1::WhitelistEntry> MonitorStore::WhitelistEntry(int64_t id) {

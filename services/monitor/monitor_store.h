@@ -147,6 +147,10 @@ class MonitorStore {
   // no notification).
   absl::StatusOr<v1::WhitelistEntry> AddWhitelist(const v1::WhitelistEntry& entry, const std::string& actor,
                                                   const std::string& request_id, const DirectorySnapshot& dir);
+  // Suppresses the unresolved events an entry in force covers (as its
+  // author), again: for events that opened after it was made from verdicts
+  // judged before it. Returns how many.
+  absl::StatusOr<int> SuppressCovered(const v1::WhitelistEntry& entry, const DirectorySnapshot& dir);
   absl::StatusOr<v1::WhitelistEntry> RevokeWhitelist(int64_t id, const std::string& actor, const std::string& reason);
   // Entries in force now, or every entry.
   absl::StatusOr<std::vector<v1::WhitelistEntry>> Whitelist(bool include_expired);
@@ -196,6 +200,8 @@ class MonitorStore {
  private:
   absl::StatusOr<std::vector<int>> ApplyIn(pqxx::transaction_base& tx, absl::Span<const EventUpdate> updates,
                                            const std::string& feed, int64_t from, int64_t to);
+  int SuppressCoveredIn(pqxx::transaction_base& tx, const v1::WhitelistEntry& entry, int64_t id,
+                        const std::string& actor, const DirectorySnapshot& dir);
   // ABORTED unless the leadership epoch is `epoch` (0 passes); holds it to COMMIT.
   static absl::Status CheckEpoch(pqxx::transaction_base& tx, int64_t epoch);
   absl::Status RouteIn(pqxx::transaction_base& tx, const std::vector<int64_t>& event_ids,
