@@ -134,6 +134,9 @@ absl::Status App::StartService(const ModuleDef& def) {
   const std::string listen = absl::StrCat(config_.listen_host, ":", config_.ports.at(def.name));
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &r->port);
   for (grpc::Service* s : r->module->Services()) builder.RegisterService(s);
+  if (grpc::CallbackGenericService* generic = r->module->GenericService()) {
+    builder.RegisterCallbackGenericService(generic);
+  }
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(metrics_.InterceptorFactory(def.name));

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <google/protobuf/descriptor.h>
+#include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
@@ -44,6 +45,8 @@ class Module {
  public:
   virtual ~Module() = default;
   virtual std::vector<grpc::Service*> Services() = 0;
+  // Serves every method the server has no service for (the gateway's proxy).
+  virtual grpc::CallbackGenericService* GenericService() { return nullptr; }
   virtual absl::Status Start() { return absl::OkStatus(); }
   // Shutdown has begun (health is NOT_SERVING, calls still run): end
   // long-lived streams, after answering what they have taken in, so that the

@@ -1,9 +1,9 @@
 #include "services/modules.h"
 
 #include "auditwatch/v1/audit.grpc.pb.h"
-#include "auditwatch/v1/gateway.grpc.pb.h"
 #include "auditwatch/v1/report.grpc.pb.h"
 #include "auditwatch/v1/scoring.grpc.pb.h"
+#include "services/gateway/module.h"
 #include "services/ingest/module.h"
 #include "services/monitor/module.h"
 
@@ -11,7 +11,6 @@
 namespace aw::audit { std::vector<db::EmbeddedFile> MigrationFiles(); }
 namespace aw::scoring { std::vector<db::EmbeddedFile> MigrationFiles(); }
 namespace aw::report { std::vector<db::EmbeddedFile> MigrationFiles(); }
-namespace aw::gateway { std::vector<db::EmbeddedFile> MigrationFiles(); }
 
 namespace aw {
 
@@ -33,9 +32,7 @@ const std::vector<ModuleDef>& AllModules() {
                 &ServiceModule<v1::ScoringService::CallbackService>::Create),
       ModuleFor(ServiceByName(v1::ReportService::service_full_name()), {"scoring", "audit"}, &report::MigrationFiles,
                 &ServiceModule<v1::ReportService::CallbackService>::Create),
-      ModuleFor(ServiceByName(v1::GatewayService::service_full_name()),
-                {"ingest", "monitor", "audit", "scoring", "report"}, &gateway::MigrationFiles,
-                &ServiceModule<v1::GatewayService::CallbackService>::Create),
+      gateway::Definition(),
   };
   return kModules;
 }

@@ -1,0 +1,87 @@
+#include "services/gateway/gateway_logic.h"
+
+#include <algorithm>
+
+#include <google/protobuf/descriptor.pb.h>
+#include <google/protobuf/dynamic_message.h>
+
+#include "absl/strings/str_cat.h"
+#include "auditwatch/v1/options.pb.h"
+
+namespace aw::gateway {
+
+RouteTable RouteTable::FromGeneratedPool() {
+  // Every service of the auditwatch.v1 package carries the (module) option;
+  // the generated pool knows the files linked into the binary.
+  std::vector<const google::protobuf::ServiceDescriptor*> services;
+  const auto* pool = google::protobuf::DescriptorPool::generated_pool();
+  for (const char* file : {"auditwatch/v1/ingest.proto", "auditwatch/v1/monitor.proto", "auditwatch/v1/audit.proto",
+                           "auditwatch/v1/scoring.proto", "auditwatch/v1/report.proto",
+                           "auditwatch/v1/gateway.proto"}) {
+    const google::protobuf::FileDescriptor* f = pool->FindFileByName(file);
+    if (f == nullptr) continue;
+    for (int i = 0; i < f->service_count(); ++i) services.push_back(f->service(i));
+  }
+  return Of(services);
+}
+
+RouteTable RouteTable::Of(const std::vector<const google::protobuf::ServiceDescriptor*>& services) {
+  RouteTable table;
+  for (const auto* service : services) {
+    const std::string module = service->options().GetExtension(v1::module);
+    if (module.empty() || module == "gateway") continue;
+    for (int i = 0; i < service->method_count(); ++i) {
+      const auto* m = service->method(i);
+      Route route{absl::StrCat("/", service->full_name(), "/", m->name()), module, m};
+      table.routes_.emplace(route.method, std::move(route));
+    }
+  }
+  return table;
+}
+
+const Route* RouteTable::Find(absl::string_view method) const {
+  auto it = routes_.find(method);
+  return it == routes_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> RouteTable::Backends() const {
+  std::vector<std::string> out;
+  for (const auto& [method, route] : routes_) out.push_back(route.backend);
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+void RouteTable::ToProto(v1::ListRoutesResponse* out) const {
+  for (const auto& [method, route] : routes_) {
+    v1::Route* r = out->add_routes();
+    r->set_method(method);
+    r->set_backend(route.backend);
+    r->set_client_streaming(route.client_streaming());
+    r->set_server_streaming(route.server_streaming());
+  }
+}
+
+absl::Time BackendDeadline(const DeadlinePolicy& policy, bool streaming, absl::Time now, absl::Time caller) {
+  const absl::Time cap = now + (streaming ? policy.stream_max : policy.unary_max);
+  if (caller == absl::InfiniteFuture()) return streaming ? cap : now + policy.unary_default;
+  return std::min(caller, cap);
+}
+
+absl::Status CheckDecodes(const Route& route, google::protobuf::io::ZeroCopyInputStream& in, size_t size,
+                          std::unique_ptr<google::protobuf::Message>* scratch) {
+  const google::protobuf::Descriptor* type = route.descriptor->input_type();
+  if (*scratch == nullptr || (*scratch)->GetDescriptor() != type) {
+    const google::protobuf::Message* prototype =
+        google::protobuf::MessageFactory::generated_factory()->GetPrototype(type);
+    if (prototype == nullptr) return absl::InternalError(absl::StrCat("no message type ", type->full_name()));
+    scratch->reset(prototype->New());
+  }
+  if (!(*scratch)->ParseFromZeroCopyStream(&in)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the request does not decode as ", type->full_name(), " (", size, " bytes)"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace aw::gateway

@@ -1,0 +1,77 @@
+// Gateway rules with no I/O, tested without a server: the route table built
+// from the contracts' descriptors (every public method of every service but
+// the gateway's own, by full name), the deadline a forwarded call gets, and
+// the check that a request decodes as its method's input type.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/io/zero_copy_stream.h>
+#include <google/protobuf/message.h>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "auditwatch/v1/gateway.pb.h"
+
+namespace aw::gateway {
+
+namespace v1 = ::auditwatch::v1;
+
+// One forwarded method.
+struct Route {
+  std::string method;   // "/auditwatch.v1.IngestService/IngestReadings"
+  std::string backend;  // the module that serves it: "ingest"
+  const google::protobuf::MethodDescriptor* descriptor = nullptr;
+  bool client_streaming() const { return descriptor->client_streaming(); }
+  bool server_streaming() const { return descriptor->server_streaming(); }
+  bool unary() const { return !client_streaming() && !server_streaming(); }
+};
+
+// Every public method of the services in `files` (by the (module) option of
+// each service), the gateway's own service left out. A method added to a
+// .proto later is routed with no code change.
+class RouteTable {
+ public:
+  // The services of the generated pool that carry the (module) option.
+  static RouteTable FromGeneratedPool();
+  // The services of `services` (full names), for tests.
+  static RouteTable Of(const std::vector<const google::protobuf::ServiceDescriptor*>& services);
+
+  // nullptr when no route has this full method name.
+  const Route* Find(absl::string_view method) const;
+  const std::map<std::string, Route, std::less<>>& routes() const { return routes_; }
+  // The modules routes lead to, sorted.
+  std::vector<std::string> Backends() const;
+
+  void ToProto(v1::ListRoutesResponse* out) const;
+
+ private:
+  std::map<std::string, Route, std::less<>> routes_;
+};
+
+// How long a forwarded call may run.
+struct DeadlinePolicy {
+  absl::Duration unary_default = absl::Seconds(30);
+  absl::Duration unary_max = absl::Minutes(5);
+  // Streams (feeds, bulk ingest) live long: the default is the maximum.
+  absl::Duration stream_max = absl::Hours(24);
+};
+
+// The deadline of the backend call: the caller's (`caller`, InfiniteFuture
+// when it set none), capped by the maximum of the call's kind; the default
+// when it set none.
+absl::Time BackendDeadline(const DeadlinePolicy& policy, bool streaming, absl::Time now, absl::Time caller);
+
+// OK when the `size` bytes of `in` decode as a `route`'s input message;
+// INVALID_ARGUMENT saying so otherwise (behind the gateway, gRPC's C++
+// library would answer such a message with an empty UNIMPLEMENTED). The
+// decoded message is left in `scratch`, which is reused between calls.
+absl::Status CheckDecodes(const Route& route, google::protobuf::io::ZeroCopyInputStream& in, size_t size,
+                          std::unique_ptr<google::protobuf::Message>* scratch);
+
+}  // namespace aw::gateway

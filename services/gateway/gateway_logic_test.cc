@@ -1,0 +1,98 @@
+#include "services/gateway/gateway_logic.h"
+
+#include <catch2/catch.hpp>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
+#include "auditwatch/v1/audit.grpc.pb.h"
+#include "auditwatch/v1/gateway.grpc.pb.h"
+#include "auditwatch/v1/ingest.grpc.pb.h"
+#include "auditwatch/v1/monitor.grpc.pb.h"
+#include "auditwatch/v1/report.grpc.pb.h"
+#include "auditwatch/v1/scoring.grpc.pb.h"
+
+namespace aw::gateway {
+namespace {
+
+// The contracts this binary links (as the auditwatch binary does).
+const RouteTable& Routes() {
+  static const auto* const kLinked = new std::vector<const void*>{
+      reinterpret_cast<const void*>(&v1::IngestService::NewStub),
+      reinterpret_cast<const void*>(&v1::MonitorService::NewStub),
+      reinterpret_cast<const void*>(&v1::AuditService::NewStub),
+      reinterpret_cast<const void*>(&v1::ScoringService::NewStub),
+      reinterpret_cast<const void*>(&v1::ReportService::NewStub),
+      reinterpret_cast<const void*>(&v1::GatewayService::NewStub)};
+  static const RouteTable* const kRoutes = new RouteTable(RouteTable::FromGeneratedPool());
+  (void)kLinked;
+  return *kRoutes;
+}
+
+TEST_CASE("Every public method of every backend is routed by its full name, the gateway's own left out",
+          "[gateway]") {
+  const RouteTable& routes = Routes();
+  const auto* ingest = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+      v1::IngestService::service_full_name());
+  REQUIRE(ingest != nullptr);
+  for (int i = 0; i < ingest->method_count(); ++i) {
+    const Route* r = routes.Find(absl::StrCat("/auditwatch.v1.IngestService/", ingest->method(i)->name()));
+    REQUIRE(r != nullptr);
+    CHECK(r->backend == "ingest");
+  }
+  const Route* bulk = routes.Find("/auditwatch.v1.IngestService/IngestReadings");
+  REQUIRE(bulk != nullptr);
+  CHECK(bulk->client_streaming());
+  CHECK(bulk->server_streaming());
+  const Route* feed = routes.Find("/auditwatch.v1.MonitorService/WatchEvents");
+  REQUIRE(feed != nullptr);
+  CHECK_FALSE(feed->client_streaming());
+  CHECK(feed->server_streaming());
+  CHECK(routes.Find("/auditwatch.v1.MonitorService/UpsertRule")->unary());
+  CHECK(routes.Find("/auditwatch.v1.GatewayService/ListRoutes") == nullptr);
+  CHECK(routes.Find("/auditwatch.v1.IngestService/NoSuchMethod") == nullptr);
+  CHECK(routes.Backends() == std::vector<std::string>{"audit", "ingest", "monitor", "report", "scoring"});
+  v1::ListRoutesResponse listed;
+  routes.ToProto(&listed);
+  CHECK(listed.routes_size() == static_cast<int>(routes.routes().size()));
+}
+
+TEST_CASE("A forwarded call keeps the caller's deadline within the cap, or gets the default", "[gateway]") {
+  const DeadlinePolicy policy{.unary_default = absl::Seconds(30), .unary_max = absl::Minutes(5),
+                              .stream_max = absl::Hours(24)};
+  const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
+  CHECK(BackendDeadline(policy, false, now, now + absl::Seconds(2)) == now + absl::Seconds(2));
+  CHECK(BackendDeadline(policy, false, now, now + absl::Hours(1)) == now + absl::Minutes(5));
+  CHECK(BackendDeadline(policy, false, now, absl::InfiniteFuture()) == now + absl::Seconds(30));
+  CHECK(BackendDeadline(policy, true, now, absl::InfiniteFuture()) == now + absl::Hours(24));
+  CHECK(BackendDeadline(policy, true, now, now + absl::Minutes(10)) == now + absl::Minutes(10));
+  CHECK(BackendDeadline(policy, true, now, now + absl::Hours(48)) == now + absl::Hours(24));
+  // A deadline already past stays past: the backend call fails at once.
+  CHECK(BackendDeadline(policy, false, now, now - absl::Seconds(1)) == now - absl::Seconds(1));
+}
+
+absl::Status DecodeCheck(const Route& route, const std::string& bytes) {
+  google::protobuf::io::ArrayInputStream in(bytes.data(), static_cast<int>(bytes.size()));
+  std::unique_ptr<google::protobuf::Message> scratch;
+  return CheckDecodes(route, in, bytes.size(), &scratch);
+}
+
+TEST_CASE("A request that does not decode as its method's input is refused, saying so", "[gateway]") {
+  const Route* route = Routes().Find("/auditwatch.v1.MonitorService/GetEvent");
+  REQUIRE(route != nullptr);
+  v1::GetEventRequest good;
+  good.set_id(7);
+  CHECK(DecodeCheck(*route, good.SerializeAsString()).ok());
+  CHECK(DecodeCheck(*route, "").ok());  // every field at its default
+  const absl::Status bad = DecodeCheck(*route, std::string("\xff\xff\xff\xff", 4));
+  CHECK(bad.code() == absl::StatusCode::kInvalidArgument);
+  CHECK(std::string(bad.message()) == "the request does not decode as auditwatch.v1.GetEventRequest (4 bytes)");
+  // A field of another wire type than its declared one decodes (protobuf
+  // keeps it as an unknown field); an end-group tag without its start does not.
+  CHECK(DecodeCheck(*route, std::string("\x0a\x02\x01\x02", 4)).ok());
+  CHECK(DecodeCheck(*route, std::string("\x0c", 1)).code() == absl::StatusCode::kInvalidArgument);
+  // A length running past the end.
+  const Route* batch = Routes().Find("/auditwatch.v1.IngestService/IngestReadings");
+  CHECK(DecodeCheck(*batch, std::string("\x12\x7f\x01", 3)).code() == absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace aw::gateway

@@ -1,0 +1,73 @@
+#include "services/gateway/module.h"
+
+#include "auditwatch/v1/gateway.grpc.pb.h"
+#include "services/gateway/gateway_service.h"
+#include "services/gateway/proxy.h"
+
+namespace aw::gateway {
+
+std::vector<db::EmbeddedFile> MigrationFiles();  // generated from sql/
+
+namespace {
+
+std::vector<Setting> Settings() {
+  using Kind = Setting::Kind;
+  return {
+      {.flag = "gateway_default_deadline",
+       .kind = Kind::kDuration,
+       .default_value = "30s",
+       .help = "the deadline of a forwarded unary call that sets none"},
+      {.flag = "gateway_max_deadline",
+       .kind = Kind::kDuration,
+       .default_value = "5m",
+       .help = "the longest deadline a forwarded unary call may have"},
+      {.flag = "gateway_stream_deadline",
+       .kind = Kind::kDuration,
+       .default_value = "24h",
+       .help = "the longest a forwarded stream may run (also its deadline when it sets none)"},
+  };
+}
+
+// The gateway in the binary: the route table from the contracts, one channel
+// per backend module, the generic proxy and the gateway's own API.
+class GatewayModule final : public Module {
+ public:
+  explicit GatewayModule(const ModuleContext& ctx)
+      : routes_(RouteTable::FromGeneratedPool()),
+        proxy_(&routes_, Channels(ctx, routes_),
+               DeadlinePolicy{.unary_default = ctx.config->settings.Duration("gateway_default_deadline"),
+                              .unary_max = ctx.config->settings.Duration("gateway_max_deadline"),
+                              .stream_max = ctx.config->settings.Duration("gateway_stream_deadline")},
+               ctx.clock),
+        service_(&routes_) {}
+
+  std::vector<grpc::Service*> Services() override { return {&service_}; }
+  grpc::CallbackGenericService* GenericService() override { return &proxy_; }
+
+ private:
+  static std::map<std::string, std::shared_ptr<grpc::Channel>> Channels(const ModuleContext& ctx,
+                                                                       const RouteTable& routes) {
+    std::map<std::string, std::shared_ptr<grpc::Channel>> out;
+    for (const std::string& backend : routes.Backends()) {
+      grpc::ChannelArguments args;
+      args.SetMaxReceiveMessageSize(-1);  // the backends' own limits apply
+      out[backend] = grpc::CreateCustomChannel(ctx.address_of(backend), grpc::InsecureChannelCredentials(), args);
+    }
+    return out;
+  }
+
+  RouteTable routes_;
+  Proxy proxy_;
+  GatewayServiceImpl service_;
+};
+
+}  // namespace
+
+ModuleDef Definition() {
+  return ModuleFor(google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+                       v1::GatewayService::service_full_name()),
+                   /*dependencies=*/{"ingest", "monitor", "audit", "scoring", "report"}, &MigrationFiles,
+                   [](const ModuleContext& ctx) { return std::make_unique<GatewayModule>(ctx); }, Settings());
+}
+
+}  // namespace aw::gateway

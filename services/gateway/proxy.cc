@@ -1,0 +1,255 @@
+#include "services/gateway/proxy.h"
+
+#include <optional>
+
+#include <grpcpp/support/proto_buffer_reader.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/status.h"
+
+namespace aw::gateway {
+namespace {
+
+absl::string_view View(const grpc::string_ref& s) { return absl::string_view(s.data(), s.size()); }
+
+// gRPC's own headers are the transport's business, not forwarded.
+bool Forwarded(absl::string_view key) {
+  return !absl::StartsWith(key, "grpc-") && !absl::StartsWith(key, ":") && key != "content-type" && key != "te" &&
+         key != "user-agent" && key != "host";
+}
+
+absl::Time TimeOf(std::chrono::system_clock::time_point t) {
+  if (t == std::chrono::system_clock::time_point::max()) return absl::InfiniteFuture();
+  return absl::FromChrono(t);
+}
+
+// Checks that a request decodes as its method's input type.
+absl::Status Decodes(const Route& route, grpc::ByteBuffer* request,
+                     std::unique_ptr<google::protobuf::Message>* scratch) {
+  grpc::ProtoBufferReader reader(request);
+  return CheckDecodes(route, reader, request->Length(), scratch);
+}
+
+// Hands the backend's trailing metadata to the caller.
+void CopyTrailing(const grpc::ClientContext& from, grpc::CallbackServerContext* to) {
+  for (const auto& [key, value] : from.GetServerTrailingMetadata()) {
+    if (Forwarded(View(key))) to->AddTrailingMetadata(std::string(View(key)), std::string(View(value)));
+  }
+}
+
+}  // namespace
+
+// A unary call: read the request, call the backend's unary path, answer.
+class Proxy::UnaryCall final : public grpc::ServerGenericBidiReactor {
+ public:
+  UnaryCall(Proxy* proxy, grpc::GenericCallbackServerContext* ctx, const Route* route)
+      : proxy_(proxy), ctx_(ctx), route_(route) {
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "a unary call needs its request message"));
+      return;
+    }
+    std::unique_ptr<google::protobuf::Message> scratch;
+    if (absl::Status s = Decodes(*route_, &request_, &scratch); !s.ok()) {
+      Finish(ToGrpcStatus(s));
+      return;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      backend_ = proxy_->BackendContext(ctx_, *route_);
+    }
+    proxy_->stubs_.at(route_->backend)
+        ->UnaryCall(backend_.get(), route_->method, grpc::StubOptions(), &request_, &response_,
+                    [this](grpc::Status status) {
+                      CopyTrailing(*backend_, ctx_);
+                      if (status.ok()) {
+                        StartWriteAndFinish(&response_, grpc::WriteOptions(), status);
+                      } else {
+                        Finish(status);
+                      }
+                    });
+  }
+
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    if (backend_ != nullptr) backend_->TryCancel();
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  Proxy* const proxy_;
+  grpc::GenericCallbackServerContext* const ctx_;
+  const Route* const route_;
+  grpc::ByteBuffer request_, response_;
+  absl::Mutex mu_;
+  std::unique_ptr<grpc::ClientContext> backend_;  // set once, under mu_
+};
+
+// A stream in either direction, bridged message by message: one message in
+// flight each way, so each side waits for the other (flow control).
+class Proxy::StreamCall final : public grpc::ServerGenericBidiReactor {
+ public:
+  StreamCall(Proxy* proxy, grpc::GenericCallbackServerContext* ctx, const Route* route)
+      : ctx_(ctx), route_(route), backend_(proxy->BackendContext(ctx, *route)), client_(this) {
+    proxy->stubs_.at(route->backend)
+        ->PrepareBidiStreamingCall(backend_.get(), route->method, grpc::StubOptions(), &client_);
+    // Its writes and reads are started from the caller's reactions: hold the
+    // backend call open for the write side and the read side.
+    client_.AddMultipleHolds(2);
+    client_.StartRead(&response_);
+    client_.StartCall();
+    StartRead(&request_);
+  }
+
+  // --- The caller's side
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      client_.StartWritesDone();  // the caller is done writing
+      return;
+    }
+    if (absl::Status s = Decodes(*route_, &request_, &scratch_); !s.ok()) {
+      // Nothing more is read from the caller; the backend answers what it
+      // has taken in (the caller gets those answers), then the call ends
+      // with the refusal.
+      {
+        absl::MutexLock lock(&mu_);
+        refused_ = ToGrpcStatus(s);
+      }
+      client_.StartWritesDone();
+      return;
+    }
+    client_.StartWrite(&request_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    bool finish = false;
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      finish = finished_;
+    }
+    if (finish) {
+      FinishCall();
+      return;
+    }
+    if (!ok) {  // the caller went away
+      backend_->TryCancel();
+      client_.RemoveHold();  // the read side ends
+      return;
+    }
+    client_.StartRead(&response_);
+  }
+
+  void OnCancel() override { backend_->TryCancel(); }
+
+  // The backend call is done before the caller's is finished (see OnBackendDone).
+  void OnDone() override { delete this; }
+
+ private:
+  // --- The backend's side
+  class Backend final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+   public:
+    explicit Backend(StreamCall* call) : call_(call) {}
+    void OnWriteDone(bool ok) override {
+      if (ok) {
+        call_->StartRead(&call_->request_);
+      } else {
+        RemoveHold();  // the write side ends; OnDone brings the status
+      }
+    }
+    void OnWritesDoneDone(bool) override { RemoveHold(); }
+    void OnReadDone(bool ok) override {
+      if (!ok) {
+        RemoveHold();  // the read side ends
+        return;
+      }
+      {
+        absl::MutexLock lock(&call_->mu_);
+        call_->writing_ = true;
+      }
+      call_->StartWrite(&call_->response_);
+    }
+    void OnDone(const grpc::Status& status) override { call_->OnBackendDone(status); }
+
+   private:
+    StreamCall* const call_;
+  };
+
+  void OnBackendDone(const grpc::Status& status) {
+    CopyTrailing(*backend_, ctx_);
+    bool now = false;
+    {
+      absl::MutexLock lock(&mu_);
+      status_ = refused_.has_value() ? *refused_ : status;
+      finished_ = true;
+      now = !writing_;  // else the caller's write in flight finishes it
+    }
+    if (now) FinishCall();
+  }
+
+  void FinishCall() {
+    grpc::Status status;
+    {
+      absl::MutexLock lock(&mu_);
+      status = status_;
+    }
+    Finish(status);
+  }
+
+  grpc::GenericCallbackServerContext* const ctx_;
+  const Route* const route_;
+  const std::unique_ptr<grpc::ClientContext> backend_;
+  Backend client_;
+  grpc::ByteBuffer request_, response_;
+  std::unique_ptr<google::protobuf::Message> scratch_;  // the caller's side only
+  absl::Mutex mu_;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;   // a response is on its way to the caller
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;  // the backend call is done
+  grpc::Status status_ ABSL_GUARDED_BY(mu_);
+  std::optional<grpc::Status> refused_ ABSL_GUARDED_BY(mu_);  // a request the gateway refused
+};
+
+Proxy::Proxy(const RouteTable* routes, std::map<std::string, std::shared_ptr<grpc::Channel>> backends,
+             DeadlinePolicy deadlines, Clock* clock)
+    : routes_(routes), deadlines_(deadlines), clock_(clock) {
+  for (auto& [name, channel] : backends) stubs_[name] = std::make_unique<grpc::GenericStub>(channel);
+}
+
+Proxy::~Proxy() = default;
+
+std::unique_ptr<grpc::ClientContext> Proxy::BackendContext(grpc::GenericCallbackServerContext* ctx,
+                                                           const Route& route) const {
+  auto backend = std::make_unique<grpc::ClientContext>();
+  for (const auto& [key, value] : ctx->client_metadata()) {
+    if (Forwarded(View(key))) backend->AddMetadata(std::string(View(key)), std::string(View(value)));
+  }
+  const absl::Time deadline =
+      BackendDeadline(deadlines_, !route.unary(), clock_->Now(), TimeOf(ctx->deadline()));
+  backend->set_deadline(absl::ToChronoTime(deadline));
+  return backend;
+}
+
+grpc::ServerGenericBidiReactor* Proxy::CreateReactor(grpc::GenericCallbackServerContext* ctx) {
+  const Route* route = routes_->Find(ctx->method());
+  if (route == nullptr || stubs_.find(route->backend) == stubs_.end()) {
+    class Unknown final : public grpc::ServerGenericBidiReactor {
+     public:
+      explicit Unknown(const std::string& method) {
+        Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                            absl::StrCat("the gateway routes no method ", method, " (ListRoutes lists them)")));
+      }
+      void OnDone() override { delete this; }
+    };
+    return new Unknown(ctx->method());
+  }
+  if (route->unary()) return new UnaryCall(this, ctx, route);
+  return new StreamCall(this, ctx, route);
+}
+
+}  // namespace aw::gateway

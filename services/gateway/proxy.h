@@ -1,0 +1,51 @@
+// The gateway's generic proxy: every call to the gateway's port for a method
+// of the route table is forwarded to the backend that serves it, with no
+// forwarding code per method. Unary calls go through the backend's unary
+// path; streams of either direction are bridged message by message, each
+// side reading its next message only when the other has taken the last one,
+// so a slow reader slows the writer instead of making the gateway buffer
+// (flow control end to end). Deadlines carry over, capped by the policy; a
+// cancellation on either side ends the other. A request that does not decode
+// as its method's input is refused with INVALID_ARGUMENT, and an unknown
+// method with UNIMPLEMENTED naming it. Thread-safe.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+
+#include "common/clock.h"
+#include "services/gateway/gateway_logic.h"
+
+namespace aw::gateway {
+
+class Proxy final : public grpc::CallbackGenericService {
+ public:
+  // `backends` maps a route's backend module to the channel that reaches it.
+  Proxy(const RouteTable* routes, std::map<std::string, std::shared_ptr<grpc::Channel>> backends,
+        DeadlinePolicy deadlines, Clock* clock);
+  ~Proxy() override;
+
+  // --- grpc::CallbackGenericService
+  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override;
+
+ private:
+  class UnaryCall;
+  class StreamCall;
+
+  // The backend call's context: the caller's metadata (gRPC's own headers
+  // left out) and the deadline of the policy.
+  std::unique_ptr<grpc::ClientContext> BackendContext(grpc::GenericCallbackServerContext* ctx,
+                                                      const Route& route) const;
+
+  const RouteTable* const routes_;
+  std::map<std::string, std::unique_ptr<grpc::GenericStub>> stubs_;  // by backend module
+  const DeadlinePolicy deadlines_;
+  Clock* const clock_;
+};
+
+}  // namespace aw::gateway
