@@ -18,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "common/identity.h"
 #include "common/log.h"
 #include "common/pg_migrations.h"
 #include "common/status.h"
@@ -308,6 +309,14 @@ void App::Shutdown() {
 }
 
 int App::Run() {
+  if (!config_.identity_key_file.empty()) {
+    auto key = ReadKeyFile(config_.identity_key_file, "identity_key_file");
+    if (!key.ok()) {
+      log_->critical("{}", std::string(key.status().message()));
+      return 2;
+    }
+    SetProcessIdentityKey(IdentityKey(*std::move(key)));
+  }
   for (const std::string& name : config_.targets) {
     const ModuleDef* def = Find(table_, name);
     if (absl::Status s = StartService(*def); !s.ok()) {

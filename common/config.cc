@@ -155,6 +155,10 @@ std::vector<Option> Options(const std::vector<ServiceSpec>& services, std::strin
       {"call_timeout", "AW_CALL_TIMEOUT", "30s",
        "deadline of a call to another service when the caller gave none",
        DurationSetter(&Config::call_timeout)},
+      {"identity_key_file", "AW_IDENTITY_KEY_FILE", "none (a random key: one process only)",
+       "file holding the key the gateway signs forwarded identities with and the services verify them "
+       "with; the same file for every process of a deployment",
+       StringSetter(&Config::identity_key_file)},
       {"feed_max_subscribers", "AW_FEED_MAX_SUBSCRIBERS", "64",
        "streams each change feed serves at once; more are refused with RESOURCE_EXHAUSTED",
        IntSetter(&Config::feed_max_subscribers, 1, 100000)},

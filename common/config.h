@@ -91,6 +91,9 @@ struct Config {
   absl::Duration call_timeout = absl::Seconds(30);
   // The most streams each change feed serves at once.
   int feed_max_subscribers = 64;
+  // The key forwarded identities are signed and verified with (a file, so
+  // that it is never on a command line or in a log); empty = a random key.
+  std::string identity_key_file;
   // The modules' own settings.
   Settings settings;
   bool help = false;

@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
+#include "common/identity.h"
 #include "common/status.h"
 #include "common/worker_pool.h"
 
@@ -27,6 +28,11 @@ grpc::ServerUnaryReactor* FinishOnWorker(grpc::CallbackServerContext* ctx, Worke
   if (!pool.taking_calls()) {
     reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                  "server shutting down; retry on another replica"));
+    return reactor;
+  }
+  // A forged identity is refused before any work (see common/identity.h).
+  if (auto identity = ProcessIdentityKey().Verify(*ctx); !identity.ok()) {
+    reactor->Finish(ToGrpcStatus(identity.status()));
     return reactor;
   }
   const bool queued = pool.TrySubmit([ctx, reactor, fn = std::move(fn)]() mutable {
@@ -53,5 +59,19 @@ class FailedWriteReactor final : public grpc::ServerWriteReactor<Response> {
   explicit FailedWriteReactor(const grpc::Status& status) { this->Finish(status); }
   void OnDone() override { delete this; }
 };
+
+// The same for a bidirectional stream.
+template <typename Request, typename Response>
+class FailedBidiReactor final : public grpc::ServerBidiReactor<Request, Response> {
+ public:
+  explicit FailedBidiReactor(const grpc::Status& status) { this->Finish(status); }
+  void OnDone() override { delete this; }
+};
+
+// OK unless the call carries a forged identity (see common/identity.h): for
+// streaming handlers, which FinishOnWorker does not wrap.
+inline grpc::Status CheckIdentity(const grpc::ServerContextBase& ctx) {
+  return ToGrpcStatus(ProcessIdentityKey().Verify(ctx).status());
+}
 
 }  // namespace aw

@@ -226,7 +226,10 @@ absl::StatusOr<std::unique_ptr<SessionLock>> SessionLock::TryAcquire(const std::
     auto conn = std::make_unique<pqxx::connection>(url);
     // libpqxx 6 would reconnect a broken connection on the next query: a new
     // session, without the lock. A lock holder must see the break instead.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"  // deprecated in 6.x, and what 6.4 needs here
     conn->inhibit_reactivation(true);
+#pragma GCC diagnostic pop
     bool won = false;
     {
       pqxx::nontransaction tx(*conn);

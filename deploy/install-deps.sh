@@ -12,6 +12,8 @@ PACKAGES=(
   libpqxx-dev postgresql-15
   # metrics, logs, HTTP
   prometheus-cpp-dev prometheus libspdlog-dev libcurl4-openssl-dev nlohmann-json3-dev
+  # identities: HMAC (OpenSSL) and bearer tokens (libjwt)
+  libssl-dev libjwt-dev
   # tests and benchmarks
   catch2 libbenchmark-dev python3 python3-grpcio python3-protobuf
 )

@@ -1,6 +1,9 @@
 #include "services/gateway/module.h"
 
 #include "auditwatch/v1/gateway.grpc.pb.h"
+#include "common/background.h"
+#include "common/identity.h"
+#include "common/log.h"
 #include "services/gateway/gateway_service.h"
 #include "services/gateway/proxy.h"
 
@@ -21,6 +24,14 @@ std::vector<Setting> Settings() {
        .kind = Kind::kDuration,
        .default_value = "5m",
        .help = "the longest deadline a forwarded unary call may have"},
+      {.flag = "jwt_key_file",
+       .help = "file holding the HS256 key bearer tokens are signed and checked with; the same for every "
+               "gateway replica",
+       .default_text = "none (a random key: tokens hold for this process only)"},
+      {.flag = "token_ttl",
+       .kind = Kind::kDuration,
+       .default_value = "15m",
+       .help = "how long a token from IssueToken holds"},
       {.flag = "gateway_stream_deadline",
        .kind = Kind::kDuration,
        .default_value = "24h",
@@ -34,17 +45,37 @@ class GatewayModule final : public Module {
  public:
   explicit GatewayModule(const ModuleContext& ctx)
       : routes_(RouteTable::FromGeneratedPool()),
+        store_(ctx.db, ctx.clock),
+        auth_(&store_, JwtKey(ctx), ctx.config->settings.Duration("token_ttl"), ctx.clock),
+        usage_("gateway key usage", "gateway", absl::Minutes(1), ctx.clock, [this] { return auth_.FlushUsage(); }),
         proxy_(&routes_, Channels(ctx, routes_),
                DeadlinePolicy{.unary_default = ctx.config->settings.Duration("gateway_default_deadline"),
                               .unary_max = ctx.config->settings.Duration("gateway_max_deadline"),
                               .stream_max = ctx.config->settings.Duration("gateway_stream_deadline")},
-               ctx.clock),
-        service_(&routes_) {}
+               &auth_, ctx.workers, ctx.clock),
+        service_(&routes_, &store_, &auth_, ctx.workers) {}
 
   std::vector<grpc::Service*> Services() override { return {&service_}; }
   grpc::CallbackGenericService* GenericService() override { return &proxy_; }
+  absl::Status Start() override {
+    usage_.Start();
+    return absl::OkStatus();
+  }
+  void Stop() override { usage_.Stop(); }
 
  private:
+  // The token key from --jwt_key_file, or a random one.
+  static std::string JwtKey(const ModuleContext& ctx) {
+    const std::string& file = ctx.config->settings.Text("jwt_key_file");
+    if (file.empty()) return IdentityKey::Random().Mac("jwt");
+    auto key = ReadKeyFile(file, "jwt_key_file");
+    if (!key.ok()) {
+      Logger("gateway")->critical("{}", std::string(key.status().message()));
+      std::exit(2);  // bad configuration
+    }
+    return *std::move(key);
+  }
+
   static std::map<std::string, std::shared_ptr<grpc::Channel>> Channels(const ModuleContext& ctx,
                                                                        const RouteTable& routes) {
     std::map<std::string, std::shared_ptr<grpc::Channel>> out;
@@ -57,6 +88,9 @@ class GatewayModule final : public Module {
   }
 
   RouteTable routes_;
+  GatewayStore store_;
+  Authenticator auth_;
+  PeriodicTask usage_;
   Proxy proxy_;
   GatewayServiceImpl service_;
 };

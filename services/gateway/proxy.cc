@@ -1,5 +1,6 @@
 #include "services/gateway/proxy.h"
 
+#include <atomic>
 #include <optional>
 
 #include <grpcpp/support/proto_buffer_reader.h>
@@ -7,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/identity.h"
 #include "common/status.h"
 
 namespace aw::gateway {
@@ -14,10 +16,17 @@ namespace {
 
 absl::string_view View(const grpc::string_ref& s) { return absl::string_view(s.data(), s.size()); }
 
-// gRPC's own headers are the transport's business, not forwarded.
+// gRPC's own headers are the transport's business, credentials stay at the
+// gateway, and an identity a client sent is never passed on.
 bool Forwarded(absl::string_view key) {
   return !absl::StartsWith(key, "grpc-") && !absl::StartsWith(key, ":") && key != "content-type" && key != "te" &&
-         key != "user-agent" && key != "host";
+         key != "user-agent" && key != "host" && !IsCredentialMetadata(key) && !IsIdentityMetadata(key);
+}
+
+std::string RequestId() {
+  static std::atomic<uint64_t> next{0};
+  static const uint64_t base = absl::ToUnixNanos(absl::Now());
+  return absl::StrCat(absl::Hex(base, absl::kZeroPad16), "-", absl::Hex(++next, absl::kZeroPad8));
 }
 
 absl::Time TimeOf(std::chrono::system_clock::time_point t) {
@@ -45,7 +54,11 @@ void CopyTrailing(const grpc::ClientContext& from, grpc::CallbackServerContext* 
 class Proxy::UnaryCall final : public grpc::ServerGenericBidiReactor {
  public:
   UnaryCall(Proxy* proxy, grpc::GenericCallbackServerContext* ctx, const Route* route)
-      : proxy_(proxy), ctx_(ctx), route_(route) {
+      : proxy_(proxy), ctx_(ctx), route_(route) {}
+
+  // The caller is known: read its request.
+  void Begin(v1::Principal principal) {
+    principal_ = std::move(principal);
     StartRead(&request_);
   }
 
@@ -61,7 +74,7 @@ class Proxy::UnaryCall final : public grpc::ServerGenericBidiReactor {
     }
     {
       absl::MutexLock lock(&mu_);
-      backend_ = proxy_->BackendContext(ctx_, *route_);
+      backend_ = proxy_->BackendContext(ctx_, *route_, principal_);
     }
     proxy_->stubs_.at(route_->backend)
         ->UnaryCall(backend_.get(), route_->method, grpc::StubOptions(), &request_, &response_,
@@ -86,6 +99,7 @@ class Proxy::UnaryCall final : public grpc::ServerGenericBidiReactor {
   Proxy* const proxy_;
   grpc::GenericCallbackServerContext* const ctx_;
   const Route* const route_;
+  v1::Principal principal_;
   grpc::ByteBuffer request_, response_;
   absl::Mutex mu_;
   std::unique_ptr<grpc::ClientContext> backend_;  // set once, under mu_
@@ -96,9 +110,20 @@ class Proxy::UnaryCall final : public grpc::ServerGenericBidiReactor {
 class Proxy::StreamCall final : public grpc::ServerGenericBidiReactor {
  public:
   StreamCall(Proxy* proxy, grpc::GenericCallbackServerContext* ctx, const Route* route)
-      : ctx_(ctx), route_(route), backend_(proxy->BackendContext(ctx, *route)), client_(this) {
-    proxy->stubs_.at(route->backend)
-        ->PrepareBidiStreamingCall(backend_.get(), route->method, grpc::StubOptions(), &client_);
+      : proxy_(proxy), ctx_(ctx), route_(route), client_(this) {}
+
+  // The caller is known: open the backend call and start both directions.
+  void Begin(const v1::Principal& principal) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (cancelled_) {
+        Finish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the caller"));
+        return;
+      }
+      backend_ = proxy_->BackendContext(ctx_, *route_, principal);
+    }
+    proxy_->stubs_.at(route_->backend)
+        ->PrepareBidiStreamingCall(backend_.get(), route_->method, grpc::StubOptions(), &client_);
     // Its writes and reads are started from the caller's reactions: hold the
     // backend call open for the write side and the read side.
     client_.AddMultipleHolds(2);
@@ -146,7 +171,11 @@ class Proxy::StreamCall final : public grpc::ServerGenericBidiReactor {
     client_.StartRead(&response_);
   }
 
-  void OnCancel() override { backend_->TryCancel(); }
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    cancelled_ = true;
+    if (backend_ != nullptr) backend_->TryCancel();
+  }
 
   // The backend call is done before the caller's is finished (see OnBackendDone).
   void OnDone() override { delete this; }
@@ -202,9 +231,11 @@ class Proxy::StreamCall final : public grpc::ServerGenericBidiReactor {
     Finish(status);
   }
 
+  Proxy* const proxy_;
   grpc::GenericCallbackServerContext* const ctx_;
   const Route* const route_;
-  const std::unique_ptr<grpc::ClientContext> backend_;
+  std::unique_ptr<grpc::ClientContext> backend_;  // set once by Begin, under mu_
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   Backend client_;
   grpc::ByteBuffer request_, response_;
   std::unique_ptr<google::protobuf::Message> scratch_;  // the caller's side only
@@ -216,19 +247,24 @@ class Proxy::StreamCall final : public grpc::ServerGenericBidiReactor {
 };
 
 Proxy::Proxy(const RouteTable* routes, std::map<std::string, std::shared_ptr<grpc::Channel>> backends,
-             DeadlinePolicy deadlines, Clock* clock)
-    : routes_(routes), deadlines_(deadlines), clock_(clock) {
+             DeadlinePolicy deadlines, Authenticator* auth, WorkerPool* workers, Clock* clock)
+    : routes_(routes), deadlines_(deadlines), auth_(auth), workers_(workers), clock_(clock) {
   for (auto& [name, channel] : backends) stubs_[name] = std::make_unique<grpc::GenericStub>(channel);
 }
 
 Proxy::~Proxy() = default;
 
 std::unique_ptr<grpc::ClientContext> Proxy::BackendContext(grpc::GenericCallbackServerContext* ctx,
-                                                           const Route& route) const {
+                                                           const Route& route,
+                                                           const v1::Principal& principal) const {
   auto backend = std::make_unique<grpc::ClientContext>();
   for (const auto& [key, value] : ctx->client_metadata()) {
     if (Forwarded(View(key))) backend->AddMetadata(std::string(View(key)), std::string(View(value)));
   }
+  v1::Identity identity;
+  *identity.mutable_principal() = principal;
+  identity.set_request_id(RequestId());
+  ProcessIdentityKey().Sign(identity, backend.get());
   const absl::Time deadline =
       BackendDeadline(deadlines_, !route.unary(), clock_->Now(), TimeOf(ctx->deadline()));
   backend->set_deadline(absl::ToChronoTime(deadline));
@@ -248,8 +284,31 @@ grpc::ServerGenericBidiReactor* Proxy::CreateReactor(grpc::GenericCallbackServer
     };
     return new Unknown(ctx->method());
   }
-  if (route->unary()) return new UnaryCall(this, ctx, route);
-  return new StreamCall(this, ctx, route);
+  if (route->unary()) return Authenticated(new UnaryCall(this, ctx, route), ctx);
+  return Authenticated(new StreamCall(this, ctx, route), ctx);
+}
+
+template <typename Call>
+Call* Proxy::Authenticated(Call* call, grpc::GenericCallbackServerContext* ctx) {
+  Credentials credentials = CredentialsOf(*ctx);
+  auto begin = [call](const absl::StatusOr<v1::Principal>& principal) {
+    if (principal.ok()) {
+      call->Begin(*principal);
+    } else {
+      call->Finish(ToGrpcStatus(principal.status()));
+    }
+  };
+  if (auto known = auth_->Known(credentials)) {
+    begin(*known);
+    return call;
+  }
+  // The key must be read from the store: on a worker, not on the reactor.
+  const bool queued = workers_->TrySubmit(
+      [this, begin, credentials = std::move(credentials)] { begin(auth_->Authenticate(credentials)); });
+  if (!queued) {
+    call->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "gateway busy: retry with backoff"));
+  }
+  return call;
 }
 
 }  // namespace aw::gateway

@@ -4,7 +4,9 @@
 // path; streams of either direction are bridged message by message, each
 // side reading its next message only when the other has taken the last one,
 // so a slow reader slows the writer instead of making the gateway buffer
-// (flow control end to end). Deadlines carry over, capped by the policy; a
+// (flow control end to end). Every call's credentials are checked first
+// (UNAUTHENTICATED when missing or bad) and the verified principal goes to the
+// backend as a signed identity. Deadlines carry over, capped by the policy; a
 // cancellation on either side ends the other. A request that does not decode
 // as its method's input is refused with INVALID_ARGUMENT, and an unknown
 // method with UNIMPLEMENTED naming it. Thread-safe.
@@ -19,15 +21,18 @@
 #include <grpcpp/grpcpp.h>
 
 #include "common/clock.h"
+#include "common/worker_pool.h"
+#include "services/gateway/authenticator.h"
 #include "services/gateway/gateway_logic.h"
 
 namespace aw::gateway {
 
 class Proxy final : public grpc::CallbackGenericService {
  public:
-  // `backends` maps a route's backend module to the channel that reaches it.
+  // `backends` maps a route's backend module to the channel that reaches it;
+  // credentials that need a store read are checked on `workers`.
   Proxy(const RouteTable* routes, std::map<std::string, std::shared_ptr<grpc::Channel>> backends,
-        DeadlinePolicy deadlines, Clock* clock);
+        DeadlinePolicy deadlines, Authenticator* auth, WorkerPool* workers, Clock* clock);
   ~Proxy() override;
 
   // --- grpc::CallbackGenericService
@@ -37,14 +42,20 @@ class Proxy final : public grpc::CallbackGenericService {
   class UnaryCall;
   class StreamCall;
 
-  // The backend call's context: the caller's metadata (gRPC's own headers
-  // left out) and the deadline of the policy.
-  std::unique_ptr<grpc::ClientContext> BackendContext(grpc::GenericCallbackServerContext* ctx,
-                                                      const Route& route) const;
+  // The backend call's context: the caller's metadata (gRPC's own headers,
+  // credentials and any identity it sent left out), the verified principal
+  // signed (common/identity.h) and the deadline of the policy.
+  std::unique_ptr<grpc::ClientContext> BackendContext(grpc::GenericCallbackServerContext* ctx, const Route& route,
+                                                      const v1::Principal& principal) const;
+  // Begins `call` once its credentials are checked, or finishes it refused.
+  template <typename Call>
+  Call* Authenticated(Call* call, grpc::GenericCallbackServerContext* ctx);
 
   const RouteTable* const routes_;
   std::map<std::string, std::unique_ptr<grpc::GenericStub>> stubs_;  // by backend module
   const DeadlinePolicy deadlines_;
+  Authenticator* const auth_;
+  WorkerPool* const workers_;
   Clock* const clock_;
 };
 

@@ -5,6 +5,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/grpc_util.h"
+#include "common/identity.h"
 #include "common/paging.h"
 #include "common/status.h"
 
@@ -39,8 +40,10 @@ std::vector<const UnitInfo*> UnitSlice(const ReadingQuery& q, size_t from, int c
 
 grpc::ServerUnaryReactor* IngestServiceImpl::CreateUnit(Ctx* ctx, const v1::CreateUnitRequest* req, v1::Unit* resp) {
   return FinishOnWorker(ctx, *p_.workers, [=, this]() -> absl::Status {
-    AW_RETURN_IF_ERROR(CheckNewUnitFields(*req));
-    AW_ASSIGN_OR_RETURN(*resp, p_.store->CreateUnit(*req));
+    v1::CreateUnitRequest unit = *req;
+    AW_ASSIGN_OR_RETURN(*unit.mutable_actor(), ActorOf(*ctx, req->actor()));
+    AW_RETURN_IF_ERROR(CheckNewUnitFields(unit));
+    AW_ASSIGN_OR_RETURN(*resp, p_.store->CreateUnit(unit));
     return absl::OkStatus();
   });
 }
@@ -52,25 +55,28 @@ absl::Status IngestServiceImpl::ChangeUnit(const UnitChange& change, v1::Unit* o
 }
 
 grpc::ServerUnaryReactor* IngestServiceImpl::RenameUnit(Ctx* ctx, const v1::RenameUnitRequest* req, v1::Unit* resp) {
-  return FinishOnWorker(ctx, *p_.workers, [=, this] {
-    return ChangeUnit({UnitChange::kRename, req->code(), req->new_name(), "", req->effective_from(), req->actor(),
+  return FinishOnWorker(ctx, *p_.workers, [=, this]() -> absl::Status {
+    AW_ASSIGN_OR_RETURN(const std::string actor, ActorOf(*ctx, req->actor()));
+    return ChangeUnit({UnitChange::kRename, req->code(), req->new_name(), "", req->effective_from(), actor,
                        req->reason(), req->expected_version()},
                       resp);
   });
 }
 
 grpc::ServerUnaryReactor* IngestServiceImpl::MoveUnit(Ctx* ctx, const v1::MoveUnitRequest* req, v1::Unit* resp) {
-  return FinishOnWorker(ctx, *p_.workers, [=, this] {
+  return FinishOnWorker(ctx, *p_.workers, [=, this]() -> absl::Status {
+    AW_ASSIGN_OR_RETURN(const std::string actor, ActorOf(*ctx, req->actor()));
     return ChangeUnit({UnitChange::kMove, req->code(), "", req->new_parent_code(), req->effective_from(),
-                       req->actor(), req->reason(), req->expected_version()},
+                       actor, req->reason(), req->expected_version()},
                       resp);
   });
 }
 
 grpc::ServerUnaryReactor* IngestServiceImpl::DeactivateUnit(Ctx* ctx, const v1::DeactivateUnitRequest* req,
                                                             v1::Unit* resp) {
-  return FinishOnWorker(ctx, *p_.workers, [=, this] {
-    return ChangeUnit({UnitChange::kDeactivate, req->code(), "", "", req->effective_from(), req->actor(),
+  return FinishOnWorker(ctx, *p_.workers, [=, this]() -> absl::Status {
+    AW_ASSIGN_OR_RETURN(const std::string actor, ActorOf(*ctx, req->actor()));
+    return ChangeUnit({UnitChange::kDeactivate, req->code(), "", "", req->effective_from(), actor,
                        req->reason(), req->expected_version()},
                       resp);
   });
@@ -139,10 +145,12 @@ grpc::ServerUnaryReactor* IngestServiceImpl::GetUnitHistory(Ctx* ctx, const v1::
 grpc::ServerUnaryReactor* IngestServiceImpl::UpsertIndicator(Ctx* ctx, const v1::UpsertIndicatorRequest* req,
                                                              v1::Indicator* resp) {
   return FinishOnWorker(ctx, *p_.workers, [=, this]() -> absl::Status {
-    AW_RETURN_IF_ERROR(ValidateIndicator(req->indicator()));
-    AW_RETURN_IF_ERROR(CheckText("actor", req->actor(), true));
-    AW_RETURN_IF_ERROR(CheckText("reason", req->reason(), false, 1000));
-    AW_ASSIGN_OR_RETURN(*resp, p_.store->UpsertIndicator(*req));
+    v1::UpsertIndicatorRequest indicator = *req;
+    AW_ASSIGN_OR_RETURN(*indicator.mutable_actor(), ActorOf(*ctx, req->actor()));
+    AW_RETURN_IF_ERROR(ValidateIndicator(indicator.indicator()));
+    AW_RETURN_IF_ERROR(CheckText("actor", indicator.actor(), true));
+    AW_RETURN_IF_ERROR(CheckText("reason", indicator.reason(), false, 1000));
+    AW_ASSIGN_OR_RETURN(*resp, p_.store->UpsertIndicator(indicator));
     return absl::OkStatus();
   });
 }
@@ -207,7 +215,10 @@ absl::StatusOr<std::vector<StoredReading>> IngestServiceImpl::ReadShorter(const 
   return out;
 }
 
-grpc::ServerBidiReactor<v1::ReadingBatch, v1::BatchResult>* IngestServiceImpl::IngestReadings(Ctx*) {
+grpc::ServerBidiReactor<v1::ReadingBatch, v1::BatchResult>* IngestServiceImpl::IngestReadings(Ctx* ctx) {
+  if (grpc::Status s = CheckIdentity(*ctx); !s.ok()) {
+    return new FailedBidiReactor<v1::ReadingBatch, v1::BatchResult>(s);
+  }
   return p_.bulk->Open();
 }
 
@@ -426,7 +437,8 @@ grpc::ServerUnaryReactor* IngestServiceImpl::GetCompleteness(Ctx* ctx, const v1:
 }
 
 grpc::ServerWriteReactor<v1::WatchReadingsResponse>* IngestServiceImpl::WatchReadings(
-    Ctx*, const v1::WatchReadingsRequest* req) {
+    Ctx* ctx, const v1::WatchReadingsRequest* req) {
+  if (grpc::Status s = CheckIdentity(*ctx); !s.ok()) return new FailedWriteReactor<v1::WatchReadingsResponse>(s);
   if (req->from_seq() < 0) {
     return new FailedWriteReactor<v1::WatchReadingsResponse>(
         grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "from_seq: must not be negative"));

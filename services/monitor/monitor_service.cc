@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/call.h"
 #include "common/grpc_util.h"
+#include "common/identity.h"
 #include "common/paging.h"
 #include "common/period.h"
 #include "common/status.h"
@@ -42,8 +43,10 @@ absl::StatusOr<std::vector<std::string>> MonitorServiceImpl::ScopeUnits(const v1
 grpc::ServerUnaryReactor* MonitorServiceImpl::UpsertTheme(Ctx* ctx, const v1::UpsertThemeRequest* req,
                                                           v1::Theme* resp) {
   return FinishOnWorker(ctx, *p_.workers, [=, this]() -> absl::Status {
-    AW_RETURN_IF_ERROR(CheckTheme(*req));
-    AW_ASSIGN_OR_RETURN(*resp, p_.store->UpsertTheme(*req));
+    v1::UpsertThemeRequest theme = *req;
+    AW_ASSIGN_OR_RETURN(*theme.mutable_actor(), ActorOf(*ctx, req->actor()));
+    AW_RETURN_IF_ERROR(CheckTheme(theme));
+    AW_ASSIGN_OR_RETURN(*resp, p_.store->UpsertTheme(theme));
     return absl::OkStatus();
   });
 }
@@ -64,7 +67,8 @@ grpc::ServerUnaryReactor* MonitorServiceImpl::ListThemes(Ctx* ctx, const v1::Lis
 grpc::ServerUnaryReactor* MonitorServiceImpl::UpsertRule(Ctx* ctx, const v1::UpsertRuleRequest* req,
                                                          v1::Rule* resp) {
   return FinishOnWorker(ctx, *p_.workers, [=, this]() -> absl::Status {
-    if (req->actor().empty()) return InvalidField("actor", "required");
+    AW_ASSIGN_OR_RETURN(const std::string actor, ActorOf(*ctx, req->actor()));
+    if (actor.empty()) return InvalidField("actor", "required");
     const v1::Rule& rule = req->rule();
     AW_ASSIGN_OR_RETURN(const bool theme, p_.store->ThemeExists(rule.theme_code()));
     if (!theme && !rule.theme_code().empty()) {
@@ -73,7 +77,7 @@ grpc::ServerUnaryReactor* MonitorServiceImpl::UpsertRule(Ctx* ctx, const v1::Ups
     AW_ASSIGN_OR_RETURN(auto facts, Facts(rule));
     AW_RETURN_IF_ERROR(ValidateRule(rule, facts));
     if (!rule.scope().unit_code().empty()) AW_RETURN_IF_ERROR(ScopeUnits(rule.scope()).status());
-    AW_ASSIGN_OR_RETURN(*resp, p_.store->SaveRule(rule, req->actor(), req->reason(), req->expected_version()));
+    AW_ASSIGN_OR_RETURN(*resp, p_.store->SaveRule(rule, actor, req->reason(), req->expected_version()));
     if (resp->enabled()) AW_RETURN_IF_ERROR(p_.timers->Arm(*resp));
     return absl::OkStatus();
   });
@@ -107,8 +111,9 @@ grpc::ServerUnaryReactor* MonitorServiceImpl::ListRules(Ctx* ctx, const v1::List
 grpc::ServerUnaryReactor* MonitorServiceImpl::SetRuleEnabled(Ctx* ctx, const v1::SetRuleEnabledRequest* req,
                                                              v1::Rule* resp) {
   return FinishOnWorker(ctx, *p_.workers, [=, this]() -> absl::Status {
-    if (req->actor().empty()) return InvalidField("actor", "required");
-    AW_ASSIGN_OR_RETURN(*resp, p_.store->SetRuleEnabled(req->code(), req->enabled(), req->actor(), req->reason()));
+    AW_ASSIGN_OR_RETURN(const std::string actor, ActorOf(*ctx, req->actor()));
+    if (actor.empty()) return InvalidField("actor", "required");
+    AW_ASSIGN_OR_RETURN(*resp, p_.store->SetRuleEnabled(req->code(), req->enabled(), actor, req->reason()));
     if (resp->enabled()) AW_RETURN_IF_ERROR(p_.timers->Arm(*resp));
     return absl::OkStatus();
   });
@@ -198,13 +203,16 @@ grpc::ServerUnaryReactor* MonitorServiceImpl::GetEvent(Ctx* ctx, const v1::GetEv
 grpc::ServerUnaryReactor* MonitorServiceImpl::AcknowledgeEvent(Ctx* ctx, const v1::AcknowledgeEventRequest* req,
                                                                v1::WarningEvent* resp) {
   return FinishOnWorker(ctx, *p_.workers, [=, this]() -> absl::Status {
-    if (req->actor().empty()) return InvalidField("actor", "required");
-    AW_ASSIGN_OR_RETURN(*resp, p_.store->Acknowledge(req->id(), req->actor(), req->comment()));
+    AW_ASSIGN_OR_RETURN(const std::string actor, ActorOf(*ctx, req->actor()));
+    if (actor.empty()) return InvalidField("actor", "required");
+    AW_ASSIGN_OR_RETURN(*resp, p_.store->Acknowledge(req->id(), actor, req->comment()));
     return absl::OkStatus();
   });
 }
 
-grpc::ServerWriteReactor<v1::EventChange>* MonitorServiceImpl::WatchEvents(Ctx*, const v1::WatchEventsRequest* req) {
+grpc::ServerWriteReactor<v1::EventChange>* MonitorServiceImpl::WatchEvents(Ctx* ctx,
+                                                                          const v1::WatchEventsRequest* req) {
+  if (grpc::Status s = CheckIdentity(*ctx); !s.ok()) return new FailedWriteReactor<v1::EventChange>(s);
   if (req->from_seq() < 0) {
     return new FailedWriteReactor<v1::EventChange>(
         grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "from_seq: must not be negative"));
@@ -239,7 +247,8 @@ grpc::ServerUnaryReactor* MonitorServiceImpl::CreateWhitelistEntry(Ctx* ctx,
                                                                    const v1::CreateWhitelistEntryRequest* req,
                                                                    v1::WhitelistEntry* resp) {
   return FinishOnWorker(ctx, *p_.workers, [=, this]() -> absl::Status {
-    if (req->actor().empty()) return InvalidField("actor", "required");
+    AW_ASSIGN_OR_RETURN(const std::string actor, ActorOf(*ctx, req->actor()));
+    if (actor.empty()) return InvalidField("actor", "required");
     v1::WhitelistEntry entry = req->entry();
     AW_RETURN_IF_ERROR(CheckWhitelistEntry(&entry, p_.clock->Now(), p_.max_whitelist_freeze));
     AW_RETURN_IF_ERROR(ScopeUnits(entry.scope()).status());
@@ -249,7 +258,7 @@ grpc::ServerUnaryReactor* MonitorServiceImpl::CreateWhitelistEntry(Ctx* ctx,
       if (!exists) return absl::NotFoundError(absl::StrCat("entry.theme_code: no theme ", entry.theme_code()));
     }
     AW_ASSIGN_OR_RETURN(auto dir, p_.directory->Get());
-    AW_ASSIGN_OR_RETURN(*resp, p_.store->AddWhitelist(entry, req->actor(), req->request_id(), *dir));
+    AW_ASSIGN_OR_RETURN(*resp, p_.store->AddWhitelist(entry, actor, req->request_id(), *dir));
     return absl::OkStatus();
   });
 }
@@ -258,9 +267,10 @@ grpc::ServerUnaryReactor* MonitorServiceImpl::RevokeWhitelistEntry(Ctx* ctx,
                                                                    const v1::RevokeWhitelistEntryRequest* req,
                                                                    v1::WhitelistEntry* resp) {
   return FinishOnWorker(ctx, *p_.workers, [=, this]() -> absl::Status {
-    if (req->actor().empty()) return InvalidField("actor", "required");
+    AW_ASSIGN_OR_RETURN(const std::string actor, ActorOf(*ctx, req->actor()));
+    if (actor.empty()) return InvalidField("actor", "required");
     if (req->reason().empty()) return InvalidField("reason", "say why the entry is revoked");
-    AW_ASSIGN_OR_RETURN(*resp, p_.store->RevokeWhitelist(req->id(), req->actor(), req->reason()));
+    AW_ASSIGN_OR_RETURN(*resp, p_.store->RevokeWhitelist(req->id(), actor, req->reason()));
     return absl::OkStatus();
   });
 }
@@ -292,8 +302,9 @@ grpc::ServerUnaryReactor* MonitorServiceImpl::UpsertContact(Ctx* ctx, const v1::
     v1::UnitScope scope;
     scope.set_unit_code(req->contact().unit_code());
     if (!scope.unit_code().empty()) AW_RETURN_IF_ERROR(ScopeUnits(scope).status());
-    AW_RETURN_IF_ERROR(CheckContact(req->contact(), req->actor()));
-    AW_ASSIGN_OR_RETURN(*resp, p_.store->UpsertContact(req->contact(), req->actor()));
+    AW_ASSIGN_OR_RETURN(const std::string actor, ActorOf(*ctx, req->actor()));
+    AW_RETURN_IF_ERROR(CheckContact(req->contact(), actor));
+    AW_ASSIGN_OR_RETURN(*resp, p_.store->UpsertContact(req->contact(), actor));
     return absl::OkStatus();
   });
 }

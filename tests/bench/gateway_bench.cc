@@ -2,8 +2,9 @@
 // gateway's proxy, against the same backend in the same run, in alternating
 // rounds (the machine's speed drifts): unary latency (sequential GetUnit,
 // p50/p90/p99 and the p50 the gateway adds), unary throughput (16 callers)
-// and bulk ingest (IngestReadings, batches of 500, two streams). Prints both
-// sides and the ratios. Prints figures; it is not a test.
+// and bulk ingest (IngestReadings, batches of 500, two streams). Calls
+// through the gateway carry an API key (checked on each). Prints both sides
+// and the ratios. Prints figures; it is not a test.
 //
 //   gateway_bench [--seconds=5]
 //   AW_BINARY=/path/to/another/auditwatch gateway_bench   (to measure another build)
@@ -15,6 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/time/clock.h"
+#include "auditwatch/v1/gateway.grpc.pb.h"
 #include "auditwatch/v1/ingest.grpc.pb.h"
 #include "services/awctl/synthetic.h"
 #include "tests/support/process.h"
@@ -28,10 +30,15 @@ constexpr uint64_t kSeed = 42;
 constexpr int kCallers = 16;
 constexpr int kStreams = 2;
 
+// Calls to the gateway carry this API key.
+std::string g_gateway, g_key;
+
 std::unique_ptr<v1::IngestService::Stub> StubOn(const std::string& address, int n = 0) {
   grpc::ChannelArguments args;
   args.SetInt("bench_channel", n);  // a connection of its own
-  return v1::IngestService::NewStub(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+  return v1::IngestService::NewStub(
+      address == g_gateway ? aw::testing::ChannelWithMetadata(address, "x-api-key", g_key, args)
+                           : grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
 }
 
 double Percentile(std::vector<double> v, double p) {
@@ -129,6 +136,17 @@ int main(int argc, char** argv) {
   if (aw::testing::WaitForHealth(direct, "", "SERVING") != "SERVING") {
     std::fprintf(stderr, "ingest did not start: %s\n", process.Logs().c_str());
     return 1;
+  }
+  {  // the bootstrap administrator key, which every call through the gateway carries
+    auto keys = auditwatch::v1::GatewayService::NewStub(process.Channel("gateway"));
+    auditwatch::v1::CreateApiKeyRequest req;
+    req.mutable_principal()->set_subject("bench");
+    req.mutable_principal()->add_roles(auditwatch::v1::ROLE_CENTRE_ADMIN);
+    grpc::ClientContext ctx;
+    auditwatch::v1::CreateApiKeyResponse resp;
+    if (!keys->CreateApiKey(&ctx, req, &resp).ok()) return 1;
+    g_gateway = gateway;
+    g_key = resp.secret();
   }
   const SyntheticProvince province(kSeed, 2021);
   auto setup = StubOn(direct);

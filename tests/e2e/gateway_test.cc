@@ -1,9 +1,12 @@
 // The gateway end to end: every service in one process, calls made to the
 // gateway's port and forwarded by its generic proxy over real gRPC — unary,
 // server-streaming and bidirectional calls, deadlines and cancellation carried
-// over, and what the gateway refuses itself (an unknown method, a request
-// that does not decode).
+// over, what the gateway refuses itself (an unknown method, a request that
+// does not decode, missing or bad credentials), API keys and tokens, and the
+// signed identity the backends take the actor from and refuse when forged.
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include <catch2/catch.hpp>
@@ -14,6 +17,7 @@
 #include "absl/time/clock.h"
 #include "auditwatch/v1/gateway.grpc.pb.h"
 #include "auditwatch/v1/ingest.grpc.pb.h"
+#include "auditwatch/v1/monitor.grpc.pb.h"
 #include "tests/support/process.h"
 #include "tests/support/readings.h"
 #include "tests/support/test_db.h"
@@ -31,9 +35,30 @@ class Gateway {
       : process_("all", db.url(), std::move(args)) {
     REQUIRE(WaitForHealth(process_.address("ingest"), "", "SERVING") == "SERVING");
     REQUIRE(WaitForHealth(process_.address("gateway"), "auditwatch.v1.GatewayService", "SERVING") == "SERVING");
-    via_gateway_ = v1::IngestService::NewStub(process_.Channel("gateway"));
+    admin_key_ = Bootstrap();
+    via_gateway_ = v1::IngestService::NewStub(Channel(admin_key_));
     direct_ = v1::IngestService::NewStub(process_.Channel("ingest"));
   }
+
+  // The first administrator key, made without credentials; its secret.
+  std::string Bootstrap() {
+    auto gateway = v1::GatewayService::NewStub(process_.Channel("gateway"));
+    v1::CreateApiKeyRequest req;
+    req.mutable_principal()->set_subject("ops.admin");
+    req.mutable_principal()->add_roles(v1::ROLE_CENTRE_ADMIN);
+    req.set_description("bootstrap");
+    grpc::ClientContext ctx;
+    v1::CreateApiKeyResponse resp;
+    const grpc::Status s = gateway->CreateApiKey(&ctx, req, &resp);
+    REQUIRE(s.ok());
+    return resp.secret();
+  }
+
+  // A channel to the gateway whose calls carry the API key `secret`.
+  std::shared_ptr<grpc::Channel> Channel(const std::string& secret) {
+    return ChannelWithMetadata(process_.address("gateway"), "x-api-key", secret);
+  }
+  const std::string& admin_key() const { return admin_key_; }
 
   v1::IngestService::Stub& ingest() { return *via_gateway_; }
   v1::IngestService::Stub& direct() { return *direct_; }
@@ -53,6 +78,7 @@ class Gateway {
 
  private:
   AuditwatchProcess process_;
+  std::string admin_key_;
   std::unique_ptr<v1::IngestService::Stub> via_gateway_, direct_;
 };
 
@@ -128,7 +154,7 @@ TEST_CASE("Unary, server-streaming and bidirectional calls go through the gatewa
   }
 
   // The route table, from the gateway's own API.
-  auto gateway = v1::GatewayService::NewStub(gw.process().Channel("gateway"));
+  auto gateway = v1::GatewayService::NewStub(gw.Channel(gw.admin_key()));
   grpc::ClientContext ctx;
   v1::ListRoutesResponse routes;
   REQUIRE(gateway->ListRoutes(&ctx, v1::ListRoutesRequest(), &routes).ok());
@@ -251,7 +277,7 @@ TEST_CASE("The gateway itself refuses an unknown method and a request that does 
           "[e2e][gateway]") {
   TestDatabase db;
   Gateway gw(db);
-  grpc::GenericStub generic(gw.process().Channel("gateway"));
+  grpc::GenericStub generic(gw.Channel(gw.admin_key()));
   auto call = [&](const std::string& method, const std::string& bytes) {
     grpc::Slice slice(bytes);
     grpc::ByteBuffer request(&slice, 1), response;
@@ -294,6 +320,239 @@ TEST_CASE("The gateway itself refuses an unknown method and a request that does 
   REQUIRE(gw.direct().QueryReadings(&ctx, query, &readings).ok());
   REQUIRE(readings.readings_size() == 1);
   CHECK(readings.readings(0).key().period().key() == "2025-01");
+}
+
+// WhoAmI through `channel`: the status and the subject.
+std::pair<grpc::StatusCode, std::string> WhoAmI(const std::shared_ptr<grpc::Channel>& channel) {
+  auto stub = v1::GatewayService::NewStub(channel);
+  grpc::ClientContext ctx;
+  v1::Principal p;
+  const grpc::Status s = stub->WhoAmI(&ctx, v1::WhoAmIRequest(), &p);
+  return {s.error_code(), s.ok() ? p.subject() : s.error_message()};
+}
+
+TEST_CASE("Every call through the gateway needs credentials: API keys, bearer tokens, expiry and revocation",
+          "[e2e][gateway]") {
+  TestDatabase db;
+  Gateway gw(db);
+  const std::string address = gw.process().address("gateway");
+  auto admin = v1::GatewayService::NewStub(gw.Channel(gw.admin_key()));
+  CHECK(WhoAmI(gw.Channel(gw.admin_key())) == std::make_pair(grpc::StatusCode::OK, std::string("ops.admin")));
+
+  // No credentials, or bad ones: refused before any backend is called.
+  {
+    auto anonymous = v1::IngestService::NewStub(gw.process().Channel("gateway"));
+    grpc::ClientContext ctx;
+    v1::Unit unit;
+    v1::GetUnitRequest req;
+    req.set_code("S1");
+    const grpc::Status s = anonymous->GetUnit(&ctx, req, &unit);
+    CHECK(s.error_code() == grpc::StatusCode::UNAUTHENTICATED);
+    CHECK(s.error_message().find("no credentials") == 0);
+    grpc::ClientContext stream_ctx;
+    auto reader = anonymous->WatchReadings(&stream_ctx, v1::WatchReadingsRequest());
+    v1::WatchReadingsResponse page;
+    CHECK_FALSE(reader->Read(&page));
+    CHECK(reader->Finish().error_code() == grpc::StatusCode::UNAUTHENTICATED);
+  }
+  CHECK(WhoAmI(gw.Channel("not-a-key")).first == grpc::StatusCode::UNAUTHENTICATED);
+  CHECK(WhoAmI(gw.Channel("awk_000000000000_" + std::string(64, '0'))).first == grpc::StatusCode::UNAUTHENTICATED);
+  // The bootstrap holds once: an administrator key is in force now.
+  {
+    auto anonymous = v1::GatewayService::NewStub(gw.process().Channel("gateway"));
+    v1::CreateApiKeyRequest req;
+    req.mutable_principal()->set_subject("intruder");
+    req.mutable_principal()->add_roles(v1::ROLE_CENTRE_ADMIN);
+    grpc::ClientContext ctx;
+    v1::CreateApiKeyResponse resp;
+    CHECK(anonymous->CreateApiKey(&ctx, req, &resp).error_code() == grpc::StatusCode::UNAUTHENTICATED);
+  }
+
+  // A county specialist's key, made by the administrator.
+  v1::CreateApiKeyRequest create;
+  create.mutable_principal()->set_subject("d1.specialist");
+  create.mutable_principal()->add_roles(v1::ROLE_UNIT_SPECIALIST);
+  create.mutable_principal()->add_unit_codes("D1");
+  create.set_description("county D1 audit specialist");
+  v1::CreateApiKeyResponse made;
+  {
+    grpc::ClientContext ctx;
+    REQUIRE(admin->CreateApiKey(&ctx, create, &made).ok());
+  }
+  CHECK(made.secret().find("awk_" + made.key().id() + "_") == 0);
+  CHECK(made.key().audit().created_by() == "ops.admin");
+  const auto specialist = gw.Channel(made.secret());
+  CHECK(WhoAmI(specialist) == std::make_pair(grpc::StatusCode::OK, std::string("d1.specialist")));
+  // Not an administrator: no keys for it.
+  {
+    auto stub = v1::GatewayService::NewStub(specialist);
+    grpc::ClientContext ctx;
+    v1::CreateApiKeyResponse resp;
+    const grpc::Status s = stub->CreateApiKey(&ctx, create, &resp);
+    CHECK(s.error_code() == grpc::StatusCode::PERMISSION_DENIED);
+  }
+  // A token for the key: the same principal, without a lookup.
+  v1::IssueTokenResponse token;
+  {
+    auto anonymous = v1::GatewayService::NewStub(gw.process().Channel("gateway"));
+    v1::IssueTokenRequest req;
+    req.set_api_key(made.secret());
+    grpc::ClientContext ctx;
+    REQUIRE(anonymous->IssueToken(&ctx, req, &token).ok());
+  }
+  CHECK(token.expires_at().seconds() > absl::ToUnixSeconds(absl::Now()));
+  CHECK(WhoAmI(ChannelWithMetadata(address, "authorization", "Bearer " + token.token())) ==
+        std::make_pair(grpc::StatusCode::OK, std::string("d1.specialist")));
+  std::string tampered = token.token();
+  tampered[tampered.size() - 3] = tampered[tampered.size() - 3] == 'A' ? 'B' : 'A';
+  CHECK(WhoAmI(ChannelWithMetadata(address, "authorization", "Bearer " + tampered)).first ==
+        grpc::StatusCode::UNAUTHENTICATED);
+  CHECK(WhoAmI(ChannelWithMetadata(address, "authorization", "Basic b3BzOnB3")).first ==
+        grpc::StatusCode::UNAUTHENTICATED);
+  // Listed without secrets.
+  {
+    grpc::ClientContext ctx;
+    v1::ListApiKeysResponse keys;
+    REQUIRE(admin->ListApiKeys(&ctx, v1::ListApiKeysRequest(), &keys).ok());
+    REQUIRE(keys.keys_size() == 2);
+    CHECK(keys.DebugString().find(made.secret()) == std::string::npos);
+  }
+  // Revoked: refused at once.
+  {
+    v1::RevokeApiKeyRequest revoke;
+    revoke.set_id(made.key().id());
+    revoke.set_reason("left the county office");
+    grpc::ClientContext ctx;
+    v1::ApiKey revoked;
+    REQUIRE(admin->RevokeApiKey(&ctx, revoke, &revoked).ok());
+    CHECK(revoked.revoked());
+    CHECK(revoked.audit().updated_by() == "ops.admin");
+  }
+  const auto [code, why] = WhoAmI(specialist);
+  CHECK(code == grpc::StatusCode::UNAUTHENTICATED);
+  CHECK(why.find("revoked") != std::string::npos);
+  // Expired: refused once its time is up.
+  create.mutable_principal()->set_subject("temp");
+  create.mutable_expires_at()->set_seconds(absl::ToUnixSeconds(absl::Now()) + 2);
+  v1::CreateApiKeyResponse temp;
+  {
+    grpc::ClientContext ctx;
+    REQUIRE(admin->CreateApiKey(&ctx, create, &temp).ok());
+  }
+  CHECK(WhoAmI(gw.Channel(temp.secret())).first == grpc::StatusCode::OK);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2600));
+  CHECK(WhoAmI(gw.Channel(temp.secret())).second.find("expired") != std::string::npos);
+}
+
+TEST_CASE("Backends take the actor from the gateway's signed identity and refuse a forged one", "[e2e][gateway]") {
+  TestDatabase db;
+  Gateway gw(db);
+  auto theme = [](const std::string& code) {
+    v1::UpsertThemeRequest req;
+    req.mutable_theme()->set_code(code);
+    req.mutable_theme()->set_name("电费回收");
+    req.mutable_theme()->set_category(v1::BUSINESS_CATEGORY_BILLING);
+    req.set_actor("whoever.the.body.says");
+    return req;
+  };
+  // Through the gateway: the key's subject, whatever the body says.
+  auto via = v1::MonitorService::NewStub(gw.Channel(gw.admin_key()));
+  {
+    grpc::ClientContext ctx;
+    v1::Theme out;
+    REQUIRE(via->UpsertTheme(&ctx, theme("T-A"), &out).ok());
+    CHECK(out.audit().created_by() == "ops.admin");
+  }
+  // An identity a client sends to the gateway is dropped, not passed on.
+  {
+    auto forging = v1::MonitorService::NewStub(ChannelWithMetadata(gw.process().address("gateway"), "x-api-key",
+                                                                  gw.admin_key()));
+    grpc::ClientContext ctx;
+    v1::Identity fake;
+    fake.mutable_principal()->set_subject("someone.important");
+    ctx.AddMetadata("x-aw-identity-bin", fake.SerializeAsString());
+    ctx.AddMetadata("x-aw-identity-sig-bin", std::string(32, 'x'));
+    v1::Theme out;
+    REQUIRE(forging->UpsertTheme(&ctx, theme("T-B"), &out).ok());
+    CHECK(out.audit().created_by() == "ops.admin");
+  }
+  // Straight to a backend with a forged identity: refused, unary or stream.
+  auto direct = v1::MonitorService::NewStub(gw.process().Channel("monitor"));
+  v1::Identity fake;
+  fake.mutable_principal()->set_subject("someone.important");
+  fake.mutable_principal()->add_roles(v1::ROLE_CENTRE_ADMIN);
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("x-aw-identity-bin", fake.SerializeAsString());
+    ctx.AddMetadata("x-aw-identity-sig-bin", std::string(32, 'x'));
+    v1::Theme out;
+    const grpc::Status s = direct->UpsertTheme(&ctx, theme("T-C"), &out);
+    CHECK(s.error_code() == grpc::StatusCode::UNAUTHENTICATED);
+    CHECK(s.error_message().find("signature does not verify") != std::string::npos);
+  }
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("x-aw-identity-bin", fake.SerializeAsString());  // no signature at all
+    auto reader = direct->WatchEvents(&ctx, v1::WatchEventsRequest());
+    v1::EventChange change;
+    CHECK_FALSE(reader->Read(&change));
+    CHECK(reader->Finish().error_code() == grpc::StatusCode::UNAUTHENTICATED);
+  }
+  // Without any identity (a service inside): the body's actor, as before.
+  {
+    grpc::ClientContext ctx;
+    v1::Theme out;
+    REQUIRE(direct->UpsertTheme(&ctx, theme("T-D"), &out).ok());
+    CHECK(out.audit().created_by() == "whoever.the.body.says");
+  }
+}
+
+TEST_CASE("A gateway and a backend in two processes share the identity key from a file", "[e2e][gateway]") {
+  TestDatabase db;
+  char dir[] = "/tmp/aw-keys-XXXXXX";
+  REQUIRE(mkdtemp(dir) != nullptr);
+  const std::string shared = std::string(dir) + "/identity", other = std::string(dir) + "/other";
+  std::ofstream(shared) << "a key the whole deployment shares\n";
+  std::ofstream(other) << "a key of some other deployment\n";
+  auto run = [&](const std::string& gateway_key) {
+    AuditwatchProcess backend("ingest,monitor", db.url(), {"--identity_key_file=" + shared});
+    AuditwatchProcess gateway("gateway", db.url(),
+                              {"--identity_key_file=" + gateway_key, "--ingest_addr=" + backend.address("ingest"),
+                               "--monitor_addr=" + backend.address("monitor")});
+    REQUIRE(WaitForHealth(backend.address("monitor"), "", "SERVING") == "SERVING");
+    auto keys = v1::GatewayService::NewStub(gateway.Channel("gateway"));
+    v1::CreateApiKeyRequest req;
+    req.mutable_principal()->set_subject("ops.admin");
+    req.mutable_principal()->add_roles(v1::ROLE_CENTRE_ADMIN);
+    v1::CreateApiKeyResponse key;
+    const bool bootstrapped = WaitFor([&] {
+      grpc::ClientContext ctx;
+      return keys->CreateApiKey(&ctx, req, &key).ok() || !key.secret().empty();
+    });
+    REQUIRE(bootstrapped);
+    auto monitor = v1::MonitorService::NewStub(ChannelWithMetadata(gateway.address("gateway"), "x-api-key",
+                                                                  key.secret()));
+    v1::UpsertThemeRequest theme;
+    theme.mutable_theme()->set_code(absl::StrCat("T-", gateway_key.size()));
+    theme.mutable_theme()->set_name("电费回收");
+    theme.mutable_theme()->set_category(v1::BUSINESS_CATEGORY_BILLING);
+    theme.set_actor("body");
+    grpc::ClientContext ctx;
+    v1::Theme out;
+    const grpc::Status s = monitor->UpsertTheme(&ctx, theme, &out);
+    return std::make_pair(s, out.audit().created_by());
+  };
+  const auto [same, by] = run(shared);
+  CHECK(same.ok());
+  CHECK(by == "ops.admin");
+  db.Query("DELETE FROM gateway.api_keys");  // bootstrap again for the second deployment
+  const auto [mismatch, ignored] = run(other);
+  CHECK(mismatch.error_code() == grpc::StatusCode::UNAUTHENTICATED);
+  // A key file that cannot be read is bad configuration.
+  std::string out;
+  CHECK(RunCommand(absl::StrCat(AW_BINARY_PATH, " --target=ingest --identity_key_file=", dir, "/missing"), &out) == 2);
+  CHECK(out.find("--identity_key_file") != std::string::npos);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -46,6 +46,12 @@ class AuditwatchProcess {
   std::map<std::string, int> ports_;
 };
 
+// A channel to `address` whose every call carries the metadata `key: value`
+// (credentials for the gateway: "x-api-key" or "authorization").
+std::shared_ptr<grpc::Channel> ChannelWithMetadata(const std::string& address, const std::string& key,
+                                                   const std::string& value,
+                                                   const grpc::ChannelArguments& args = grpc::ChannelArguments());
+
 // grpc.health.v1 status of `service` at `address`: "SERVING", "NOT_SERVING",
 // or "UNREACHABLE: <why>".
 std::string HealthOf(const std::string& address, const std::string& service);
