@@ -1,8 +1,12 @@
 #include "common/log.h"
 
+#include <map>
+
 #include <nlohmann/json.hpp>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
+
+#include "absl/synchronization/mutex.h"
 
 namespace aw {
 namespace {
@@ -29,13 +33,14 @@ std::unique_ptr<spdlog::formatter> JsonFormatter() {
   return f;
 }
 
-}  // namespace
-
-void InitLogging(std::string_view level) {
-  spdlog::set_level(spdlog::level::from_str(std::string(level)));
-  spdlog::set_formatter(JsonFormatter());
-  spdlog::flush_on(spdlog::level::info);
+// A record's fields follow the line's own, as they are (LogRecord writes them).
+std::unique_ptr<spdlog::formatter> RecordFormatter() {
+  auto f = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+  f->set_pattern(R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","logger":"%n"%v})");
+  return f;
 }
+
+}  // namespace
 
 std::shared_ptr<spdlog::logger> Logger(const std::string& name) {
   if (auto existing = spdlog::get(name)) return existing;
@@ -50,6 +55,35 @@ std::shared_ptr<spdlog::logger> Logger(const std::string& name) {
     return spdlog::get(name);  // registered concurrently by another thread
   }
   return logger;
+}
+
+void InitLogging(std::string_view level) {
+  spdlog::set_level(spdlog::level::from_str(std::string(level)));
+  spdlog::set_formatter(JsonFormatter());
+  spdlog::flush_on(spdlog::level::info);
+}
+
+std::shared_ptr<spdlog::logger> RecordLogger(const std::string& name) {
+  // Kept out of spdlog's registry, whose set_formatter would give it the
+  // message format.
+  static absl::Mutex mu;
+  static auto* loggers = new std::map<std::string, std::shared_ptr<spdlog::logger>>();
+  absl::MutexLock lock(&mu);
+  auto& logger = (*loggers)[name];
+  if (logger == nullptr) {
+    logger = std::make_shared<spdlog::logger>(name, std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    logger->set_formatter(RecordFormatter());
+    logger->set_level(spdlog::level::info);
+    logger->flush_on(spdlog::level::info);
+  }
+  return logger;
+}
+
+void LogRecord(spdlog::logger& logger, const nlohmann::json& record) {
+  std::string fields = record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (fields.size() < 2 || fields.front() != '{') return;
+  fields = fields.size() == 2 ? "" : "," + fields.substr(1, fields.size() - 2);
+  logger.info("{}", fields);
 }
 
 }  // namespace aw

@@ -1,11 +1,13 @@
 // JSON-lines logging on stderr through spdlog: one object per line with ts (UTC),
-// level, logger (the service or component) and msg.
+// level, logger (the service or component) and msg — or, for a record logger,
+// the record's own fields.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <string_view>
 
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 namespace aw {
@@ -15,5 +17,10 @@ void InitLogging(std::string_view level);
 
 // The logger named `name` (created on first use, sharing the stderr sink).
 std::shared_ptr<spdlog::logger> Logger(const std::string& name);
+
+// A logger of records: each line is {"ts", "level", "logger"} and the fields of
+// the record (an access log line, say), written by LogRecord.
+std::shared_ptr<spdlog::logger> RecordLogger(const std::string& name);
+void LogRecord(spdlog::logger& logger, const nlohmann::json& record);
 
 }  // namespace aw

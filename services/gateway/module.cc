@@ -4,6 +4,7 @@
 #include "common/background.h"
 #include "common/identity.h"
 #include "common/log.h"
+#include "services/gateway/gateway_metrics.h"
 #include "services/gateway/gateway_service.h"
 #include "services/gateway/proxy.h"
 
@@ -47,12 +48,13 @@ class GatewayModule final : public Module {
       : routes_(RouteTable::FromGeneratedPool()),
         store_(ctx.db, ctx.clock),
         auth_(&store_, JwtKey(ctx), ctx.config->settings.Duration("token_ttl"), ctx.clock),
+        metrics_(ctx.metrics->registry()),
         usage_("gateway key usage", "gateway", absl::Minutes(1), ctx.clock, [this] { return auth_.FlushUsage(); }),
         proxy_(&routes_, Channels(ctx, routes_),
                DeadlinePolicy{.unary_default = ctx.config->settings.Duration("gateway_default_deadline"),
                               .unary_max = ctx.config->settings.Duration("gateway_max_deadline"),
                               .stream_max = ctx.config->settings.Duration("gateway_stream_deadline")},
-               &auth_, ctx.workers, ctx.clock),
+               &auth_, ctx.workers, &metrics_, ctx.clock),
         service_(&routes_, &store_, &auth_, ctx.workers) {}
 
   std::vector<grpc::Service*> Services() override { return {&service_}; }
@@ -90,6 +92,7 @@ class GatewayModule final : public Module {
   RouteTable routes_;
   GatewayStore store_;
   Authenticator auth_;
+  GatewayMetrics metrics_;
   PeriodicTask usage_;
   Proxy proxy_;
   GatewayServiceImpl service_;

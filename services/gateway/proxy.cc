@@ -9,6 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/identity.h"
+#include "common/log.h"
+#include "common/metrics.h"
 #include "common/status.h"
 
 namespace aw::gateway {
@@ -50,11 +52,54 @@ void CopyTrailing(const grpc::ClientContext& from, grpc::CallbackServerContext* 
 
 }  // namespace
 
+// What the access log and the metrics say of one call; written once, as it ends.
+class Proxy::CallRecord {
+ public:
+  CallRecord(Proxy* proxy, const std::string& method) : proxy_(proxy), method_(method), start_(absl::Now()) {}
+
+  void Caller(const v1::Principal& principal, std::string request_id) {
+    absl::MutexLock lock(&mu_);
+    subject_ = principal.subject();
+    role_ = principal.roles().empty() ? "none" : v1::Role_Name(principal.roles(0));
+    request_id_ = std::move(request_id);
+  }
+  void In(size_t bytes) { in_ += bytes; }
+  void Out(size_t bytes) { out_ += bytes; }
+
+  // Logs the call and counts it; returns `status` to finish with.
+  const grpc::Status& Done(const grpc::Status& status) {
+    const double elapsed = absl::ToDoubleSeconds(absl::Now() - start_);
+    absl::MutexLock lock(&mu_);
+    const std::string code = GrpcCodeName(status.error_code());
+    proxy_->metrics_->Call(method_, code, role_, elapsed);
+    LogRecord(*proxy_->access_, {{"request_id", request_id_},
+                                 {"subject", subject_},
+                                 {"role", role_},
+                                 {"method", method_},
+                                 {"code", code},
+                                 {"latency_ms", elapsed * 1000},
+                                 {"bytes_in", in_.load()},
+                                 {"bytes_out", out_.load()}});
+    return status;
+  }
+
+ private:
+  Proxy* const proxy_;
+  const std::string method_;
+  const absl::Time start_;
+  std::atomic<size_t> in_{0}, out_{0};
+  absl::Mutex mu_;
+  std::string subject_ ABSL_GUARDED_BY(mu_), role_ ABSL_GUARDED_BY(mu_) = "none", request_id_ ABSL_GUARDED_BY(mu_);
+};
+
 // A unary call: read the request, call the backend's unary path, answer.
 class Proxy::UnaryCall final : public grpc::ServerGenericBidiReactor {
  public:
   UnaryCall(Proxy* proxy, grpc::GenericCallbackServerContext* ctx, const Route* route)
-      : proxy_(proxy), ctx_(ctx), route_(route) {}
+      : proxy_(proxy), ctx_(ctx), route_(route), record_(proxy, route->method) {}
+
+  CallRecord& record() { return record_; }
+  void End(const grpc::Status& status) { Finish(record_.Done(status)); }
 
   // The caller is known: read its request.
   void Begin(v1::Principal principal) {
@@ -64,26 +109,28 @@ class Proxy::UnaryCall final : public grpc::ServerGenericBidiReactor {
 
   void OnReadDone(bool ok) override {
     if (!ok) {
-      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "a unary call needs its request message"));
+      End(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "a unary call needs its request message"));
       return;
     }
+    record_.In(request_.Length());
     std::unique_ptr<google::protobuf::Message> scratch;
     if (absl::Status s = Decodes(*route_, &request_, &scratch); !s.ok()) {
-      Finish(ToGrpcStatus(s));
+      End(ToGrpcStatus(s));
       return;
     }
     {
       absl::MutexLock lock(&mu_);
-      backend_ = proxy_->BackendContext(ctx_, *route_, principal_);
+      backend_ = proxy_->BackendContext(ctx_, *route_, principal_, record_);
     }
     proxy_->stubs_.at(route_->backend)
         ->UnaryCall(backend_.get(), route_->method, grpc::StubOptions(), &request_, &response_,
                     [this](grpc::Status status) {
                       CopyTrailing(*backend_, ctx_);
                       if (status.ok()) {
-                        StartWriteAndFinish(&response_, grpc::WriteOptions(), status);
+                        record_.Out(response_.Length());
+                        StartWriteAndFinish(&response_, grpc::WriteOptions(), record_.Done(status));
                       } else {
-                        Finish(status);
+                        End(status);
                       }
                     });
   }
@@ -100,6 +147,7 @@ class Proxy::UnaryCall final : public grpc::ServerGenericBidiReactor {
   grpc::GenericCallbackServerContext* const ctx_;
   const Route* const route_;
   v1::Principal principal_;
+  CallRecord record_;
   grpc::ByteBuffer request_, response_;
   absl::Mutex mu_;
   std::unique_ptr<grpc::ClientContext> backend_;  // set once, under mu_
@@ -110,17 +158,20 @@ class Proxy::UnaryCall final : public grpc::ServerGenericBidiReactor {
 class Proxy::StreamCall final : public grpc::ServerGenericBidiReactor {
  public:
   StreamCall(Proxy* proxy, grpc::GenericCallbackServerContext* ctx, const Route* route)
-      : proxy_(proxy), ctx_(ctx), route_(route), client_(this) {}
+      : proxy_(proxy), ctx_(ctx), route_(route), record_(proxy, route->method), client_(this) {}
+
+  CallRecord& record() { return record_; }
+  void End(const grpc::Status& status) { Finish(record_.Done(status)); }
 
   // The caller is known: open the backend call and start both directions.
   void Begin(const v1::Principal& principal) {
     {
       absl::MutexLock lock(&mu_);
       if (cancelled_) {
-        Finish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the caller"));
+        End(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the caller"));
         return;
       }
-      backend_ = proxy_->BackendContext(ctx_, *route_, principal);
+      backend_ = proxy_->BackendContext(ctx_, *route_, principal, record_);
     }
     proxy_->stubs_.at(route_->backend)
         ->PrepareBidiStreamingCall(backend_.get(), route_->method, grpc::StubOptions(), &client_);
@@ -138,6 +189,7 @@ class Proxy::StreamCall final : public grpc::ServerGenericBidiReactor {
       client_.StartWritesDone();  // the caller is done writing
       return;
     }
+    record_.In(request_.Length());
     if (absl::Status s = Decodes(*route_, &request_, &scratch_); !s.ok()) {
       // Nothing more is read from the caller; the backend answers what it
       // has taken in (the caller gets those answers), then the call ends
@@ -202,6 +254,7 @@ class Proxy::StreamCall final : public grpc::ServerGenericBidiReactor {
         absl::MutexLock lock(&call_->mu_);
         call_->writing_ = true;
       }
+      call_->record_.Out(call_->response_.Length());
       call_->StartWrite(&call_->response_);
     }
     void OnDone(const grpc::Status& status) override { call_->OnBackendDone(status); }
@@ -228,12 +281,13 @@ class Proxy::StreamCall final : public grpc::ServerGenericBidiReactor {
       absl::MutexLock lock(&mu_);
       status = status_;
     }
-    Finish(status);
+    End(status);
   }
 
   Proxy* const proxy_;
   grpc::GenericCallbackServerContext* const ctx_;
   const Route* const route_;
+  CallRecord record_;
   std::unique_ptr<grpc::ClientContext> backend_;  // set once by Begin, under mu_
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   Backend client_;
@@ -247,16 +301,23 @@ class Proxy::StreamCall final : public grpc::ServerGenericBidiReactor {
 };
 
 Proxy::Proxy(const RouteTable* routes, std::map<std::string, std::shared_ptr<grpc::Channel>> backends,
-             DeadlinePolicy deadlines, Authenticator* auth, WorkerPool* workers, Clock* clock)
-    : routes_(routes), deadlines_(deadlines), auth_(auth), workers_(workers), clock_(clock) {
+             DeadlinePolicy deadlines, Authenticator* auth, WorkerPool* workers, GatewayMetrics* metrics,
+             Clock* clock)
+    : routes_(routes),
+      deadlines_(deadlines),
+      auth_(auth),
+      workers_(workers),
+      metrics_(metrics),
+      access_(RecordLogger("gateway.access")),
+      clock_(clock) {
   for (auto& [name, channel] : backends) stubs_[name] = std::make_unique<grpc::GenericStub>(channel);
 }
 
 Proxy::~Proxy() = default;
 
 std::unique_ptr<grpc::ClientContext> Proxy::BackendContext(grpc::GenericCallbackServerContext* ctx,
-                                                           const Route& route,
-                                                           const v1::Principal& principal) const {
+                                                           const Route& route, const v1::Principal& principal,
+                                                           CallRecord& record) const {
   auto backend = std::make_unique<grpc::ClientContext>();
   for (const auto& [key, value] : ctx->client_metadata()) {
     if (Forwarded(View(key))) backend->AddMetadata(std::string(View(key)), std::string(View(value)));
@@ -265,6 +326,7 @@ std::unique_ptr<grpc::ClientContext> Proxy::BackendContext(grpc::GenericCallback
   *identity.mutable_principal() = principal;
   identity.set_request_id(RequestId());
   ProcessIdentityKey().Sign(identity, backend.get());
+  record.Caller(principal, identity.request_id());
   const absl::Time deadline =
       BackendDeadline(deadlines_, !route.unary(), clock_->Now(), TimeOf(ctx->deadline()));
   backend->set_deadline(absl::ToChronoTime(deadline));
@@ -295,7 +357,7 @@ Call* Proxy::Authenticated(Call* call, grpc::GenericCallbackServerContext* ctx) 
     if (principal.ok()) {
       call->Begin(*principal);
     } else {
-      call->Finish(ToGrpcStatus(principal.status()));
+      call->End(ToGrpcStatus(principal.status()));
     }
   };
   if (auto known = auth_->Known(credentials)) {
@@ -306,7 +368,7 @@ Call* Proxy::Authenticated(Call* call, grpc::GenericCallbackServerContext* ctx) 
   const bool queued = workers_->TrySubmit(
       [this, begin, credentials = std::move(credentials)] { begin(auth_->Authenticate(credentials)); });
   if (!queued) {
-    call->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "gateway busy: retry with backoff"));
+    call->End(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "gateway busy: retry with backoff"));
   }
   return call;
 }

@@ -6,7 +6,8 @@
 // so a slow reader slows the writer instead of making the gateway buffer
 // (flow control end to end). Every call's credentials are checked first
 // (UNAUTHENTICATED when missing or bad) and the verified principal goes to the
-// backend as a signed identity. Deadlines carry over, capped by the policy; a
+// backend as a signed identity; each call ends with an access log line and
+// its metrics. Deadlines carry over, capped by the policy; a
 // cancellation on either side ends the other. A request that does not decode
 // as its method's input is refused with INVALID_ARGUMENT, and an unknown
 // method with UNIMPLEMENTED naming it. Thread-safe.
@@ -21,7 +22,9 @@
 #include <grpcpp/grpcpp.h>
 
 #include "common/clock.h"
+#include "common/log.h"
 #include "common/worker_pool.h"
+#include "services/gateway/gateway_metrics.h"
 #include "services/gateway/authenticator.h"
 #include "services/gateway/gateway_logic.h"
 
@@ -32,13 +35,14 @@ class Proxy final : public grpc::CallbackGenericService {
   // `backends` maps a route's backend module to the channel that reaches it;
   // credentials that need a store read are checked on `workers`.
   Proxy(const RouteTable* routes, std::map<std::string, std::shared_ptr<grpc::Channel>> backends,
-        DeadlinePolicy deadlines, Authenticator* auth, WorkerPool* workers, Clock* clock);
+        DeadlinePolicy deadlines, Authenticator* auth, WorkerPool* workers, GatewayMetrics* metrics, Clock* clock);
   ~Proxy() override;
 
   // --- grpc::CallbackGenericService
   grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override;
 
  private:
+  class CallRecord;
   class UnaryCall;
   class StreamCall;
 
@@ -46,7 +50,7 @@ class Proxy final : public grpc::CallbackGenericService {
   // credentials and any identity it sent left out), the verified principal
   // signed (common/identity.h) and the deadline of the policy.
   std::unique_ptr<grpc::ClientContext> BackendContext(grpc::GenericCallbackServerContext* ctx, const Route& route,
-                                                      const v1::Principal& principal) const;
+                                                      const v1::Principal& principal, CallRecord& record) const;
   // Begins `call` once its credentials are checked, or finishes it refused.
   template <typename Call>
   Call* Authenticated(Call* call, grpc::GenericCallbackServerContext* ctx);
@@ -56,6 +60,8 @@ class Proxy final : public grpc::CallbackGenericService {
   const DeadlinePolicy deadlines_;
   Authenticator* const auth_;
   WorkerPool* const workers_;
+  GatewayMetrics* const metrics_;
+  const std::shared_ptr<spdlog::logger> access_;  // JSON lines, one per call
   Clock* const clock_;
 };
 

@@ -11,8 +11,10 @@
 
 #include <catch2/catch.hpp>
 #include <grpcpp/generic/generic_stub.h>
+#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "auditwatch/v1/gateway.grpc.pb.h"
@@ -165,6 +167,29 @@ TEST_CASE("Unary, server-streaming and bidirectional calls go through the gatewa
   CHECK(bulk->backend() == "ingest");
   CHECK(bulk->client_streaming());
   CHECK(bulk->server_streaming());
+
+  // Every call is an access log line and counts in the metrics, by role.
+  const std::string logs = gw.process().Logs();
+  bool logged = false;
+  for (absl::string_view line : absl::StrSplit(logs, '\n')) {
+    if (line.find("\"logger\":\"gateway.access\"") == std::string::npos ||
+        line.find("\"method\":\"/auditwatch.v1.IngestService/IngestReadings\"") == std::string::npos) {
+      continue;
+    }
+    const auto record = nlohmann::json::parse(line.begin(), line.end());
+    CHECK(record["subject"] == "ops.admin");
+    CHECK(record["role"] == "ROLE_CENTRE_ADMIN");
+    CHECK(record["code"] == "OK");
+    CHECK(record["bytes_in"].get<int>() > 0);
+    CHECK(record["bytes_out"].get<int>() > 0);
+    CHECK(record["request_id"].get<std::string>().size() > 8);
+    CHECK(record["latency_ms"].get<double>() > 0);
+    logged = true;
+  }
+  CHECK(logged);
+  const std::string metrics = HttpGet(gw.process().metrics_port(), "/metrics");
+  CHECK(metrics.find("auditwatch_gateway_calls_total{code=\"NOT_FOUND\",method=\"/auditwatch.v1.IngestService/"
+                     "GetUnit\",role=\"ROLE_CENTRE_ADMIN\",service=\"gateway\"} 1") != std::string::npos);
 }
 
 TEST_CASE("Deadlines and cancellation carry over through the gateway", "[e2e][gateway]") {
