@@ -5,6 +5,7 @@
 #include <google/protobuf/descriptor.pb.h>
 #include <google/protobuf/dynamic_message.h>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "auditwatch/v1/options.pb.h"
 
@@ -82,6 +83,46 @@ absl::Status CheckDecodes(const Route& route, google::protobuf::io::ZeroCopyInpu
         absl::StrCat("the request does not decode as ", type->full_name(), " (", size, " bytes)"));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::map<v1::Role, RateLimiter::Limit>> RateLimiter::Parse(
+    const std::map<std::string, std::string>& setting) {
+  std::map<v1::Role, Limit> out;
+  for (const auto& [name, value] : setting) {
+    v1::Role role = v1::ROLE_UNSPECIFIED;
+    if (!v1::Role_Parse(name, &role) || role == v1::ROLE_UNSPECIFIED) {
+      return absl::InvalidArgumentError(absl::StrCat("--rate_limits: unknown role ", name, " (ROLE_SYSTEM …)"));
+    }
+    double rate = 0;
+    if (!absl::SimpleAtod(value, &rate) || !(rate > 0)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--rate_limits: ", name, " needs a positive number of calls a second, not \"", value, "\""));
+    }
+    out[role] = Limit{rate, 2 * rate};
+  }
+  return out;
+}
+
+const RateLimiter::Limit* RateLimiter::LimitOf(v1::Role role) const {
+  auto it = limits_.find(role);
+  return it == limits_.end() ? nullptr : &it->second;
+}
+
+std::optional<absl::Duration> RateLimiter::Take(const std::string& credential, v1::Role role, absl::Time now) {
+  const Limit* limit = LimitOf(role);
+  if (limit == nullptr) return std::nullopt;
+  absl::MutexLock lock(&mu_);
+  auto [it, fresh] = buckets_.try_emplace(credential, Bucket{limit->burst, now});
+  Bucket& b = it->second;
+  if (!fresh) {
+    b.tokens = std::min(limit->burst, b.tokens + absl::ToDoubleSeconds(now - b.updated) * limit->per_second);
+    b.updated = now;
+  }
+  if (b.tokens >= 1) {
+    b.tokens -= 1;
+    return std::nullopt;
+  }
+  return absl::Seconds((1 - b.tokens) / limit->per_second);
 }
 
 }  // namespace aw::gateway

@@ -1,10 +1,12 @@
 // Gateway rules with no I/O, tested without a server: the route table built
 // from the contracts' descriptors (every public method of every service but
-// the gateway's own, by full name), the deadline a forwarded call gets, and
-// the check that a request decodes as its method's input type.
+// the gateway's own, by full name), the deadline a forwarded call gets, the
+// check that a request decodes as its method's input type, and the rate
+// limits per credential.
 #pragma once
 
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,6 +16,8 @@
 #include <google/protobuf/message.h>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "auditwatch/v1/gateway.pb.h"
@@ -73,5 +77,36 @@ absl::Time BackendDeadline(const DeadlinePolicy& policy, bool streaming, absl::T
 // decoded message is left in `scratch`, which is reused between calls.
 absl::Status CheckDecodes(const Route& route, google::protobuf::io::ZeroCopyInputStream& in, size_t size,
                           std::unique_ptr<google::protobuf::Message>* scratch);
+
+// Token buckets per credential, with a rate per role: a caller of `role` may
+// make `per_second` calls a second on average, `burst` at once. A role with
+// no limit is not limited. Thread-safe.
+class RateLimiter {
+ public:
+  struct Limit {
+    double per_second = 0;
+    double burst = 0;
+  };
+  // "ROLE_SYSTEM=2000;ROLE_UNIT_VIEWER=20" (calls a second; the burst is two
+  // seconds' worth): the limits of --rate_limits, INVALID_ARGUMENT naming what
+  // is wrong.
+  static absl::StatusOr<std::map<v1::Role, Limit>> Parse(const std::map<std::string, std::string>& setting);
+
+  explicit RateLimiter(std::map<v1::Role, Limit> limits) : limits_(std::move(limits)) {}
+
+  // Takes a token for `credential` (of `role`) at `now`: std::nullopt when the
+  // call may go, else how long until it could.
+  std::optional<absl::Duration> Take(const std::string& credential, v1::Role role, absl::Time now);
+  const Limit* LimitOf(v1::Role role) const;
+
+ private:
+  struct Bucket {
+    double tokens = 0;
+    absl::Time updated;
+  };
+  const std::map<v1::Role, Limit> limits_;
+  absl::Mutex mu_;
+  std::map<std::string, Bucket> buckets_ ABSL_GUARDED_BY(mu_);
+};
 
 }  // namespace aw::gateway

@@ -94,5 +94,28 @@ TEST_CASE("A request that does not decode as its method's input is refused, sayi
   CHECK(DecodeCheck(*batch, std::string("\x12\x7f\x01", 3)).code() == absl::StatusCode::kInvalidArgument);
 }
 
+TEST_CASE("Each credential gets its role's rate, with a burst of two seconds' worth", "[gateway]") {
+  auto limits = RateLimiter::Parse({{"ROLE_UNIT_VIEWER", "5"}});
+  REQUIRE(limits.ok());
+  RateLimiter limiter(*limits);
+  const absl::Time t0 = absl::FromUnixSeconds(1'800'000'000);
+  for (int i = 0; i < 10; ++i) CHECK_FALSE(limiter.Take("viewer-1", v1::ROLE_UNIT_VIEWER, t0).has_value());
+  const auto wait = limiter.Take("viewer-1", v1::ROLE_UNIT_VIEWER, t0);
+  REQUIRE(wait.has_value());
+  CHECK(*wait == absl::Milliseconds(200));  // one token at 5 a second
+  CHECK_FALSE(limiter.Take("viewer-2", v1::ROLE_UNIT_VIEWER, t0).has_value());  // its own bucket
+  CHECK_FALSE(limiter.Take("viewer-1", v1::ROLE_UNIT_VIEWER, t0 + absl::Milliseconds(200)).has_value());
+  CHECK(limiter.Take("viewer-1", v1::ROLE_UNIT_VIEWER, t0 + absl::Milliseconds(200)).has_value());
+  // Idle for a minute: the bucket is full again, no fuller than the burst.
+  for (int i = 0; i < 10; ++i) {
+    CHECK_FALSE(limiter.Take("viewer-1", v1::ROLE_UNIT_VIEWER, t0 + absl::Minutes(1)).has_value());
+  }
+  CHECK(limiter.Take("viewer-1", v1::ROLE_UNIT_VIEWER, t0 + absl::Minutes(1)).has_value());
+  // A role without a limit is not limited.
+  for (int i = 0; i < 1000; ++i) CHECK_FALSE(limiter.Take("system", v1::ROLE_SYSTEM, t0).has_value());
+  CHECK(RateLimiter::Parse({{"ROLE_NOBODY", "5"}}).status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK(RateLimiter::Parse({{"ROLE_SYSTEM", "-1"}}).status().code() == absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace aw::gateway

@@ -33,6 +33,11 @@ std::vector<Setting> Settings() {
        .kind = Kind::kDuration,
        .default_value = "15m",
        .help = "how long a token from IssueToken holds"},
+      {.flag = "rate_limits",
+       .kind = Kind::kNamedUrls,
+       .help = "calls a second each credential of a role may make (a burst of two seconds' worth), as "
+               "ROLE_SYSTEM=2000;ROLE_UNIT_VIEWER=20",
+       .default_text = "none (no limits)"},
       {.flag = "gateway_stream_deadline",
        .kind = Kind::kDuration,
        .default_value = "24h",
@@ -48,13 +53,14 @@ class GatewayModule final : public Module {
       : routes_(RouteTable::FromGeneratedPool()),
         store_(ctx.db, ctx.clock),
         auth_(&store_, JwtKey(ctx), ctx.config->settings.Duration("token_ttl"), ctx.clock),
+        limiter_(Limits(ctx)),
         metrics_(ctx.metrics->registry()),
         usage_("gateway key usage", "gateway", absl::Minutes(1), ctx.clock, [this] { return auth_.FlushUsage(); }),
         proxy_(&routes_, Channels(ctx, routes_),
                DeadlinePolicy{.unary_default = ctx.config->settings.Duration("gateway_default_deadline"),
                               .unary_max = ctx.config->settings.Duration("gateway_max_deadline"),
                               .stream_max = ctx.config->settings.Duration("gateway_stream_deadline")},
-               &auth_, ctx.workers, &metrics_, ctx.clock),
+               &auth_, &limiter_, ctx.workers, &metrics_, ctx.clock),
         service_(&routes_, &store_, &auth_, ctx.workers) {}
 
   std::vector<grpc::Service*> Services() override { return {&service_}; }
@@ -66,6 +72,15 @@ class GatewayModule final : public Module {
   void Stop() override { usage_.Stop(); }
 
  private:
+  static std::map<v1::Role, RateLimiter::Limit> Limits(const ModuleContext& ctx) {
+    auto limits = RateLimiter::Parse(ctx.config->settings.NamedUrls("rate_limits"));
+    if (!limits.ok()) {
+      Logger("gateway")->critical("{}", std::string(limits.status().message()));
+      std::exit(2);  // bad configuration
+    }
+    return *std::move(limits);
+  }
+
   // The token key from --jwt_key_file, or a random one.
   static std::string JwtKey(const ModuleContext& ctx) {
     const std::string& file = ctx.config->settings.Text("jwt_key_file");
@@ -92,6 +107,7 @@ class GatewayModule final : public Module {
   RouteTable routes_;
   GatewayStore store_;
   Authenticator auth_;
+  RateLimiter limiter_;
   GatewayMetrics metrics_;
   PeriodicTask usage_;
   Proxy proxy_;

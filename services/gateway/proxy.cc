@@ -301,11 +301,12 @@ class Proxy::StreamCall final : public grpc::ServerGenericBidiReactor {
 };
 
 Proxy::Proxy(const RouteTable* routes, std::map<std::string, std::shared_ptr<grpc::Channel>> backends,
-             DeadlinePolicy deadlines, Authenticator* auth, WorkerPool* workers, GatewayMetrics* metrics,
-             Clock* clock)
+             DeadlinePolicy deadlines, Authenticator* auth, RateLimiter* limiter, WorkerPool* workers,
+             GatewayMetrics* metrics, Clock* clock)
     : routes_(routes),
       deadlines_(deadlines),
       auth_(auth),
+      limiter_(limiter),
       workers_(workers),
       metrics_(metrics),
       access_(RecordLogger("gateway.access")),
@@ -353,12 +354,23 @@ grpc::ServerGenericBidiReactor* Proxy::CreateReactor(grpc::GenericCallbackServer
 template <typename Call>
 Call* Proxy::Authenticated(Call* call, grpc::GenericCallbackServerContext* ctx) {
   Credentials credentials = CredentialsOf(*ctx);
-  auto begin = [call](const absl::StatusOr<v1::Principal>& principal) {
-    if (principal.ok()) {
-      call->Begin(*principal);
-    } else {
+  auto begin = [this, call, ctx](const absl::StatusOr<v1::Principal>& principal) {
+    if (!principal.ok()) {
       call->End(ToGrpcStatus(principal.status()));
+      return;
     }
+    // The rate of the caller's first role, per credential.
+    const v1::Role role = principal->roles().empty() ? v1::ROLE_UNSPECIFIED : principal->roles(0);
+    if (auto wait = limiter_->Take(principal->subject(), role, clock_->Now())) {
+      const int64_t ms = std::max<int64_t>(1, absl::ToInt64Milliseconds(absl::Ceil(*wait, absl::Milliseconds(1))));
+      ctx->AddTrailingMetadata("retry-after-ms", absl::StrCat(ms));
+      call->record().Caller(*principal, "");
+      call->End(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                             absl::StrCat("rate limit of ", limiter_->LimitOf(role)->per_second, " calls a second for ",
+                                          v1::Role_Name(role), " exceeded: retry after ", ms, " ms")));
+      return;
+    }
+    call->Begin(*principal);
   };
   if (auto known = auth_->Known(credentials)) {
     begin(*known);

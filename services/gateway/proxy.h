@@ -5,7 +5,8 @@
 // side reading its next message only when the other has taken the last one,
 // so a slow reader slows the writer instead of making the gateway buffer
 // (flow control end to end). Every call's credentials are checked first
-// (UNAUTHENTICATED when missing or bad) and the verified principal goes to the
+// (UNAUTHENTICATED when missing or bad), then its rate (RESOURCE_EXHAUSTED
+// with a retry-after-ms hint), and the verified principal goes to the
 // backend as a signed identity; each call ends with an access log line and
 // its metrics. Deadlines carry over, capped by the policy; a
 // cancellation on either side ends the other. A request that does not decode
@@ -35,7 +36,8 @@ class Proxy final : public grpc::CallbackGenericService {
   // `backends` maps a route's backend module to the channel that reaches it;
   // credentials that need a store read are checked on `workers`.
   Proxy(const RouteTable* routes, std::map<std::string, std::shared_ptr<grpc::Channel>> backends,
-        DeadlinePolicy deadlines, Authenticator* auth, WorkerPool* workers, GatewayMetrics* metrics, Clock* clock);
+        DeadlinePolicy deadlines, Authenticator* auth, RateLimiter* limiter, WorkerPool* workers,
+        GatewayMetrics* metrics, Clock* clock);
   ~Proxy() override;
 
   // --- grpc::CallbackGenericService
@@ -59,6 +61,7 @@ class Proxy final : public grpc::CallbackGenericService {
   std::map<std::string, std::unique_ptr<grpc::GenericStub>> stubs_;  // by backend module
   const DeadlinePolicy deadlines_;
   Authenticator* const auth_;
+  RateLimiter* const limiter_;
   WorkerPool* const workers_;
   GatewayMetrics* const metrics_;
   const std::shared_ptr<spdlog::logger> access_;  // JSON lines, one per call

@@ -13,6 +13,7 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
@@ -578,6 +579,62 @@ TEST_CASE("A gateway and a backend in two processes share the identity key from 
   CHECK(RunCommand(absl::StrCat(AW_BINARY_PATH, " --target=ingest --identity_key_file=", dir, "/missing"), &out) == 2);
   CHECK(out.find("--identity_key_file") != std::string::npos);
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("A credential past its role's rate is refused with a hint of when to retry", "[e2e][gateway]") {
+  TestDatabase db;
+  Gateway gw(db, {"--rate_limits=ROLE_UNIT_VIEWER=5"});
+  CreateUnits(gw.ingest(), SmallTree());
+  auto admin = v1::GatewayService::NewStub(gw.Channel(gw.admin_key()));
+  v1::CreateApiKeyRequest create;
+  create.mutable_principal()->set_subject("viewer");
+  create.mutable_principal()->add_roles(v1::ROLE_UNIT_VIEWER);
+  v1::CreateApiKeyResponse viewer;
+  {
+    grpc::ClientContext ctx;
+    REQUIRE(admin->CreateApiKey(&ctx, create, &viewer).ok());
+  }
+  auto stub = v1::IngestService::NewStub(gw.Channel(viewer.secret()));
+  v1::GetUnitRequest req;
+  req.set_code("S1");
+  auto get = [&](std::string* retry_after) {
+    grpc::ClientContext ctx;
+    v1::Unit unit;
+    const grpc::Status s = stub->GetUnit(&ctx, req, &unit);
+    const auto& trailers = ctx.GetServerTrailingMetadata();
+    if (auto it = trailers.find("retry-after-ms"); it != trailers.end() && retry_after != nullptr) {
+      *retry_after = std::string(it->second.data(), it->second.size());
+    }
+    return s;
+  };
+  // The burst (two seconds' worth) goes through, then the limit holds.
+  int ok = 0;
+  grpc::Status refused;
+  std::string retry_after;
+  for (int i = 0; i < 30 && refused.ok(); ++i) {
+    const grpc::Status s = get(&retry_after);
+    if (s.ok()) {
+      ++ok;
+    } else {
+      refused = s;
+    }
+  }
+  CHECK(ok >= 10);
+  CHECK(ok <= 12);
+  CHECK(refused.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
+  CHECK(refused.error_message().find("ROLE_UNIT_VIEWER") != std::string::npos);
+  int wait_ms = 0;
+  REQUIRE(absl::SimpleAtoi(retry_after, &wait_ms));
+  CHECK(wait_ms > 0);
+  CHECK(wait_ms <= 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms + 20));
+  CHECK(get(nullptr).ok());
+  // The administrator's role has no limit.
+  for (int i = 0; i < 30; ++i) {
+    grpc::ClientContext ctx;
+    v1::Unit unit;
+    REQUIRE(gw.ingest().GetUnit(&ctx, req, &unit).ok());
+  }
 }
 
 }  // namespace
