@@ -133,7 +133,9 @@ absl::Status App::StartService(const ModuleDef& def) {
 
   grpc::ServerBuilder builder;
   const std::string listen = absl::StrCat(config_.listen_host, ":", config_.ports.at(def.name));
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &r->port);
+  std::shared_ptr<grpc::ServerCredentials> credentials = r->module->ListenerCredentials();
+  builder.AddListeningPort(listen, credentials != nullptr ? credentials : grpc::InsecureServerCredentials(),
+                           &r->port);
   for (grpc::Service* s : r->module->Services()) builder.RegisterService(s);
   if (grpc::CallbackGenericService* generic = r->module->GenericService()) {
     builder.RegisterCallbackGenericService(generic);

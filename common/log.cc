@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include <google/protobuf/stubs/logging.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -61,6 +62,20 @@ void InitLogging(std::string_view level) {
   spdlog::set_level(spdlog::level::from_str(std::string(level)));
   spdlog::set_formatter(JsonFormatter());
   spdlog::flush_on(spdlog::level::info);
+  // The protobuf library's own messages (a string field of a request that is
+  // not UTF-8, say) become JSON lines too, as warnings at most: they describe
+  // what a caller sent.
+  google::protobuf::SetLogHandler(
+      [](google::protobuf::LogLevel level, const char* file, int line, const std::string& message) {
+        auto log = Logger("protobuf");
+        if (level >= google::protobuf::LOGLEVEL_FATAL) {
+          log->critical("{}:{}: {}", file, line, message);
+        } else if (level >= google::protobuf::LOGLEVEL_WARNING) {
+          log->warn("{}:{}: {}", file, line, message);
+        } else {
+          log->debug("{}:{}: {}", file, line, message);
+        }
+      });
 }
 
 std::shared_ptr<spdlog::logger> RecordLogger(const std::string& name) {

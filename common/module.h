@@ -47,6 +47,8 @@ class Module {
   virtual std::vector<grpc::Service*> Services() = 0;
   // Serves every method the server has no service for (the gateway's proxy).
   virtual grpc::CallbackGenericService* GenericService() { return nullptr; }
+  // The credentials of the service's listener (TLS); plaintext when null.
+  virtual std::shared_ptr<grpc::ServerCredentials> ListenerCredentials() { return nullptr; }
   virtual absl::Status Start() { return absl::OkStatus(); }
   // Shutdown has begun (health is NOT_SERVING, calls still run): end
   // long-lived streams, after answering what they have taken in, so that the

@@ -1,5 +1,8 @@
 #include "services/gateway/module.h"
 
+#include <fstream>
+#include <iterator>
+
 #include "auditwatch/v1/gateway.grpc.pb.h"
 #include "common/background.h"
 #include "common/identity.h"
@@ -33,6 +36,11 @@ std::vector<Setting> Settings() {
        .kind = Kind::kDuration,
        .default_value = "15m",
        .help = "how long a token from IssueToken holds"},
+      {.flag = "gateway_tls_cert_file",
+       .help = "PEM certificate (chain) of the gateway's listener; with --gateway_tls_key_file, the gateway "
+               "speaks TLS",
+       .default_text = "none (plaintext)"},
+      {.flag = "gateway_tls_key_file", .help = "PEM private key of --gateway_tls_cert_file", .default_text = "none"},
       {.flag = "rate_limits",
        .kind = Kind::kNamedUrls,
        .help = "calls a second each credential of a role may make (a burst of two seconds' worth), as "
@@ -61,10 +69,12 @@ class GatewayModule final : public Module {
                               .unary_max = ctx.config->settings.Duration("gateway_max_deadline"),
                               .stream_max = ctx.config->settings.Duration("gateway_stream_deadline")},
                &auth_, &limiter_, ctx.workers, &metrics_, ctx.clock),
-        service_(&routes_, &store_, &auth_, ctx.workers) {}
+        service_(&routes_, &store_, &auth_, ctx.workers),
+        tls_(Tls(ctx)) {}
 
   std::vector<grpc::Service*> Services() override { return {&service_}; }
   grpc::CallbackGenericService* GenericService() override { return &proxy_; }
+  std::shared_ptr<grpc::ServerCredentials> ListenerCredentials() override { return tls_; }
   absl::Status Start() override {
     usage_.Start();
     return absl::OkStatus();
@@ -79,6 +89,24 @@ class GatewayModule final : public Module {
       std::exit(2);  // bad configuration
     }
     return *std::move(limits);
+  }
+
+  // TLS from --gateway_tls_cert_file and --gateway_tls_key_file; null when neither is set.
+  static std::shared_ptr<grpc::ServerCredentials> Tls(const ModuleContext& ctx) {
+    const std::string& cert = ctx.config->settings.Text("gateway_tls_cert_file");
+    const std::string& key = ctx.config->settings.Text("gateway_tls_key_file");
+    if (cert.empty() && key.empty()) return nullptr;
+    auto read = [](const std::string& path) {
+      std::ifstream in(path, std::ios::binary);
+      return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    };
+    grpc::SslServerCredentialsOptions options;
+    options.pem_key_cert_pairs.push_back({read(key), read(cert)});
+    if (options.pem_key_cert_pairs[0].private_key.empty() || options.pem_key_cert_pairs[0].cert_chain.empty()) {
+      Logger("gateway")->critical("--gateway_tls_cert_file and --gateway_tls_key_file: both must name readable PEM files");
+      std::exit(2);  // bad configuration
+    }
+    return grpc::SslServerCredentials(options);
   }
 
   // The token key from --jwt_key_file, or a random one.
@@ -112,6 +140,7 @@ class GatewayModule final : public Module {
   PeriodicTask usage_;
   Proxy proxy_;
   GatewayServiceImpl service_;
+  const std::shared_ptr<grpc::ServerCredentials> tls_;  // null: plaintext
 };
 
 }  // namespace

@@ -637,5 +637,52 @@ TEST_CASE("A credential past its role's rate is refused with a hint of when to r
   }
 }
 
+TEST_CASE("The gateway speaks TLS with the certificate and key it is given", "[e2e][gateway]") {
+  TestDatabase db;
+  char dir[] = "/tmp/aw-tls-XXXXXX";
+  REQUIRE(mkdtemp(dir) != nullptr);
+  const std::string cert = std::string(dir) + "/cert.pem", key = std::string(dir) + "/key.pem";
+  std::string out;
+  REQUIRE(RunCommand(absl::StrCat("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
+                                  "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout ",
+                                  key, " -out ", cert),
+                     &out) == 0);
+  AuditwatchProcess process("ingest,gateway", db.url(),
+                            {"--gateway_tls_cert_file=" + cert, "--gateway_tls_key_file=" + key});
+  REQUIRE(WaitForHealth(process.address("ingest"), "", "SERVING") == "SERVING");
+  std::ifstream in(cert);
+  grpc::SslCredentialsOptions options;
+  options.pem_root_certs.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  auto tls = grpc::CreateChannel(process.address("gateway"), grpc::SslCredentials(options));
+  auto gateway = v1::GatewayService::NewStub(tls);
+  v1::CreateApiKeyRequest req;
+  req.mutable_principal()->set_subject("ops.admin");
+  req.mutable_principal()->add_roles(v1::ROLE_CENTRE_ADMIN);
+  v1::CreateApiKeyResponse made;
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    const grpc::Status s = gateway->CreateApiKey(&ctx, req, &made);
+    REQUIRE(s.ok());
+  }
+  // A proxied call over TLS.
+  auto ingest = v1::IngestService::NewStub(tls);
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("x-api-key", made.secret());
+    v1::ListUnitsResponse units;
+    CHECK(ingest->ListUnits(&ctx, v1::ListUnitsRequest(), &units).ok());
+  }
+  // Plaintext is not spoken there.
+  {
+    auto plain = v1::GatewayService::NewStub(process.Channel("gateway"));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+    v1::Principal p;
+    CHECK(plain->WhoAmI(&ctx, v1::WhoAmIRequest(), &p).error_code() == grpc::StatusCode::UNAVAILABLE);
+  }
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace aw::testing
