@@ -11,6 +11,8 @@
 
 namespace aw::gateway {
 
+bool Route::idempotent() const { return unary() && descriptor->options().GetExtension(v1::idempotent); }
+
 RouteTable RouteTable::FromGeneratedPool() {
   // Every service of the auditwatch.v1 package carries the (module) option;
   // the generated pool knows the files linked into the binary.
@@ -60,6 +62,7 @@ void RouteTable::ToProto(v1::ListRoutesResponse* out) const {
     r->set_backend(route.backend);
     r->set_client_streaming(route.client_streaming());
     r->set_server_streaming(route.server_streaming());
+    r->set_idempotent(route.idempotent());
   }
 }
 

@@ -34,6 +34,8 @@ struct Route {
   bool client_streaming() const { return descriptor->client_streaming(); }
   bool server_streaming() const { return descriptor->server_streaming(); }
   bool unary() const { return !client_streaming() && !server_streaming(); }
+  // Retried on UNAVAILABLE (the method's (idempotent) option; unary only).
+  bool idempotent() const;
 };
 
 // Every public method of the services in `files` (by the (module) option of

@@ -127,6 +127,10 @@ class GatewayModule final : public Module {
     for (const std::string& backend : routes.Backends()) {
       grpc::ChannelArguments args;
       args.SetMaxReceiveMessageSize(-1);  // the backends' own limits apply
+      // A backend that comes back is reached again within a second.
+      args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+      args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+      args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
       out[backend] = grpc::CreateCustomChannel(ctx.address_of(backend), grpc::InsecureChannelCredentials(), args);
     }
     return out;

@@ -3,11 +3,13 @@
 #include <atomic>
 #include <optional>
 
+#include <grpcpp/alarm.h>
 #include <grpcpp/support/proto_buffer_reader.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/backoff.h"
 #include "common/identity.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -118,25 +120,12 @@ class Proxy::UnaryCall final : public grpc::ServerGenericBidiReactor {
       End(ToGrpcStatus(s));
       return;
     }
-    {
-      absl::MutexLock lock(&mu_);
-      backend_ = proxy_->BackendContext(ctx_, *route_, principal_, record_);
-    }
-    proxy_->stubs_.at(route_->backend)
-        ->UnaryCall(backend_.get(), route_->method, grpc::StubOptions(), &request_, &response_,
-                    [this](grpc::Status status) {
-                      CopyTrailing(*backend_, ctx_);
-                      if (status.ok()) {
-                        record_.Out(response_.Length());
-                        StartWriteAndFinish(&response_, grpc::WriteOptions(), record_.Done(status));
-                      } else {
-                        End(status);
-                      }
-                    });
+    Call();
   }
 
   void OnCancel() override {
     absl::MutexLock lock(&mu_);
+    cancelled_ = true;
     if (backend_ != nullptr) backend_->TryCancel();
   }
 
@@ -146,11 +135,51 @@ class Proxy::UnaryCall final : public grpc::ServerGenericBidiReactor {
   Proxy* const proxy_;
   grpc::GenericCallbackServerContext* const ctx_;
   const Route* const route_;
+  // One attempt at the backend; an idempotent method the backend answers
+  // UNAVAILABLE is tried again after a backoff, within the caller's deadline.
+  void Call() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (cancelled_) {
+        End(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the caller"));
+        return;
+      }
+      backend_ = proxy_->BackendContext(ctx_, *route_, principal_, record_);
+      ++attempts_;
+    }
+    proxy_->stubs_.at(route_->backend)
+        ->UnaryCall(backend_.get(), route_->method, grpc::StubOptions(), &request_, &response_,
+                    [this](grpc::Status status) { Answered(std::move(status)); });
+  }
+
+  void Answered(grpc::Status status) {
+    if (status.error_code() == grpc::StatusCode::UNAVAILABLE && route_->idempotent()) {
+      const absl::Duration wait = kRetry.After(attempts_);
+      if (attempts_ < kMaxAttempts && absl::FromChrono(backend_->deadline()) > absl::Now() + wait) {
+        retry_.Set(absl::ToChronoTime(absl::Now() + wait), [this](bool) { Call(); });
+        return;
+      }
+    }
+    CopyTrailing(*backend_, ctx_);
+    if (status.ok()) {
+      record_.Out(response_.Length());
+      StartWriteAndFinish(&response_, grpc::WriteOptions(), record_.Done(status));
+    } else {
+      End(status);
+    }
+  }
+
+  static constexpr int kMaxAttempts = 10;  // about 5.5 s of backoff in all
+  static constexpr Backoff kRetry{.initial = absl::Milliseconds(50), .max = absl::Seconds(1)};
+
   v1::Principal principal_;
   CallRecord record_;
   grpc::ByteBuffer request_, response_;
+  grpc::Alarm retry_;
   absl::Mutex mu_;
-  std::unique_ptr<grpc::ClientContext> backend_;  // set once, under mu_
+  std::unique_ptr<grpc::ClientContext> backend_ ABSL_GUARDED_BY(mu_);  // of the latest attempt
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  int attempts_ = 0;
 };
 
 // A stream in either direction, bridged message by message: one message in

@@ -4,6 +4,8 @@
 // over, what the gateway refuses itself (an unknown method, a request that
 // does not decode, missing or bad credentials), API keys and tokens, and the
 // signed identity the backends take the actor from and refuse when forged.
+#include <signal.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -681,6 +683,60 @@ TEST_CASE("The gateway speaks TLS with the certificate and key it is given", "[e
     v1::Principal p;
     CHECK(plain->WhoAmI(&ctx, v1::WhoAmIRequest(), &p).error_code() == grpc::StatusCode::UNAVAILABLE);
   }
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("An idempotent call is retried across a backend restart, and another one is not", "[e2e][gateway]") {
+  TestDatabase db;
+  char dir[] = "/tmp/aw-keys-XXXXXX";
+  REQUIRE(mkdtemp(dir) != nullptr);
+  const std::string identity = "--identity_key_file=" + std::string(dir) + "/identity";
+  std::ofstream(std::string(dir) + "/identity") << "a key the gateway and ingest share\n";
+  auto backend = std::make_unique<AuditwatchProcess>("ingest", db.url(), std::vector<std::string>{identity});
+  const int port = backend->port("ingest");
+  AuditwatchProcess gateway("gateway", db.url(), {identity, "--ingest_addr=" + backend->address("ingest")});
+  REQUIRE(WaitForHealth(backend->address("ingest"), "", "SERVING") == "SERVING");
+  auto keys = v1::GatewayService::NewStub(gateway.Channel("gateway"));
+  v1::CreateApiKeyRequest create;
+  create.mutable_principal()->set_subject("ops.admin");
+  create.mutable_principal()->add_roles(v1::ROLE_CENTRE_ADMIN);
+  v1::CreateApiKeyResponse key;
+  {
+    grpc::ClientContext ctx;
+    REQUIRE(keys->CreateApiKey(&ctx, create, &key).ok());
+  }
+  auto ingest = v1::IngestService::NewStub(ChannelWithMetadata(gateway.address("gateway"), "x-api-key", key.secret()));
+  CreateUnits(*ingest, SmallTree());
+  CHECK(backend->Stop(SIGTERM) == 0);
+  backend.reset();
+
+  // While the backend is down: a write fails at once, a read waits for it.
+  {
+    v1::CreateUnitRequest unit;
+    unit.set_code("S9");
+    unit.set_name("S9");
+    unit.set_type(v1::UNIT_TYPE_SUPPLY_STATION);
+    unit.set_parent_code("D1");
+    unit.set_actor("tester");
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    v1::Unit out;
+    CHECK(ingest->CreateUnit(&ctx, unit, &out).error_code() == grpc::StatusCode::UNAVAILABLE);
+  }
+  std::thread restart([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(800));
+    backend = std::make_unique<AuditwatchProcess>(
+        "ingest", db.url(), std::vector<std::string>{identity, absl::StrCat("--ingest_port=", port)});
+  });
+  v1::GetUnitRequest get;
+  get.set_code("S1");
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  v1::Unit unit;
+  const grpc::Status s = ingest->GetUnit(&ctx, get, &unit);
+  restart.join();
+  CHECK(s.ok());
+  CHECK(unit.code() == "S1");
   std::filesystem::remove_all(dir);
 }
 
