@@ -95,4 +95,10 @@ absl::StatusOr<std::string> ActorOf(const grpc::ServerContextBase& ctx, const st
   return body_actor;
 }
 
+absl::StatusOr<std::string> RequiredActor(const grpc::ServerContextBase& ctx, const std::string& body_actor) {
+  auto actor = ActorOf(ctx, body_actor);
+  if (actor.ok() && actor->empty()) return absl::InvalidArgumentError("actor: required");
+  return actor;
+}
+
 }  // namespace aw

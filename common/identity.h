@@ -55,5 +55,7 @@ void SetProcessIdentityKey(IdentityKey key);
 // The actor of a write: the verified identity's subject, or `body_actor` when
 // the call carries no identity. UNAUTHENTICATED for a forged identity.
 absl::StatusOr<std::string> ActorOf(const grpc::ServerContextBase& ctx, const std::string& body_actor);
+// ActorOf, and INVALID_ARGUMENT ("actor: required") when there is none.
+absl::StatusOr<std::string> RequiredActor(const grpc::ServerContextBase& ctx, const std::string& body_actor);
 
 }  // namespace aw

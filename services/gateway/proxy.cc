@@ -94,14 +94,37 @@ class Proxy::CallRecord {
   std::string subject_ ABSL_GUARDED_BY(mu_), role_ ABSL_GUARDED_BY(mu_) = "none", request_id_ ABSL_GUARDED_BY(mu_);
 };
 
-// A unary call: read the request, call the backend's unary path, answer.
-class Proxy::UnaryCall final : public grpc::ServerGenericBidiReactor {
+// What every forwarded call has: its route, its record, the backend call of
+// the moment, and a cancellation by the caller that reaches the backend.
+class Proxy::CallBase : public grpc::ServerGenericBidiReactor {
  public:
-  UnaryCall(Proxy* proxy, grpc::GenericCallbackServerContext* ctx, const Route* route)
+  CallBase(Proxy* proxy, grpc::GenericCallbackServerContext* ctx, const Route* route)
       : proxy_(proxy), ctx_(ctx), route_(route), record_(proxy, route->method) {}
 
   CallRecord& record() { return record_; }
+  // Finishes the call, logged and counted.
   void End(const grpc::Status& status) { Finish(record_.Done(status)); }
+
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    cancelled_ = true;
+    if (backend_ != nullptr) backend_->TryCancel();
+  }
+
+ protected:
+  Proxy* const proxy_;
+  grpc::GenericCallbackServerContext* const ctx_;
+  const Route* const route_;
+  CallRecord record_;
+  absl::Mutex mu_;
+  std::unique_ptr<grpc::ClientContext> backend_ ABSL_GUARDED_BY(mu_);  // of the latest attempt
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// A unary call: read the request, call the backend's unary path, answer.
+class Proxy::UnaryCall final : public CallBase {
+ public:
+  using CallBase::CallBase;
 
   // The caller is known: read its request.
   void Begin(v1::Principal principal) {
@@ -123,18 +146,9 @@ class Proxy::UnaryCall final : public grpc::ServerGenericBidiReactor {
     Call();
   }
 
-  void OnCancel() override {
-    absl::MutexLock lock(&mu_);
-    cancelled_ = true;
-    if (backend_ != nullptr) backend_->TryCancel();
-  }
-
   void OnDone() override { delete this; }
 
  private:
-  Proxy* const proxy_;
-  grpc::GenericCallbackServerContext* const ctx_;
-  const Route* const route_;
   // One attempt at the backend; an idempotent method the backend answers
   // UNAVAILABLE is tried again after a backoff, within the caller's deadline.
   void Call() {
@@ -173,24 +187,17 @@ class Proxy::UnaryCall final : public grpc::ServerGenericBidiReactor {
   static constexpr Backoff kRetry{.initial = absl::Milliseconds(50), .max = absl::Seconds(1)};
 
   v1::Principal principal_;
-  CallRecord record_;
   grpc::ByteBuffer request_, response_;
   grpc::Alarm retry_;
-  absl::Mutex mu_;
-  std::unique_ptr<grpc::ClientContext> backend_ ABSL_GUARDED_BY(mu_);  // of the latest attempt
-  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   int attempts_ = 0;
 };
 
 // A stream in either direction, bridged message by message: one message in
 // flight each way, so each side waits for the other (flow control).
-class Proxy::StreamCall final : public grpc::ServerGenericBidiReactor {
+class Proxy::StreamCall final : public CallBase {
  public:
   StreamCall(Proxy* proxy, grpc::GenericCallbackServerContext* ctx, const Route* route)
-      : proxy_(proxy), ctx_(ctx), route_(route), record_(proxy, route->method), client_(this) {}
-
-  CallRecord& record() { return record_; }
-  void End(const grpc::Status& status) { Finish(record_.Done(status)); }
+      : CallBase(proxy, ctx, route), client_(this) {}
 
   // The caller is known: open the backend call and start both directions.
   void Begin(const v1::Principal& principal) {
@@ -252,12 +259,6 @@ class Proxy::StreamCall final : public grpc::ServerGenericBidiReactor {
     client_.StartRead(&response_);
   }
 
-  void OnCancel() override {
-    absl::MutexLock lock(&mu_);
-    cancelled_ = true;
-    if (backend_ != nullptr) backend_->TryCancel();
-  }
-
   // The backend call is done before the caller's is finished (see OnBackendDone).
   void OnDone() override { delete this; }
 
@@ -313,16 +314,9 @@ class Proxy::StreamCall final : public grpc::ServerGenericBidiReactor {
     End(status);
   }
 
-  Proxy* const proxy_;
-  grpc::GenericCallbackServerContext* const ctx_;
-  const Route* const route_;
-  CallRecord record_;
-  std::unique_ptr<grpc::ClientContext> backend_;  // set once by Begin, under mu_
-  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   Backend client_;
   grpc::ByteBuffer request_, response_;
   std::unique_ptr<google::protobuf::Message> scratch_;  // the caller's side only
-  absl::Mutex mu_;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;   // a response is on its way to the caller
   bool finished_ ABSL_GUARDED_BY(mu_) = false;  // the backend call is done
   grpc::Status status_ ABSL_GUARDED_BY(mu_);

@@ -45,6 +45,7 @@ class Proxy final : public grpc::CallbackGenericService {
 
  private:
   class CallRecord;
+  class CallBase;
   class UnaryCall;
   class StreamCall;
 

@@ -67,8 +67,7 @@ grpc::ServerUnaryReactor* MonitorServiceImpl::ListThemes(Ctx* ctx, const v1::Lis
 grpc::ServerUnaryReactor* MonitorServiceImpl::UpsertRule(Ctx* ctx, const v1::UpsertRuleRequest* req,
                                                          v1::Rule* resp) {
   return FinishOnWorker(ctx, *p_.workers, [=, this]() -> absl::Status {
-    AW_ASSIGN_OR_RETURN(const std::string actor, ActorOf(*ctx, req->actor()));
-    if (actor.empty()) return InvalidField("actor", "required");
+    AW_ASSIGN_OR_RETURN(const std::string actor, RequiredActor(*ctx, req->actor()));
     const v1::Rule& rule = req->rule();
     AW_ASSIGN_OR_RETURN(const bool theme, p_.store->ThemeExists(rule.theme_code()));
     if (!theme && !rule.theme_code().empty()) {
@@ -111,8 +110,7 @@ grpc::ServerUnaryReactor* MonitorServiceImpl::ListRules(Ctx* ctx, const v1::List
 grpc::ServerUnaryReactor* MonitorServiceImpl::SetRuleEnabled(Ctx* ctx, const v1::SetRuleEnabledRequest* req,
                                                              v1::Rule* resp) {
   return FinishOnWorker(ctx, *p_.workers, [=, this]() -> absl::Status {
-    AW_ASSIGN_OR_RETURN(const std::string actor, ActorOf(*ctx, req->actor()));
-    if (actor.empty()) return InvalidField("actor", "required");
+    AW_ASSIGN_OR_RETURN(const std::string actor, RequiredActor(*ctx, req->actor()));
     AW_ASSIGN_OR_RETURN(*resp, p_.store->SetRuleEnabled(req->code(), req->enabled(), actor, req->reason()));
     if (resp->enabled()) AW_RETURN_IF_ERROR(p_.timers->Arm(*resp));
     return absl::OkStatus();
@@ -203,8 +201,7 @@ grpc::ServerUnaryReactor* MonitorServiceImpl::GetEvent(Ctx* ctx, const v1::GetEv
 grpc::ServerUnaryReactor* MonitorServiceImpl::AcknowledgeEvent(Ctx* ctx, const v1::AcknowledgeEventRequest* req,
                                                                v1::WarningEvent* resp) {
   return FinishOnWorker(ctx, *p_.workers, [=, this]() -> absl::Status {
-    AW_ASSIGN_OR_RETURN(const std::string actor, ActorOf(*ctx, req->actor()));
-    if (actor.empty()) return InvalidField("actor", "required");
+    AW_ASSIGN_OR_RETURN(const std::string actor, RequiredActor(*ctx, req->actor()));
     AW_ASSIGN_OR_RETURN(*resp, p_.store->Acknowledge(req->id(), actor, req->comment()));
     return absl::OkStatus();
   });
@@ -247,8 +244,7 @@ grpc::ServerUnaryReactor* MonitorServiceImpl::CreateWhitelistEntry(Ctx* ctx,
                                                                    const v1::CreateWhitelistEntryRequest* req,
                                                                    v1::WhitelistEntry* resp) {
   return FinishOnWorker(ctx, *p_.workers, [=, this]() -> absl::Status {
-    AW_ASSIGN_OR_RETURN(const std::string actor, ActorOf(*ctx, req->actor()));
-    if (actor.empty()) return InvalidField("actor", "required");
+    AW_ASSIGN_OR_RETURN(const std::string actor, RequiredActor(*ctx, req->actor()));
     v1::WhitelistEntry entry = req->entry();
     AW_RETURN_IF_ERROR(CheckWhitelistEntry(&entry, p_.clock->Now(), p_.max_whitelist_freeze));
     AW_RETURN_IF_ERROR(ScopeUnits(entry.scope()).status());
@@ -267,8 +263,7 @@ grpc::ServerUnaryReactor* MonitorServiceImpl::RevokeWhitelistEntry(Ctx* ctx,
                                                                    const v1::RevokeWhitelistEntryRequest* req,
                                                                    v1::WhitelistEntry* resp) {
   return FinishOnWorker(ctx, *p_.workers, [=, this]() -> absl::Status {
-    AW_ASSIGN_OR_RETURN(const std::string actor, ActorOf(*ctx, req->actor()));
-    if (actor.empty()) return InvalidField("actor", "required");
+    AW_ASSIGN_OR_RETURN(const std::string actor, RequiredActor(*ctx, req->actor()));
     if (req->reason().empty()) return InvalidField("reason", "say why the entry is revoked");
     AW_ASSIGN_OR_RETURN(*resp, p_.store->RevokeWhitelist(req->id(), actor, req->reason()));
     return absl::OkStatus();

@@ -16,7 +16,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/time/clock.h"
-#include "auditwatch/v1/gateway.grpc.pb.h"
 #include "auditwatch/v1/ingest.grpc.pb.h"
 #include "services/awctl/synthetic.h"
 #include "tests/support/process.h"
@@ -137,17 +136,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ingest did not start: %s\n", process.Logs().c_str());
     return 1;
   }
-  {  // the bootstrap administrator key, which every call through the gateway carries
-    auto keys = auditwatch::v1::GatewayService::NewStub(process.Channel("gateway"));
-    auditwatch::v1::CreateApiKeyRequest req;
-    req.mutable_principal()->set_subject("bench");
-    req.mutable_principal()->add_roles(auditwatch::v1::ROLE_CENTRE_ADMIN);
-    grpc::ClientContext ctx;
-    auditwatch::v1::CreateApiKeyResponse resp;
-    if (!keys->CreateApiKey(&ctx, req, &resp).ok()) return 1;
-    g_gateway = gateway;
-    g_key = resp.secret();
-  }
+  // The bootstrap administrator key, which every call through the gateway carries.
+  if (!aw::testing::BootstrapAdminKey(process.Channel("gateway"), &g_key).ok()) return 1;
+  g_gateway = gateway;
   const SyntheticProvince province(kSeed, 2021);
   auto setup = StubOn(direct);
   if (!aw::demo::LoadCatalogue(*setup, province, "bench").status.ok()) return 1;

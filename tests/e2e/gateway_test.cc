@@ -47,16 +47,9 @@ class Gateway {
 
   // The first administrator key, made without credentials; its secret.
   std::string Bootstrap() {
-    auto gateway = v1::GatewayService::NewStub(process_.Channel("gateway"));
-    v1::CreateApiKeyRequest req;
-    req.mutable_principal()->set_subject("ops.admin");
-    req.mutable_principal()->add_roles(v1::ROLE_CENTRE_ADMIN);
-    req.set_description("bootstrap");
-    grpc::ClientContext ctx;
-    v1::CreateApiKeyResponse resp;
-    const grpc::Status s = gateway->CreateApiKey(&ctx, req, &resp);
-    REQUIRE(s.ok());
-    return resp.secret();
+    std::string secret;
+    REQUIRE(BootstrapAdminKey(process_.Channel("gateway"), &secret).ok());
+    return secret;
   }
 
   // A channel to the gateway whose calls carry the API key `secret`.
@@ -71,14 +64,7 @@ class Gateway {
 
   // The number of open readings-feed streams, from /metrics.
   int ReadingsSubscribers() {
-    const std::string body = HttpGet(process_.metrics_port(), "/metrics");
-    const std::string name = "auditwatch_feed_subscribers{";
-    for (size_t at = body.find(name); at != std::string::npos; at = body.find(name, at + 1)) {
-      const size_t end = body.find('\n', at);
-      const std::string line = body.substr(at, end - at);
-      if (line.find("feed=\"readings\"") != std::string::npos) return std::atoi(line.c_str() + line.rfind(' ') + 1);
-    }
-    return -1;
+    return static_cast<int>(MetricValue(process_, "auditwatch_feed_subscribers", "feed=\"readings\""));
   }
 
  private:
@@ -86,15 +72,6 @@ class Gateway {
   std::string admin_key_;
   std::unique_ptr<v1::IngestService::Stub> via_gateway_, direct_;
 };
-
-bool WaitFor(const std::function<bool()>& pred, absl::Duration timeout = absl::Seconds(10)) {
-  const absl::Time give_up = absl::Now() + timeout;
-  while (absl::Now() < give_up) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return pred();
-}
 
 TEST_CASE("Unary, server-streaming and bidirectional calls go through the gateway as they would directly",
           "[e2e][gateway]") {
@@ -199,7 +176,7 @@ TEST_CASE("Deadlines and cancellation carry over through the gateway", "[e2e][ga
   TestDatabase db;
   Gateway gw(db, {"--gateway_stream_deadline=2s"});
   // The monitor's evaluator holds one stream once it leads.
-  REQUIRE(WaitFor([&] { return gw.ReadingsSubscribers() == 1; }));
+  REQUIRE(WaitUntil([&] { return gw.ReadingsSubscribers() == 1; }));
   const int before = 1;
 
   // Reads a feed through the gateway to its end: the status and how long it took.
@@ -220,7 +197,7 @@ TEST_CASE("Deadlines and cancellation carry over through the gateway", "[e2e][ga
     CHECK(code == grpc::StatusCode::DEADLINE_EXCEEDED);
     CHECK(took >= absl::Milliseconds(650));
     CHECK(took < absl::Seconds(2));
-    CHECK(WaitFor([&] { return gw.ReadingsSubscribers() == before; }, absl::Milliseconds(800)));
+    CHECK(WaitUntil([&] { return gw.ReadingsSubscribers() == before; }, absl::Milliseconds(800)));
   }
   // A stream without a deadline gets the gateway's cap.
   {
@@ -230,7 +207,7 @@ TEST_CASE("Deadlines and cancellation carry over through the gateway", "[e2e][ga
     CHECK(took >= absl::Milliseconds(1900));
     CHECK(took < absl::Seconds(5));
   }
-  REQUIRE(WaitFor([&] { return gw.ReadingsSubscribers() == before; }));
+  REQUIRE(WaitUntil([&] { return gw.ReadingsSubscribers() == before; }));
   // A caller that cancels ends the backend's stream.
   {
     grpc::ClientContext ctx;
@@ -241,7 +218,7 @@ TEST_CASE("Deadlines and cancellation carry over through the gateway", "[e2e][ga
     CHECK(gw.ReadingsSubscribers() == before + 1);
     ctx.TryCancel();
     CHECK(reader->Finish().error_code() == grpc::StatusCode::CANCELLED);
-    CHECK(WaitFor([&] { return gw.ReadingsSubscribers() == before; }, absl::Seconds(3)));
+    CHECK(WaitUntil([&] { return gw.ReadingsSubscribers() == before; }, absl::Seconds(3)));
   }
 }
 
@@ -548,18 +525,10 @@ TEST_CASE("A gateway and a backend in two processes share the identity key from 
                               {"--identity_key_file=" + gateway_key, "--ingest_addr=" + backend.address("ingest"),
                                "--monitor_addr=" + backend.address("monitor")});
     REQUIRE(WaitForHealth(backend.address("monitor"), "", "SERVING") == "SERVING");
-    auto keys = v1::GatewayService::NewStub(gateway.Channel("gateway"));
-    v1::CreateApiKeyRequest req;
-    req.mutable_principal()->set_subject("ops.admin");
-    req.mutable_principal()->add_roles(v1::ROLE_CENTRE_ADMIN);
-    v1::CreateApiKeyResponse key;
-    const bool bootstrapped = WaitFor([&] {
-      grpc::ClientContext ctx;
-      return keys->CreateApiKey(&ctx, req, &key).ok() || !key.secret().empty();
-    });
-    REQUIRE(bootstrapped);
+    std::string secret;
+    REQUIRE(WaitUntil([&] { return BootstrapAdminKey(gateway.Channel("gateway"), &secret).ok(); }));
     auto monitor = v1::MonitorService::NewStub(ChannelWithMetadata(gateway.address("gateway"), "x-api-key",
-                                                                  key.secret()));
+                                                                  secret));
     v1::UpsertThemeRequest theme;
     theme.mutable_theme()->set_code(absl::StrCat("T-", gateway_key.size()));
     theme.mutable_theme()->set_name("电费回收");
@@ -656,22 +625,13 @@ TEST_CASE("The gateway speaks TLS with the certificate and key it is given", "[e
   grpc::SslCredentialsOptions options;
   options.pem_root_certs.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   auto tls = grpc::CreateChannel(process.address("gateway"), grpc::SslCredentials(options));
-  auto gateway = v1::GatewayService::NewStub(tls);
-  v1::CreateApiKeyRequest req;
-  req.mutable_principal()->set_subject("ops.admin");
-  req.mutable_principal()->add_roles(v1::ROLE_CENTRE_ADMIN);
-  v1::CreateApiKeyResponse made;
-  {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    const grpc::Status s = gateway->CreateApiKey(&ctx, req, &made);
-    REQUIRE(s.ok());
-  }
+  std::string secret;
+  REQUIRE(BootstrapAdminKey(tls, &secret).ok());
   // A proxied call over TLS.
   auto ingest = v1::IngestService::NewStub(tls);
   {
     grpc::ClientContext ctx;
-    ctx.AddMetadata("x-api-key", made.secret());
+    ctx.AddMetadata("x-api-key", secret);
     v1::ListUnitsResponse units;
     CHECK(ingest->ListUnits(&ctx, v1::ListUnitsRequest(), &units).ok());
   }
@@ -696,16 +656,9 @@ TEST_CASE("An idempotent call is retried across a backend restart, and another o
   const int port = backend->port("ingest");
   AuditwatchProcess gateway("gateway", db.url(), {identity, "--ingest_addr=" + backend->address("ingest")});
   REQUIRE(WaitForHealth(backend->address("ingest"), "", "SERVING") == "SERVING");
-  auto keys = v1::GatewayService::NewStub(gateway.Channel("gateway"));
-  v1::CreateApiKeyRequest create;
-  create.mutable_principal()->set_subject("ops.admin");
-  create.mutable_principal()->add_roles(v1::ROLE_CENTRE_ADMIN);
-  v1::CreateApiKeyResponse key;
-  {
-    grpc::ClientContext ctx;
-    REQUIRE(keys->CreateApiKey(&ctx, create, &key).ok());
-  }
-  auto ingest = v1::IngestService::NewStub(ChannelWithMetadata(gateway.address("gateway"), "x-api-key", key.secret()));
+  std::string secret;
+  REQUIRE(BootstrapAdminKey(gateway.Channel("gateway"), &secret).ok());
+  auto ingest = v1::IngestService::NewStub(ChannelWithMetadata(gateway.address("gateway"), "x-api-key", secret));
   CreateUnits(*ingest, SmallTree());
   CHECK(backend->Stop(SIGTERM) == 0);
   backend.reset();

@@ -722,15 +722,6 @@ std::vector<v1::Notification> Notifications(Stack& stack) {
   return {resp.notifications().begin(), resp.notifications().end()};
 }
 
-bool WaitUntil(const std::function<bool()>& pred, absl::Duration timeout = absl::Seconds(30)) {
-  const absl::Time give_up = absl::Now() + timeout;
-  while (absl::Now() < give_up) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return pred();
-}
-
 TEST_CASE("Notifications group a unit's events and are retried until the gateway takes them",
           "[e2e][monitor]") {
   TestDatabase db;
@@ -811,12 +802,7 @@ TEST_CASE("Nothing is dropped while the gateway is down, nor sent twice after a 
 
 // The evaluator leader gauge a process exposes: 0 or 1, -1 when unreadable.
 int LeaderGauge(const AuditwatchProcess& process) {
-  const std::string body = HttpGet(process.metrics_port(), "/metrics");
-  const std::string name = "auditwatch_monitor_evaluator_leader{";
-  const size_t at = body.find(name);
-  if (at == std::string::npos) return -1;
-  const size_t space = body.find(' ', body.find('}', at));
-  return std::atoi(body.c_str() + space + 1);
+  return static_cast<int>(MetricValue(process, "auditwatch_monitor_evaluator_leader"));
 }
 
 // The first change the events feed has after `from_seq`.
@@ -1067,16 +1053,21 @@ TEST_CASE("Messages read as written and every write names who made it", "[e2e][m
 
 // --- The evaluator under faults --------------------------------------------------------
 
+// Seeds the stack, saves `rule` and ingests one value it raises an event on.
+void OneEventUnder(Stack& stack, const v1::Rule& rule) {
+  stack.Seed();
+  REQUIRE(stack.SaveRule(rule).ok());
+  stack.Ingest("a", {{"S1", "RATE", "2025-01", 75}});
+  REQUIRE(stack.WaitEvents([](const auto& e) { return e.size() == 1; }).size() == 1);
+}
+
 TEST_CASE("A rule revision saved just before a SIGKILL is applied to every value after the restart",
           "[e2e][monitor]") {
   TestDatabase db;
   v1::Rule rule = StaticRule("R-RATE", "RATE", {80});
   {
     Stack stack(db);
-    stack.Seed();
-    REQUIRE(stack.SaveRule(rule).ok());
-    stack.Ingest("a", {{"S1", "RATE", "2025-01", 75}});
-    REQUIRE(stack.WaitEvents([](const auto& e) { return e.size() == 1; }).size() == 1);
+    OneEventUnder(stack, rule);
     // The newest batch and the revision, then a crash within milliseconds.
     stack.Ingest("b", {{"S1", "RATE", "2025-02", 75}, {"S2", "RATE", "2025-02", 65}});
     rule.mutable_levels(0)->set_threshold(70);
@@ -1111,10 +1102,7 @@ TEST_CASE("After a restart a rule revision is applied while no readings arrive",
   v1::Rule rule = StaticRule("R-RATE", "RATE", {80});
   {
     Stack stack(db);
-    stack.Seed();
-    REQUIRE(stack.SaveRule(rule).ok());
-    stack.Ingest("a", {{"S1", "RATE", "2025-01", 75}});
-    REQUIRE(stack.WaitEvents([](const auto& e) { return e.size() == 1; }).size() == 1);
+    OneEventUnder(stack, rule);
     CHECK(stack.process().Stop(SIGTERM) == 0);
   }
   Stack restarted(db);

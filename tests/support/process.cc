@@ -2,6 +2,8 @@
 
 #include <grpcpp/support/client_interceptor.h>
 
+#include "auditwatch/v1/gateway.grpc.pb.h"
+
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -137,6 +139,40 @@ std::shared_ptr<grpc::Channel> ChannelWithMetadata(const std::string& address, c
   interceptors.push_back(std::make_unique<AddMetadataFactory>(key, value));
   return grpc::experimental::CreateCustomChannelWithInterceptors(address, grpc::InsecureChannelCredentials(), args,
                                                                  std::move(interceptors));
+}
+
+bool WaitUntil(const std::function<bool()>& pred, absl::Duration timeout) {
+  const absl::Time give_up = absl::Now() + timeout;
+  while (absl::Now() < give_up) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return pred();
+}
+
+double MetricValue(const AuditwatchProcess& process, const std::string& name, const std::string& label) {
+  const std::string body = HttpGet(process.metrics_port(), "/metrics");
+  const std::string series = name + "{";
+  for (size_t at = body.find(series); at != std::string::npos; at = body.find(series, at + 1)) {
+    if (at > 0 && body[at - 1] != '\n') continue;  // a longer name ending in this one
+    const std::string line = body.substr(at, body.find('\n', at) - at);
+    if (line.find(label) != std::string::npos) return std::atof(line.c_str() + line.rfind(' ') + 1);
+  }
+  return -1;
+}
+
+grpc::Status BootstrapAdminKey(const std::shared_ptr<grpc::Channel>& channel, std::string* secret) {
+  auto gateway = auditwatch::v1::GatewayService::NewStub(channel);
+  auditwatch::v1::CreateApiKeyRequest req;
+  req.mutable_principal()->set_subject("ops.admin");
+  req.mutable_principal()->add_roles(auditwatch::v1::ROLE_CENTRE_ADMIN);
+  req.set_description("bootstrap");
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  auditwatch::v1::CreateApiKeyResponse resp;
+  const grpc::Status s = gateway->CreateApiKey(&ctx, req, &resp);
+  *secret = resp.secret();
+  return s;
 }
 
 std::shared_ptr<grpc::Channel> AuditwatchProcess::Channel(const std::string& service) const {

@@ -3,6 +3,7 @@
 // the one built beside the tests, or $AW_BINARY (to measure another build).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -52,6 +53,14 @@ std::shared_ptr<grpc::Channel> ChannelWithMetadata(const std::string& address, c
                                                    const std::string& value,
                                                    const grpc::ChannelArguments& args = grpc::ChannelArguments());
 
+// The value of the first series `name{…}` in the process's /metrics whose
+// labels contain `label` (e.g. `feed="readings"`); -1 when there is none.
+double MetricValue(const AuditwatchProcess& process, const std::string& name, const std::string& label = "");
+
+// Creates the first administrator key ("ops.admin") through the gateway at
+// `channel`, without credentials (the bootstrap); its secret in `secret`.
+grpc::Status BootstrapAdminKey(const std::shared_ptr<grpc::Channel>& channel, std::string* secret);
+
 // grpc.health.v1 status of `service` at `address`: "SERVING", "NOT_SERVING",
 // or "UNREACHABLE: <why>".
 std::string HealthOf(const std::string& address, const std::string& service);
@@ -59,6 +68,9 @@ std::string HealthOf(const std::string& address, const std::string& service);
 // Polls HealthOf until it equals `want` or `timeout` passes; returns the last status.
 std::string WaitForHealth(const std::string& address, const std::string& service,
                           const std::string& want, absl::Duration timeout = absl::Seconds(20));
+
+// Polls `pred` every 20 ms until it holds or `timeout` passes; its last answer.
+bool WaitUntil(const std::function<bool()>& pred, absl::Duration timeout = absl::Seconds(30));
 
 // GET http://127.0.0.1:<port><path>; the body, or "" on failure.
 std::string HttpGet(int port, const std::string& path);
