@@ -128,6 +128,10 @@ absl::Status App::StartService(const ModuleDef& def) {
       .metrics = &metrics_,
       .clock = Clock::Real(),
       .address_of = [this](const std::string& svc) { return AddressOf(svc); },
+      .report_health =
+          [running = r.get()](const std::string& name, bool serving) {
+            if (running->server != nullptr) running->server->GetHealthCheckService()->SetServingStatus(name, serving);
+          },
   };
   r->module = def.create(ctx);
 

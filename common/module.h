@@ -36,6 +36,9 @@ struct ModuleContext {
   // "host:port" of another service: its configured address, this process's
   // server when it runs here, or 127.0.0.1:<its port>.
   std::function<std::string(const std::string& service)> address_of;
+  // Sets the health this service's server reports for another name (the
+  // gateway reports each backend's there); only once the module has started.
+  std::function<void(const std::string& name, bool serving)> report_health;
 };
 
 // A running service. Created before its server starts; Start() runs once its

@@ -30,15 +30,33 @@ RouteTable RouteTable::FromGeneratedPool() {
 
 RouteTable RouteTable::Of(const std::vector<const google::protobuf::ServiceDescriptor*>& services) {
   RouteTable table;
+  auto routed = [](const google::protobuf::ServiceDescriptor* service) {
+    const std::string& module = service->options().GetExtension(v1::module);
+    return !module.empty() && module != "gateway";
+  };
+  std::vector<const google::protobuf::Descriptor*> types;
   for (const auto* service : services) {
-    const std::string module = service->options().GetExtension(v1::module);
-    if (module.empty() || module == "gateway") continue;
+    if (!routed(service)) continue;
+    for (int i = 0; i < service->method_count(); ++i) {
+      types.push_back(service->method(i)->input_type());
+      types.push_back(service->method(i)->output_type());
+    }
+  }
+  auto plans = std::make_shared<const UnitPlans>(types);
+  for (const auto* service : services) {
+    if (!routed(service)) continue;
     for (int i = 0; i < service->method_count(); ++i) {
       const auto* m = service->method(i);
-      Route route{absl::StrCat("/", service->full_name(), "/", m->name()), module, m};
+      Route route{.method = absl::StrCat("/", service->full_name(), "/", m->name()),
+                  .backend = service->options().GetExtension(v1::module),
+                  .descriptor = m,
+                  .roles = RolesOf(m),
+                  .request_units = plans->For(m->input_type()),
+                  .response_units = plans->For(m->output_type())};
       table.routes_.emplace(route.method, std::move(route));
     }
   }
+  table.plans_ = std::move(plans);
   return table;
 }
 
@@ -63,6 +81,7 @@ void RouteTable::ToProto(v1::ListRoutesResponse* out) const {
     r->set_client_streaming(route.client_streaming());
     r->set_server_streaming(route.server_streaming());
     r->set_idempotent(route.idempotent());
+    for (v1::Role role : route.roles) r->add_roles(role);
   }
 }
 
@@ -74,7 +93,11 @@ absl::Time BackendDeadline(const DeadlinePolicy& policy, bool streaming, absl::T
 
 absl::Status CheckDecodes(const Route& route, google::protobuf::io::ZeroCopyInputStream& in, size_t size,
                           std::unique_ptr<google::protobuf::Message>* scratch) {
-  const google::protobuf::Descriptor* type = route.descriptor->input_type();
+  return DecodeAs(route.descriptor->input_type(), in, size, scratch, "the request");
+}
+
+absl::Status DecodeAs(const google::protobuf::Descriptor* type, google::protobuf::io::ZeroCopyInputStream& in,
+                      size_t size, std::unique_ptr<google::protobuf::Message>* scratch, absl::string_view what) {
   if (*scratch == nullptr || (*scratch)->GetDescriptor() != type) {
     const google::protobuf::Message* prototype =
         google::protobuf::MessageFactory::generated_factory()->GetPrototype(type);
@@ -83,7 +106,7 @@ absl::Status CheckDecodes(const Route& route, google::protobuf::io::ZeroCopyInpu
   }
   if (!(*scratch)->ParseFromZeroCopyStream(&in)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("the request does not decode as ", type->full_name(), " (", size, " bytes)"));
+        absl::StrCat(what, " does not decode as ", type->full_name(), " (", size, " bytes)"));
   }
   return absl::OkStatus();
 }

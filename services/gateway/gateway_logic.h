@@ -21,6 +21,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "auditwatch/v1/gateway.pb.h"
+#include "services/gateway/access_logic.h"
 
 namespace aw::gateway {
 
@@ -36,6 +37,11 @@ struct Route {
   bool unary() const { return !client_streaming() && !server_streaming(); }
   // Retried on UNAVAILABLE (the method's (idempotent) option; unary only).
   bool idempotent() const;
+  // Who may call it (its (access) option), ROLE_CENTRE_ADMIN first.
+  std::vector<v1::Role> roles;
+  // Where its request and response name units; null where they name none.
+  const UnitPlan* request_units = nullptr;
+  const UnitPlan* response_units = nullptr;
 };
 
 // Every public method of the services in `files` (by the (module) option of
@@ -58,6 +64,7 @@ class RouteTable {
 
  private:
   std::map<std::string, Route, std::less<>> routes_;
+  std::shared_ptr<const UnitPlans> plans_;  // the routes' plans point into it
 };
 
 // How long a forwarded call may run.
@@ -79,6 +86,10 @@ absl::Time BackendDeadline(const DeadlinePolicy& policy, bool streaming, absl::T
 // decoded message is left in `scratch`, which is reused between calls.
 absl::Status CheckDecodes(const Route& route, google::protobuf::io::ZeroCopyInputStream& in, size_t size,
                           std::unique_ptr<google::protobuf::Message>* scratch);
+// The same for any message type: OK when the bytes decode as `type`, left in
+// `scratch`; INVALID_ARGUMENT saying `what` does not decode otherwise.
+absl::Status DecodeAs(const google::protobuf::Descriptor* type, google::protobuf::io::ZeroCopyInputStream& in,
+                      size_t size, std::unique_ptr<google::protobuf::Message>* scratch, absl::string_view what);
 
 // Token buckets per credential, with a rate per role: a caller of `role` may
 // make `per_second` calls a second on average, `burst` at once. A role with

@@ -77,10 +77,11 @@ TEST_CASE("A forwarded call keeps the caller's deadline within the cap, or gets 
   CHECK(BackendDeadline(policy, false, now, now - absl::Seconds(1)) == now - absl::Seconds(1));
 }
 
-absl::Status DecodeCheck(const Route& route, const std::string& bytes) {
+absl::Status DecodeCheck(const Route& route, const std::string& bytes,
+                         std::unique_ptr<google::protobuf::Message>* decoded = nullptr) {
   google::protobuf::io::ArrayInputStream in(bytes.data(), static_cast<int>(bytes.size()));
   std::unique_ptr<google::protobuf::Message> scratch;
-  return CheckDecodes(route, in, bytes.size(), &scratch);
+  return CheckDecodes(route, in, bytes.size(), decoded != nullptr ? decoded : &scratch);
 }
 
 TEST_CASE("A request that does not decode as its method's input is refused, saying so", "[gateway]") {
@@ -102,10 +103,12 @@ TEST_CASE("A request that does not decode as its method's input is refused, sayi
   CHECK(DecodeCheck(*batch, std::string("\x12\x7f\x01", 3)).code() == absl::StatusCode::kInvalidArgument);
 }
 
-// Malformed input for the decode check, from a fixed seed: random bytes,
-// valid requests with bits flipped or cut short, fields of the wrong wire
-// type, lengths far past the end, deep nesting, and large messages.
-TEST_CASE("The decode check answers every malformed request cleanly (seeded fuzz)", "[gateway]") {
+// Malformed input for the decode-and-authorise path, from a fixed seed:
+// random bytes, valid requests with bits flipped or cut short, fields of the
+// wrong wire type, lengths far past the end, deep nesting, and large
+// messages. What decodes is then checked for a unit-limited caller, narrowed,
+// and filtered as if it were an answer.
+TEST_CASE("The decode and authorise path answers every malformed request cleanly (seeded fuzz)", "[gateway]") {
   std::mt19937_64 rng(20261130);
   auto byte = [&] { return static_cast<char>(rng() & 0xff); };
   std::vector<const Route*> routes;
@@ -120,7 +123,16 @@ TEST_CASE("The decode check answers every malformed request cleanly (seeded fuzz
     row->set_value(i);
   }
   const std::string valid = batch.SerializeAsString();
-  int refused = 0, accepted = 0;
+  UnitTree tree;
+  tree.Add("P", {"P"});
+  tree.Add("D1", {"P", "D1"});
+  tree.Add("S1", {"P", "D1", "S1"});
+  tree.Add("D2", {"P", "D2"});
+  v1::Principal county;
+  county.set_subject("d1");
+  county.add_roles(v1::ROLE_UNIT_SPECIALIST);
+  county.add_unit_codes("D1");
+  int refused = 0, accepted = 0, within = 0, outside = 0;
   google::protobuf::LogSilencer quiet;  // protobuf logs each string that is not UTF-8
   for (int n = 0; n < 20000; ++n) {
     std::string bytes;
@@ -160,9 +172,26 @@ TEST_CASE("The decode check answers every malformed request cleanly (seeded fuzz
         break;
     }
     const Route& route = *routes[rng() % routes.size()];
-    const absl::Status s = DecodeCheck(route, bytes);
+    std::unique_ptr<google::protobuf::Message> decoded;
+    const absl::Status s = DecodeCheck(route, bytes, &decoded);
     if (s.ok()) {
       ++accepted;
+      if (route.request_units != nullptr) {
+        (void)FirstUnit(*route.request_units, *decoded);
+        NarrowScopes(*route.request_units, decoded.get(), county);
+        const absl::Status units = CheckUnits(*route.request_units, *decoded, county, tree);
+        REQUIRE((units.ok() || units.code() == absl::StatusCode::kPermissionDenied));
+        ++(units.ok() ? within : outside);
+      }
+      // The same bytes as an answer of the route, filtered.
+      std::unique_ptr<google::protobuf::Message> as_answer;
+      google::protobuf::io::ArrayInputStream in(bytes.data(), static_cast<int>(bytes.size()));
+      if (route.response_units != nullptr &&
+          DecodeAs(route.descriptor->output_type(), in, bytes.size(), &as_answer, "the answer").ok()) {
+        bool changed = false;
+        (void)FilterUnits(*route.response_units, as_answer.get(), county, tree, &changed);
+        REQUIRE(as_answer->ByteSizeLong() <= bytes.size() + 64);  // filtering only takes away
+      }
     } else {
       REQUIRE(s.code() == absl::StatusCode::kInvalidArgument);
       REQUIRE(absl::StartsWith(s.message(), "the request does not decode as "));
@@ -171,6 +200,8 @@ TEST_CASE("The decode check answers every malformed request cleanly (seeded fuzz
   }
   CHECK(refused > 1000);
   CHECK(accepted > 1000);  // protobuf keeps unknown and mistyped fields
+  CHECK(within > 100);     // narrowed, or naming nothing
+  CHECK(outside > 10);     // naming some garbled unit
 }
 
 TEST_CASE("Each credential gets its role's rate, with a burst of two seconds' worth", "[gateway]") {

@@ -1,10 +1,11 @@
 // Prometheus series of the gateway: forwarded calls by method, code and role,
-// and how long they took.
+// how long they took, and which backends answer.
 #pragma once
 
 #include <string>
 
 #include <prometheus/counter.h>
+#include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
@@ -19,7 +20,12 @@ struct GatewayMetrics {
         seconds(prometheus::BuildHistogram()
                     .Name("auditwatch_gateway_call_seconds")
                     .Help("Time from a call's arrival at the gateway to its end, by method")
-                    .Register(registry)) {}
+                    .Register(registry)),
+        backend_up(prometheus::BuildGauge()
+                       .Name("auditwatch_gateway_backend_up")
+                       .Help("1 while the backend answers its health check SERVING, else 0 (its routes answer "
+                             "UNAVAILABLE meanwhile)")
+                       .Register(registry)) {}
 
   void Call(const std::string& method, const std::string& code, const std::string& role, double elapsed) {
     calls.Add({{"service", "gateway"}, {"method", method}, {"code", code}, {"role", role}}).Increment();
@@ -30,8 +36,13 @@ struct GatewayMetrics {
         .Observe(elapsed);
   }
 
+  void BackendUp(const std::string& backend, bool up) {
+    backend_up.Add({{"service", "gateway"}, {"backend", backend}}).Set(up ? 1 : 0);
+  }
+
   prometheus::Family<prometheus::Counter>& calls;
   prometheus::Family<prometheus::Histogram>& seconds;
+  prometheus::Family<prometheus::Gauge>& backend_up;
 };
 
 }  // namespace aw::gateway

@@ -7,9 +7,11 @@
 #include "common/background.h"
 #include "common/identity.h"
 #include "common/log.h"
+#include "services/gateway/backend_watch.h"
 #include "services/gateway/gateway_metrics.h"
 #include "services/gateway/gateway_service.h"
 #include "services/gateway/proxy.h"
+#include "services/gateway/unit_directory.h"
 
 namespace aw::gateway {
 
@@ -46,6 +48,11 @@ std::vector<Setting> Settings() {
        .help = "calls a second each credential of a role may make (a burst of two seconds' worth), as "
                "ROLE_SYSTEM=2000;ROLE_UNIT_VIEWER=20",
        .default_text = "none (no limits)"},
+      {.flag = "gateway_unit_refresh",
+       .kind = Kind::kDuration,
+       .default_value = "30s",
+       .help = "how often the gateway fetches the org tree from ingest to check unit-limited callers (also "
+               "at once, at most every second, when a caller names a unit it does not know)"},
       {.flag = "gateway_stream_deadline",
        .kind = Kind::kDuration,
        .default_value = "24h",
@@ -54,21 +61,31 @@ std::vector<Setting> Settings() {
 }
 
 // The gateway in the binary: the route table from the contracts, one channel
-// per backend module, the generic proxy and the gateway's own API.
+// per backend module, the org tree, the generic proxy, the gateway's own API
+// and the watch over the backends.
 class GatewayModule final : public Module {
  public:
   explicit GatewayModule(const ModuleContext& ctx)
       : routes_(RouteTable::FromGeneratedPool()),
+        channels_(Channels(ctx, routes_)),
         store_(ctx.db, ctx.clock),
         auth_(&store_, JwtKey(ctx), ctx.config->settings.Duration("token_ttl"), ctx.clock),
         limiter_(Limits(ctx)),
         metrics_(ctx.metrics->registry()),
         usage_("gateway key usage", "gateway", absl::Minutes(1), ctx.clock, [this] { return auth_.FlushUsage(); }),
-        proxy_(&routes_, Channels(ctx, routes_),
+        units_(channels_.at("ingest"), ctx.config->dependency_timeout, ctx.clock),
+        unit_refresh_("gateway org tree", "gateway", ctx.config->settings.Duration("gateway_unit_refresh"), ctx.clock,
+                      [this] { return units_.Refresh(); }),
+        watch_(Watched(routes_, channels_), ctx.config->dependency_timeout, &metrics_, ctx.report_health),
+        watch_task_("gateway backend watch", "gateway", ctx.config->health_interval, ctx.clock, [this] {
+          watch_.CheckAll();
+          return absl::OkStatus();
+        }),
+        proxy_(&routes_, channels_,
                DeadlinePolicy{.unary_default = ctx.config->settings.Duration("gateway_default_deadline"),
                               .unary_max = ctx.config->settings.Duration("gateway_max_deadline"),
                               .stream_max = ctx.config->settings.Duration("gateway_stream_deadline")},
-               &auth_, &limiter_, ctx.workers, &metrics_, ctx.clock),
+               &auth_, &limiter_, &units_, ctx.workers, &metrics_, ctx.clock),
         service_(&routes_, &store_, &auth_, ctx.workers),
         tls_(Tls(ctx)) {}
 
@@ -77,9 +94,15 @@ class GatewayModule final : public Module {
   std::shared_ptr<grpc::ServerCredentials> ListenerCredentials() override { return tls_; }
   absl::Status Start() override {
     usage_.Start();
+    unit_refresh_.Start();
+    watch_task_.Start();
     return absl::OkStatus();
   }
-  void Stop() override { usage_.Stop(); }
+  void Stop() override {
+    watch_task_.Stop();
+    unit_refresh_.Stop();
+    usage_.Stop();
+  }
 
  private:
   static std::map<v1::Role, RateLimiter::Limit> Limits(const ModuleContext& ctx) {
@@ -136,12 +159,27 @@ class GatewayModule final : public Module {
     return out;
   }
 
+  // Each backend's health check name and channel.
+  static std::map<std::string, BackendWatch::Backend> Watched(
+      const RouteTable& routes, const std::map<std::string, std::shared_ptr<grpc::Channel>>& channels) {
+    std::map<std::string, BackendWatch::Backend> out;
+    for (const auto& [method, route] : routes.routes()) {
+      out[route.backend] = {route.descriptor->service()->full_name(), channels.at(route.backend)};
+    }
+    return out;
+  }
+
   RouteTable routes_;
+  const std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;  // by backend module
   GatewayStore store_;
   Authenticator auth_;
   RateLimiter limiter_;
   GatewayMetrics metrics_;
   PeriodicTask usage_;
+  UnitDirectory units_;
+  PeriodicTask unit_refresh_;
+  BackendWatch watch_;
+  PeriodicTask watch_task_;
   Proxy proxy_;
   GatewayServiceImpl service_;
   const std::shared_ptr<grpc::ServerCredentials> tls_;  // null: plaintext
@@ -152,7 +190,8 @@ class GatewayModule final : public Module {
 ModuleDef Definition() {
   return ModuleFor(google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
                        v1::GatewayService::service_full_name()),
-                   /*dependencies=*/{"ingest", "monitor", "audit", "scoring", "report"}, &MigrationFiles,
+                   // Serves whatever backends answer: BackendWatch shows which.
+                   /*dependencies=*/{}, &MigrationFiles,
                    [](const ModuleContext& ctx) { return std::make_unique<GatewayModule>(ctx); }, Settings());
 }
 

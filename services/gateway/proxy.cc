@@ -45,6 +45,12 @@ absl::Status Decodes(const Route& route, grpc::ByteBuffer* request,
   return CheckDecodes(route, reader, request->Length(), scratch);
 }
 
+// The bytes of `message`, in place of what `buffer` held.
+void Encode(const google::protobuf::Message& message, grpc::ByteBuffer* buffer) {
+  grpc::Slice slice(message.SerializeAsString());
+  *buffer = grpc::ByteBuffer(&slice, 1);
+}
+
 // Hands the backend's trailing metadata to the caller.
 void CopyTrailing(const grpc::ClientContext& from, grpc::CallbackServerContext* to) {
   for (const auto& [key, value] : from.GetServerTrailingMetadata()) {
@@ -65,6 +71,10 @@ class Proxy::CallRecord {
     role_ = principal.roles().empty() ? "none" : v1::Role_Name(principal.roles(0));
     request_id_ = std::move(request_id);
   }
+  void Unit(std::string unit) {
+    absl::MutexLock lock(&mu_);
+    unit_ = std::move(unit);
+  }
   void In(size_t bytes) { in_ += bytes; }
   void Out(size_t bytes) { out_ += bytes; }
 
@@ -78,6 +88,7 @@ class Proxy::CallRecord {
                                  {"subject", subject_},
                                  {"role", role_},
                                  {"method", method_},
+                                 {"unit", unit_},
                                  {"code", code},
                                  {"latency_ms", elapsed * 1000},
                                  {"bytes_in", in_.load()},
@@ -91,7 +102,8 @@ class Proxy::CallRecord {
   const absl::Time start_;
   std::atomic<size_t> in_{0}, out_{0};
   absl::Mutex mu_;
-  std::string subject_ ABSL_GUARDED_BY(mu_), role_ ABSL_GUARDED_BY(mu_) = "none", request_id_ ABSL_GUARDED_BY(mu_);
+  std::string subject_ ABSL_GUARDED_BY(mu_), role_ ABSL_GUARDED_BY(mu_) = "none", request_id_ ABSL_GUARDED_BY(mu_),
+      unit_ ABSL_GUARDED_BY(mu_);
 };
 
 // What every forwarded call has: its route, its record, the backend call of
@@ -102,6 +114,7 @@ class Proxy::CallBase : public grpc::ServerGenericBidiReactor {
       : proxy_(proxy), ctx_(ctx), route_(route), record_(proxy, route->method) {}
 
   CallRecord& record() { return record_; }
+  const Route& route() const { return *route_; }
   // Finishes the call, logged and counted.
   void End(const grpc::Status& status) { Finish(record_.Done(status)); }
 
@@ -115,7 +128,48 @@ class Proxy::CallBase : public grpc::ServerGenericBidiReactor {
   Proxy* const proxy_;
   grpc::GenericCallbackServerContext* const ctx_;
   const Route* const route_;
+  // The caller limited to some units' subtrees: its requests are checked and
+  // its answers filtered.
+  bool Limited() const { return principal_.unit_codes_size() > 0; }
+  // The first request message is in `decoded`: the access log names its unit.
+  void Note(const google::protobuf::Message& decoded) {
+    if (route_->request_units != nullptr && !unit_noted_) record_.Unit(FirstUnit(*route_->request_units, decoded));
+    unit_noted_ = true;
+  }
+  // Filters the answer in `buffer` for a limited caller, leaving it without
+  // the elements that name units outside, then calls `then` with the unit
+  // outside that the answer itself names ("" when none) — at once, or, when
+  // the answer names a unit the tree does not know (created since), on a
+  // worker once the tree has been fetched again.
+  void FilterAnswer(grpc::ByteBuffer* buffer, std::unique_ptr<google::protobuf::Message>* scratch,
+                    std::function<void(std::string outside)> then) {
+    grpc::ProtoBufferReader reader(buffer);
+    if (!DecodeAs(route_->descriptor->output_type(), reader, buffer->Length(), scratch, "the answer").ok()) {
+      then("");  // passed on as it is: the backend's answer is the backend's business
+      return;
+    }
+    auto filter = [this, buffer, scratch](const UnitTree& tree) {
+      bool changed = false;
+      std::string outside = FilterUnits(*route_->response_units, scratch->get(), principal_, tree, &changed);
+      if (outside.empty() && changed) Encode(**scratch, buffer);
+      return outside;
+    };
+    std::shared_ptr<const UnitTree> tree = proxy_->units_->tree();
+    if (tree != nullptr && FirstUnknownUnit(*route_->response_units, **scratch, *tree).empty()) {
+      then(filter(*tree));
+      return;
+    }
+    const bool queued = proxy_->workers_->TrySubmit([this, filter, then, since = proxy_->clock_->Now()] {
+      (void)proxy_->units_->RefreshSince(since);
+      std::shared_ptr<const UnitTree> fetched = proxy_->units_->tree();
+      then(fetched != nullptr ? filter(*fetched) : "(a unit the gateway cannot check yet)");
+    });
+    if (!queued) then("(a unit the gateway is too busy to check)");
+  }
+
   CallRecord record_;
+  v1::Principal principal_;  // the caller, once known
+  bool unit_noted_ = false;
   absl::Mutex mu_;
   std::unique_ptr<grpc::ClientContext> backend_ ABSL_GUARDED_BY(mu_);  // of the latest attempt
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
@@ -138,12 +192,23 @@ class Proxy::UnaryCall final : public CallBase {
       return;
     }
     record_.In(request_.Length());
-    std::unique_ptr<google::protobuf::Message> scratch;
-    if (absl::Status s = Decodes(*route_, &request_, &scratch); !s.ok()) {
+    if (absl::Status s = Decodes(*route_, &request_, &decoded_); !s.ok()) {
       End(ToGrpcStatus(s));
       return;
     }
-    Call();
+    Note(*decoded_);
+    if (!Limited() || route_->request_units == nullptr) {
+      Call();
+      return;
+    }
+    proxy_->AuthorizeUnits(*route_, principal_, decoded_.get(), [this](absl::Status s, bool changed) {
+      if (!s.ok()) {
+        End(ToGrpcStatus(s));
+        return;
+      }
+      if (changed) Encode(*decoded_, &request_);
+      Call();
+    });
   }
 
   void OnDone() override { delete this; }
@@ -175,19 +240,35 @@ class Proxy::UnaryCall final : public CallBase {
       }
     }
     CopyTrailing(*backend_, ctx_);
-    if (status.ok()) {
-      record_.Out(response_.Length());
-      StartWriteAndFinish(&response_, grpc::WriteOptions(), record_.Done(status));
-    } else {
+    if (!status.ok()) {
       End(status);
+      return;
     }
+    if (!Limited() || route_->response_units == nullptr) {
+      Answer();
+      return;
+    }
+    FilterAnswer(&response_, &decoded_, [this](const std::string& outside) {
+      if (!outside.empty()) {
+        End(grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                         absl::StrCat("the answer is about unit ", outside, ", outside the units of ",
+                                      principal_.subject())));
+        return;
+      }
+      Answer();
+    });
+  }
+
+  void Answer() {
+    record_.Out(response_.Length());
+    StartWriteAndFinish(&response_, grpc::WriteOptions(), record_.Done(grpc::Status::OK));
   }
 
   static constexpr int kMaxAttempts = 10;  // about 5.5 s of backoff in all
   static constexpr Backoff kRetry{.initial = absl::Milliseconds(50), .max = absl::Seconds(1)};
 
-  v1::Principal principal_;
   grpc::ByteBuffer request_, response_;
+  std::unique_ptr<google::protobuf::Message> decoded_;  // the request, then the answer
   grpc::Alarm retry_;
   int attempts_ = 0;
 };
@@ -200,14 +281,15 @@ class Proxy::StreamCall final : public CallBase {
       : CallBase(proxy, ctx, route), client_(this) {}
 
   // The caller is known: open the backend call and start both directions.
-  void Begin(const v1::Principal& principal) {
+  void Begin(v1::Principal principal) {
+    principal_ = std::move(principal);
     {
       absl::MutexLock lock(&mu_);
       if (cancelled_) {
         End(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the caller"));
         return;
       }
-      backend_ = proxy_->BackendContext(ctx_, *route_, principal, record_);
+      backend_ = proxy_->BackendContext(ctx_, *route_, principal_, record_);
     }
     proxy_->stubs_.at(route_->backend)
         ->PrepareBidiStreamingCall(backend_.get(), route_->method, grpc::StubOptions(), &client_);
@@ -227,17 +309,22 @@ class Proxy::StreamCall final : public CallBase {
     }
     record_.In(request_.Length());
     if (absl::Status s = Decodes(*route_, &request_, &scratch_); !s.ok()) {
-      // Nothing more is read from the caller; the backend answers what it
-      // has taken in (the caller gets those answers), then the call ends
-      // with the refusal.
-      {
-        absl::MutexLock lock(&mu_);
-        refused_ = ToGrpcStatus(s);
-      }
-      client_.StartWritesDone();
+      Refuse(s);
       return;
     }
-    client_.StartWrite(&request_);
+    Note(*scratch_);
+    if (!Limited() || route_->request_units == nullptr) {
+      client_.StartWrite(&request_);
+      return;
+    }
+    proxy_->AuthorizeUnits(*route_, principal_, scratch_.get(), [this](absl::Status s, bool changed) {
+      if (!s.ok()) {
+        Refuse(s);
+        return;
+      }
+      if (changed) Encode(*scratch_, &request_);
+      client_.StartWrite(&request_);
+    });
   }
 
   void OnWriteDone(bool ok) override {
@@ -280,6 +367,20 @@ class Proxy::StreamCall final : public CallBase {
         RemoveHold();  // the read side ends
         return;
       }
+      if (!call_->Limited() || call_->route_->response_units == nullptr) {
+        Pass();
+        return;
+      }
+      call_->FilterAnswer(&call_->response_, &decoded_, [this](const std::string& outside) {
+        if (outside.empty()) {
+          Pass();
+        } else {
+          StartRead(&call_->response_);  // not for this caller: on to the next
+        }
+      });
+    }
+    // Hands the answer read to the caller.
+    void Pass() {
       {
         absl::MutexLock lock(&call_->mu_);
         call_->writing_ = true;
@@ -291,7 +392,19 @@ class Proxy::StreamCall final : public CallBase {
 
    private:
     StreamCall* const call_;
+    std::unique_ptr<google::protobuf::Message> decoded_;  // the latest answer, when filtered
   };
+
+  // Nothing more is read from the caller; the backend answers what it has
+  // taken in (the caller gets those answers), then the call ends with
+  // `refusal`.
+  void Refuse(const absl::Status& refusal) {
+    {
+      absl::MutexLock lock(&mu_);
+      refused_ = ToGrpcStatus(refusal);
+    }
+    client_.StartWritesDone();
+  }
 
   void OnBackendDone(const grpc::Status& status) {
     CopyTrailing(*backend_, ctx_);
@@ -324,12 +437,13 @@ class Proxy::StreamCall final : public CallBase {
 };
 
 Proxy::Proxy(const RouteTable* routes, std::map<std::string, std::shared_ptr<grpc::Channel>> backends,
-             DeadlinePolicy deadlines, Authenticator* auth, RateLimiter* limiter, WorkerPool* workers,
-             GatewayMetrics* metrics, Clock* clock)
+             DeadlinePolicy deadlines, Authenticator* auth, RateLimiter* limiter, UnitDirectory* units,
+             WorkerPool* workers, GatewayMetrics* metrics, Clock* clock)
     : routes_(routes),
       deadlines_(deadlines),
       auth_(auth),
       limiter_(limiter),
+      units_(units),
       workers_(workers),
       metrics_(metrics),
       access_(RecordLogger("gateway.access")),
@@ -382,6 +496,11 @@ Call* Proxy::Authenticated(Call* call, grpc::GenericCallbackServerContext* ctx) 
       call->End(ToGrpcStatus(principal.status()));
       return;
     }
+    if (absl::Status s = CheckRoles(call->route().roles, *principal, call->route().method); !s.ok()) {
+      call->record().Caller(*principal, "");
+      call->End(ToGrpcStatus(s));
+      return;
+    }
     // The rate of the caller's first role, per credential.
     const v1::Role role = principal->roles().empty() ? v1::ROLE_UNSPECIFIED : principal->roles(0);
     if (auto wait = limiter_->Take(principal->subject(), role, clock_->Now())) {
@@ -406,6 +525,33 @@ Call* Proxy::Authenticated(Call* call, grpc::GenericCallbackServerContext* ctx) 
     call->End(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "gateway busy: retry with backoff"));
   }
   return call;
+}
+
+void Proxy::AuthorizeUnits(const Route& route, const v1::Principal& principal, google::protobuf::Message* request,
+                           std::function<void(absl::Status, bool changed)> then) {
+  const bool changed = NarrowScopes(*route.request_units, request, principal);
+  if (std::shared_ptr<const UnitTree> tree = units_->tree()) {
+    std::string unknown;
+    absl::Status s = CheckUnits(*route.request_units, *request, principal, *tree, &unknown);
+    if (s.ok() || unknown.empty()) {
+      then(std::move(s), changed);
+      return;
+    }
+  }
+  // A unit the tree does not know (created since, or no tree yet): fetch the
+  // tree again, on a worker, and ask once more.
+  const bool queued = workers_->TrySubmit([this, &route, &principal, request, changed, then, since = clock_->Now()] {
+    const absl::Status fetched = units_->RefreshSince(since);
+    std::shared_ptr<const UnitTree> tree = units_->tree();
+    if (tree == nullptr) {
+      then(absl::UnavailableError(absl::StrCat("the gateway cannot check units before it has the org tree: ",
+                                               fetched.message())),
+           false);
+      return;
+    }
+    then(CheckUnits(*route.request_units, *request, principal, *tree), changed);
+  });
+  if (!queued) then(absl::ResourceExhaustedError("gateway busy: retry with backoff"), false);
 }
 
 }  // namespace aw::gateway

@@ -8,7 +8,13 @@
 // (UNAUTHENTICATED when missing or bad), then its rate (RESOURCE_EXHAUSTED
 // with a retry-after-ms hint), and the verified principal goes to the
 // backend as a signed identity; each call ends with an access log line and
-// its metrics. Deadlines carry over, capped by the policy; a
+// its metrics. Then who may do what: the caller's roles against the method's
+// (access) option, and — for a caller limited to some units' subtrees — every
+// unit its requests name (each message of a client stream too) against the
+// org tree, an unset scope narrowed to its one unit, and every answer
+// filtered so that nothing naming a unit outside reaches it
+// (access_logic.h); PERMISSION_DENIED naming the method or the unit, before
+// anything reaches the backend. Deadlines carry over, capped by the policy; a
 // cancellation on either side ends the other. A request that does not decode
 // as its method's input is refused with INVALID_ARGUMENT, and an unknown
 // method with UNIMPLEMENTED naming it. Thread-safe.
@@ -28,6 +34,7 @@
 #include "services/gateway/gateway_metrics.h"
 #include "services/gateway/authenticator.h"
 #include "services/gateway/gateway_logic.h"
+#include "services/gateway/unit_directory.h"
 
 namespace aw::gateway {
 
@@ -36,8 +43,8 @@ class Proxy final : public grpc::CallbackGenericService {
   // `backends` maps a route's backend module to the channel that reaches it;
   // credentials that need a store read are checked on `workers`.
   Proxy(const RouteTable* routes, std::map<std::string, std::shared_ptr<grpc::Channel>> backends,
-        DeadlinePolicy deadlines, Authenticator* auth, RateLimiter* limiter, WorkerPool* workers,
-        GatewayMetrics* metrics, Clock* clock);
+        DeadlinePolicy deadlines, Authenticator* auth, RateLimiter* limiter, UnitDirectory* units,
+        WorkerPool* workers, GatewayMetrics* metrics, Clock* clock);
   ~Proxy() override;
 
   // --- grpc::CallbackGenericService
@@ -57,12 +64,19 @@ class Proxy final : public grpc::CallbackGenericService {
   // Begins `call` once its credentials are checked, or finishes it refused.
   template <typename Call>
   Call* Authenticated(Call* call, grpc::GenericCallbackServerContext* ctx);
+  // Checks the units a decoded request of a unit-limited caller names, and
+  // narrows its unset scopes; `then` gets OK (and whether the request
+  // changed) or the refusal — at once when the tree knows every unit named,
+  // else from a worker once the tree has been fetched again.
+  void AuthorizeUnits(const Route& route, const v1::Principal& principal, google::protobuf::Message* request,
+                      std::function<void(absl::Status, bool changed)> then);
 
   const RouteTable* const routes_;
   std::map<std::string, std::unique_ptr<grpc::GenericStub>> stubs_;  // by backend module
   const DeadlinePolicy deadlines_;
   Authenticator* const auth_;
   RateLimiter* const limiter_;
+  UnitDirectory* const units_;
   WorkerPool* const workers_;
   GatewayMetrics* const metrics_;
   const std::shared_ptr<spdlog::logger> access_;  // JSON lines, one per call

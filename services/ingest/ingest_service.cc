@@ -269,9 +269,11 @@ absl::Status IngestServiceImpl::WriteOne(const v1::ReadingKey& key, double value
 
 grpc::ServerUnaryReactor* IngestServiceImpl::SubmitReading(Ctx* ctx, const v1::SubmitReadingRequest* req,
                                                            v1::Reading* resp) {
-  return FinishOnWorker(ctx, *p_.workers, [=, this] {
-    return WriteOne(req->key(), req->value(), req->entered_by(), req->source(), req->reason(), req->request_id(), 0,
-                    false, resp);
+  return FinishOnWorker(ctx, *p_.workers, [=, this]() -> absl::Status {
+    // Who entered it is the caller the gateway vouches for, when there is one.
+    AW_ASSIGN_OR_RETURN(const std::string entered_by, ActorOf(*ctx, req->entered_by()));
+    return WriteOne(req->key(), req->value(), entered_by, req->source(), req->reason(), req->request_id(), 0, false,
+                    resp);
   });
 }
 
@@ -279,7 +281,8 @@ grpc::ServerUnaryReactor* IngestServiceImpl::CorrectReading(Ctx* ctx, const v1::
                                                             v1::Reading* resp) {
   return FinishOnWorker(ctx, *p_.workers, [=, this]() -> absl::Status {
     if (req->reason().empty()) return InvalidField("reason", "a correction needs a reason");
-    return WriteOne(req->key(), req->value(), req->entered_by(), req->source(), req->reason(), req->request_id(),
+    AW_ASSIGN_OR_RETURN(const std::string entered_by, ActorOf(*ctx, req->entered_by()));
+    return WriteOne(req->key(), req->value(), entered_by, req->source(), req->reason(), req->request_id(),
                     req->expected_version(), true, resp);
   });
 }

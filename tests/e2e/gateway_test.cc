@@ -23,6 +23,7 @@
 #include "auditwatch/v1/gateway.grpc.pb.h"
 #include "auditwatch/v1/ingest.grpc.pb.h"
 #include "auditwatch/v1/monitor.grpc.pb.h"
+#include "tests/support/gateway.h"
 #include "tests/support/process.h"
 #include "tests/support/readings.h"
 #include "tests/support/test_db.h"
@@ -31,47 +32,6 @@ namespace aw::testing {
 namespace {
 
 namespace v1 = ::auditwatch::v1;
-
-// All services in one process, with stubs on the gateway's port and, to
-// compare, on ingest's own.
-class Gateway {
- public:
-  explicit Gateway(const TestDatabase& db, std::vector<std::string> args = {})
-      : process_("all", db.url(), std::move(args)) {
-    REQUIRE(WaitForHealth(process_.address("ingest"), "", "SERVING") == "SERVING");
-    REQUIRE(WaitForHealth(process_.address("gateway"), "auditwatch.v1.GatewayService", "SERVING") == "SERVING");
-    admin_key_ = Bootstrap();
-    via_gateway_ = v1::IngestService::NewStub(Channel(admin_key_));
-    direct_ = v1::IngestService::NewStub(process_.Channel("ingest"));
-  }
-
-  // The first administrator key, made without credentials; its secret.
-  std::string Bootstrap() {
-    std::string secret;
-    REQUIRE(BootstrapAdminKey(process_.Channel("gateway"), &secret).ok());
-    return secret;
-  }
-
-  // A channel to the gateway whose calls carry the API key `secret`.
-  std::shared_ptr<grpc::Channel> Channel(const std::string& secret) {
-    return ChannelWithMetadata(process_.address("gateway"), "x-api-key", secret);
-  }
-  const std::string& admin_key() const { return admin_key_; }
-
-  v1::IngestService::Stub& ingest() { return *via_gateway_; }
-  v1::IngestService::Stub& direct() { return *direct_; }
-  AuditwatchProcess& process() { return process_; }
-
-  // The number of open readings-feed streams, from /metrics.
-  int ReadingsSubscribers() {
-    return static_cast<int>(MetricValue(process_, "auditwatch_feed_subscribers", "feed=\"readings\""));
-  }
-
- private:
-  AuditwatchProcess process_;
-  std::string admin_key_;
-  std::unique_ptr<v1::IngestService::Stub> via_gateway_, direct_;
-};
 
 TEST_CASE("Unary, server-streaming and bidirectional calls go through the gateway as they would directly",
           "[e2e][gateway]") {
