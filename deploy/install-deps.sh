@@ -14,6 +14,8 @@ PACKAGES=(
   prometheus-cpp-dev prometheus libspdlog-dev libcurl4-openssl-dev nlohmann-json3-dev
   # identities: HMAC (OpenSSL) and bearer tokens (libjwt)
   libssl-dev libjwt-dev
+  # CSV files (awctl import-readings)
+  libcsv-dev
   # tests and benchmarks
   catch2 libbenchmark-dev python3 python3-grpcio python3-protobuf
 )

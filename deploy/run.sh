@@ -19,10 +19,43 @@ bash "$AW_ROOT/deploy/up.sh"
 # Whatever happens next, leave no stack behind unless asked to.
 [ "$keep" = 1 ] || trap 'bash "$AW_ROOT/deploy/down.sh"' EXIT
 
-log "loading the synthetic province through the ingest API (seed 42, last year)"
-"$AW_BUILD_DIR/services/awctl" load-synthetic --seed=42 --streams=2
-log "applying the default warning rules; the monitor judges the year's readings"
-"$AW_BUILD_DIR/services/awctl" apply-rules --seed=42
+# Every step below goes through the gateway, with keys made for the demo and
+# kept under .local/keys (mode 0700; each file 0600).
+AWCTL="$AW_BUILD_DIR/services/awctl"
+export AW_GATEWAY="127.0.0.1:${AW_GATEWAY_PORT:-7100}"
+keys="$AW_LOCAL_DIR/keys"
+mkdir -p "$keys" && chmod 700 "$keys"
+
+# The first administrator key: made once for this database (the bootstrap
+# works only while there is none).
+if ! "$AWCTL" whoami --key-file="$keys/admin.key" >/dev/null 2>&1; then
+  "$AWCTL" keys bootstrap --subject=demo.admin --secret-file="$keys/admin.key" \
+    || die "the database has an administrator key that $keys/admin.key does not hold; start afresh with: bash deploy/down.sh && rm -rf .local"
+fi
+# A demo key: made unless the file holds one that works.
+demo_key() {  # name, then awctl keys create flags
+  local name="$1"; shift
+  "$AWCTL" whoami --key-file="$keys/$name.key" >/dev/null 2>&1 && return 0
+  "$AWCTL" keys create --key-file="$keys/admin.key" --description="made by deploy/run.sh" \
+    --secret-file="$keys/$name.key" "$@" >/dev/null
+}
+demo_key system --subject=demo.billing-system --role=ROLE_SYSTEM
+demo_key county --subject=demo.c02-d04.specialist --role=ROLE_UNIT_SPECIALIST --unit=C02-D04
+log "keys: $("$AWCTL" whoami --key-file="$keys/admin.key"); $("$AWCTL" whoami --key-file="$keys/system.key"); $("$AWCTL" whoami --key-file="$keys/county.key")"
+
+log "the administrator defines the synthetic province's units and indicators"
+"$AWCTL" load-synthetic --part=catalogue --seed=42 --key-file="$keys/admin.key"
+log "the billing system pushes a year of readings (seed 42, last year)"
+"$AWCTL" load-synthetic --part=readings --seed=42 --streams=2 --key-file="$keys/system.key"
+log "the administrator applies the default warning rules; the monitor judges the year's readings"
+"$AWCTL" apply-rules --seed=42 --key-file="$keys/admin.key"
+log "county C02-D04's specialist sees only the county's warnings (the list is narrowed to its subtree):"
+"$AWCTL" events --limit=5 --key-file="$keys/county.key"
+log "the specialist imports manual readings from deploy/demo/manual-readings.csv; two rows are wrong on purpose:"
+"$AWCTL" import-readings "$AW_ROOT/deploy/demo/manual-readings.csv" --key-file="$keys/county.key" \
+  --errors="$AW_LOCAL_DIR/manual-readings.errors.csv" && die "the wrong rows were not reported"
+log "a key of the county naming another county's unit is refused by the gateway:"
+"$AWCTL" events --unit=C01 --key-file="$keys/county.key" && die "another county's events were listed"
 
 metrics_port="${AW_METRICS_PORT:-9100}"
 series=$(curl -fsS "http://127.0.0.1:$metrics_port/metrics" | grep -c '^auditwatch_' || true)
@@ -37,6 +70,11 @@ log "schemas migrated: ${versions[*]}"
 log "ingest metrics:"
 curl -fsS "http://127.0.0.1:$metrics_port/metrics" \
   | grep -E '^auditwatch_ingest_(rows_total|batch_seconds_(count|sum))' | sed 's/^/    /' >&2 || true
+log "gateway calls by code (auditwatch_gateway_calls_total):"
+curl -fsS "http://127.0.0.1:$metrics_port/metrics" | grep '^auditwatch_gateway_calls_total' \
+  | sed -E 's/.*code="([A-Z_]+)".*} ([0-9.e+]+)$/\1 \2/' \
+  | awk '{n[$1] += $2} END {for (c in n) printf "    %-20s %d\n", c, n[c]}' >&2 || true
+log "gateway access log: $(grep -c '"logger":"gateway.access"' "$AW_LOCAL_DIR/auditwatch.log" || true) lines in $AW_LOCAL_DIR/auditwatch.log"
 
 [ "$keep" = 1 ] && log "stack left running; stop it with: bash deploy/down.sh"
 exit 0

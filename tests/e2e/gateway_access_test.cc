@@ -26,18 +26,6 @@ namespace {
 
 namespace v1 = ::auditwatch::v1;
 
-// Two counties of one city: D1 (stations S1, S2) and D2 (station S3).
-const std::vector<UnitSpec>& TwoCounties() {
-  static const std::vector<UnitSpec> kTree = {{"P", v1::UNIT_TYPE_PROVINCE, ""},
-                                              {"C1", v1::UNIT_TYPE_CITY_BUREAU, "P"},
-                                              {"D1", v1::UNIT_TYPE_COUNTY_COMPANY, "C1"},
-                                              {"S1", v1::UNIT_TYPE_SUPPLY_STATION, "D1"},
-                                              {"S2", v1::UNIT_TYPE_SUPPLY_STATION, "D1"},
-                                              {"D2", v1::UNIT_TYPE_COUNTY_COMPANY, "C1"},
-                                              {"S3", v1::UNIT_TYPE_SUPPLY_STATION, "D2"}};
-  return kTree;
-}
-
 // The readings ingest holds (asked directly, as the centre would see them),
 // as "unit period" texts, sorted.
 std::vector<std::string> Stored(v1::IngestService::Stub& direct) {

@@ -1,6 +1,5 @@
 #include "tests/support/process.h"
 
-#include <grpcpp/support/client_interceptor.h>
 
 #include "auditwatch/v1/gateway.grpc.pb.h"
 
@@ -24,6 +23,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "services/awctl/client.h"
 
 namespace aw::testing {
 namespace {
@@ -103,42 +103,9 @@ std::string AuditwatchProcess::address(const std::string& service) const {
   return absl::StrCat("127.0.0.1:", port(service));
 }
 
-namespace {
-
-// Adds one metadata entry to every call of a channel.
-class AddMetadata final : public grpc::experimental::Interceptor {
- public:
-  AddMetadata(std::string key, std::string value) : key_(std::move(key)), value_(std::move(value)) {}
-  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
-    if (methods->QueryInterceptionHookPoint(grpc::experimental::InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
-      methods->GetSendInitialMetadata()->emplace(key_, value_);
-    }
-    methods->Proceed();
-  }
-
- private:
-  std::string key_, value_;
-};
-
-class AddMetadataFactory final : public grpc::experimental::ClientInterceptorFactoryInterface {
- public:
-  AddMetadataFactory(std::string key, std::string value) : key_(std::move(key)), value_(std::move(value)) {}
-  grpc::experimental::Interceptor* CreateClientInterceptor(grpc::experimental::ClientRpcInfo*) override {
-    return new AddMetadata(key_, value_);
-  }
-
- private:
-  std::string key_, value_;
-};
-
-}  // namespace
-
 std::shared_ptr<grpc::Channel> ChannelWithMetadata(const std::string& address, const std::string& key,
                                                    const std::string& value, const grpc::ChannelArguments& args) {
-  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
-  interceptors.push_back(std::make_unique<AddMetadataFactory>(key, value));
-  return grpc::experimental::CreateCustomChannelWithInterceptors(address, grpc::InsecureChannelCredentials(), args,
-                                                                 std::move(interceptors));
+  return awctl::ChannelWithMetadata(address, key, value, grpc::InsecureChannelCredentials(), args);
 }
 
 bool WaitUntil(const std::function<bool()>& pred, absl::Duration timeout) {

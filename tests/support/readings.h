@@ -98,4 +98,16 @@ inline const std::vector<UnitSpec>& SmallTree() {
   return kTree;
 }
 
+// Two counties of one city: D1 (stations S1, S2) and D2 (station S3).
+inline const std::vector<UnitSpec>& TwoCounties() {
+  static const std::vector<UnitSpec> kTree = {{"P", auditwatch::v1::UNIT_TYPE_PROVINCE, ""},
+                                              {"C1", auditwatch::v1::UNIT_TYPE_CITY_BUREAU, "P"},
+                                              {"D1", auditwatch::v1::UNIT_TYPE_COUNTY_COMPANY, "C1"},
+                                              {"S1", auditwatch::v1::UNIT_TYPE_SUPPLY_STATION, "D1"},
+                                              {"S2", auditwatch::v1::UNIT_TYPE_SUPPLY_STATION, "D1"},
+                                              {"D2", auditwatch::v1::UNIT_TYPE_COUNTY_COMPANY, "C1"},
+                                              {"S3", auditwatch::v1::UNIT_TYPE_SUPPLY_STATION, "D2"}};
+  return kTree;
+}
+
 }  // namespace aw::testing

@@ -1,0 +1,19 @@
+// awctl's commands; each returns the process's exit code (0 done, 1 failed,
+// 2 bad usage) and reports to stdout (results) and stderr (progress, errors).
+#pragma once
+
+#include "services/awctl/client.h"
+
+namespace aw::awctl {
+
+int Health(const Flags& flags);
+int LoadSynthetic(const Flags& flags);
+int ApplyRules(const Flags& flags);
+int WatchReadings(const Flags& flags);
+int ImportReadings(const Flags& flags);
+int Events(const Flags& flags);
+int Keys(const std::string& action, const Flags& flags);
+int Token(const Flags& flags);
+int WhoAmI(const Flags& flags);
+
+}  // namespace aw::awctl
