@@ -26,6 +26,7 @@
 #include "tests/support/gateway.h"
 #include "tests/support/process.h"
 #include "tests/support/readings.h"
+#include "services/awctl/synthetic.h"
 #include "tests/support/test_db.h"
 
 namespace aw::testing {
@@ -650,6 +651,82 @@ TEST_CASE("An idempotent call is retried across a backend restart, and another o
   restart.join();
   CHECK(s.ok());
   CHECK(unit.code() == "S1");
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("A slow reader of a large replay keeps the gateway's memory flat (flow control end to end)",
+          "[e2e][gateway]") {
+  TestDatabase db;
+  char dir[] = "/tmp/aw-keys-XXXXXX";
+  REQUIRE(mkdtemp(dir) != nullptr);
+  const std::string key_file = std::string(dir) + "/identity";
+  std::ofstream(key_file) << "the deployment's identity key\n";
+  AuditwatchProcess backend("ingest", db.url(), {"--identity_key_file=" + key_file});
+  AuditwatchProcess gateway("gateway", db.url(),
+                            {"--identity_key_file=" + key_file, "--ingest_addr=" + backend.address("ingest")});
+  REQUIRE(WaitForHealth(backend.address("ingest"), "", "SERVING") == "SERVING");
+  // A replay far larger than what the gateway may hold: 200,000 readings.
+  auto direct = v1::IngestService::NewStub(backend.Channel("ingest"));
+  const demo::SyntheticProvince province(5, 2024);
+  REQUIRE(demo::LoadCatalogue(*direct, province, "flow").status.ok());
+  int64_t loaded = 0;
+  {
+    grpc::ClientContext ctx;
+    auto stream = direct->IngestReadings(&ctx);
+    std::thread writer([&] {
+      int64_t sent = 0;
+      province.ForEachBatch(1000, [&](v1::ReadingBatch& b) {
+        sent += b.rows_size();
+        return sent <= 200000 && stream->Write(b);
+      });
+      stream->WritesDone();
+    });
+    v1::BatchResult r;
+    while (stream->Read(&r)) loaded += r.accepted();
+    writer.join();
+    REQUIRE(stream->Finish().ok());
+  }
+  REQUIRE(loaded >= 190000);
+
+  std::string secret;
+  REQUIRE(WaitUntil([&] { return BootstrapAdminKey(gateway.Channel("gateway"), &secret).ok(); }));
+  auto stub = v1::IngestService::NewStub(ChannelWithMetadata(gateway.address("gateway"), "x-api-key", secret));
+  grpc::ClientContext ctx;
+  auto reader = stub->WatchReadings(&ctx, v1::WatchReadingsRequest());
+  v1::WatchReadingsResponse page;
+  int64_t read = 0, bytes = 0;
+  auto next = [&] {
+    if (!reader->Read(&page)) return false;
+    read += page.changes_size();
+    bytes += static_cast<int64_t>(page.ByteSizeLong());
+    return true;
+  };
+  // The stream under way, the gateway warm: where its memory stands.
+  for (int i = 0; i < 2; ++i) REQUIRE(next());
+  absl::SleepFor(absl::Milliseconds(500));
+  const int64_t before_kib = gateway.RssKib();
+  // Two seconds of reading slowly (a page every half second; a page holds
+  // thousands of readings), while ingest could send it all at once.
+  int64_t peak_kib = before_kib;
+  const absl::Time slow_until = absl::Now() + absl::Seconds(2);
+  while (absl::Now() < slow_until && next()) {
+    absl::SleepFor(absl::Milliseconds(500));
+    peak_kib = std::max(peak_kib, gateway.RssKib());
+  }
+  const int64_t read_slowly = read, bytes_slowly = bytes;
+  // Then the rest, as fast as it comes.
+  while (read < loaded && next()) {
+  }
+  ctx.TryCancel();
+  reader->Finish();
+  INFO("replay: " << read << " readings, " << bytes / 1024 << " KiB; read slowly: " << read_slowly << " readings, "
+                  << bytes_slowly / 1024 << " KiB; gateway resident KiB before " << before_kib
+                  << ", peak while slow " << peak_kib);
+  CHECK(read >= loaded);
+  // While the reader dawdled, more than 8 MiB of the replay was still to
+  // come; the gateway held a bounded window of it, not the rest.
+  CHECK(bytes - bytes_slowly > 8 * 1024 * 1024);
+  CHECK(peak_kib - before_kib < 4 * 1024);
   std::filesystem::remove_all(dir);
 }
 
