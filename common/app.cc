@@ -128,6 +128,16 @@ absl::Status App::StartService(const ModuleDef& def) {
       .metrics = &metrics_,
       .clock = Clock::Real(),
       .address_of = [this](const std::string& svc) { return AddressOf(svc); },
+      .channel_to =
+          [this](const std::string& svc, const grpc::ChannelArguments& args) -> std::shared_ptr<grpc::Channel> {
+            const bool configured = config_.addrs.contains(svc) && !config_.addrs.at(svc).empty();
+            for (const auto& running : running_) {
+              if (!configured && running->def->name == svc && running->server != nullptr) {
+                return running->server->InProcessChannel(args);
+              }
+            }
+            return grpc::CreateCustomChannel(AddressOf(svc), grpc::InsecureChannelCredentials(), args);
+          },
       .report_health =
           [running = r.get()](const std::string& name, bool serving) {
             if (running->server != nullptr) running->server->GetHealthCheckService()->SetServingStatus(name, serving);

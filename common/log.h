@@ -19,7 +19,9 @@ void InitLogging(std::string_view level);
 std::shared_ptr<spdlog::logger> Logger(const std::string& name);
 
 // A logger of records: each line is {"ts", "level", "logger"} and the fields of
-// the record (an access log line, say), written by LogRecord.
+// the record (an access log line, say), written by LogRecord. Its lines reach
+// stderr in blocks of 64 KiB, or when its owner calls flush() — at least every
+// second, as the gateway does (Envoy's access log is flushed the same way).
 std::shared_ptr<spdlog::logger> RecordLogger(const std::string& name);
 void LogRecord(spdlog::logger& logger, const nlohmann::json& record);
 

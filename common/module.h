@@ -36,6 +36,11 @@ struct ModuleContext {
   // "host:port" of another service: its configured address, this process's
   // server when it runs here, or 127.0.0.1:<its port>.
   std::function<std::string(const std::string& service)> address_of;
+  // A channel to another service: to its server in this process when it runs
+  // here and no address is configured for it (in-process: no socket, no
+  // HTTP/2 framing), else to address_of(service) over TCP with `args`.
+  std::function<std::shared_ptr<grpc::Channel>(const std::string& service, const grpc::ChannelArguments& args)>
+      channel_to;
   // Sets the health this service's server reports for another name (the
   // gateway reports each backend's there); only once the module has started.
   std::function<void(const std::string& name, bool serving)> report_health;

@@ -9,6 +9,10 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+
 namespace aw::gateway {
 
 struct GatewayMetrics {
@@ -27,13 +31,28 @@ struct GatewayMetrics {
                              "UNAVAILABLE meanwhile)")
                        .Register(registry)) {}
 
+  // Counts a call and its time. The series of each (method, code, role) is
+  // looked up in the families once, then kept.
   void Call(const std::string& method, const std::string& code, const std::string& role, double elapsed) {
-    calls.Add({{"service", "gateway"}, {"method", method}, {"code", code}, {"role", role}}).Increment();
-    seconds
-        .Add({{"service", "gateway"}, {"method", method}},
-             prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-                                                     1, 2.5, 5, 10, 60})
-        .Observe(elapsed);
+    const std::string key = absl::StrCat(method, "\x1f", code, "\x1f", role);
+    Series series;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = series_.find(key);
+      if (it == series_.end()) {
+        it = series_
+                 .emplace(key, Series{&calls.Add({{"service", "gateway"}, {"method", method}, {"code", code},
+                                                  {"role", role}}),
+                                      &seconds.Add({{"service", "gateway"}, {"method", method}},
+                                                   prometheus::Histogram::BucketBoundaries{
+                                                       0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                       0.5, 1, 2.5, 5, 10, 60})})
+                 .first;
+      }
+      series = it->second;
+    }
+    series.calls->Increment();
+    series.seconds->Observe(elapsed);
   }
 
   void BackendUp(const std::string& backend, bool up) {
@@ -43,6 +62,14 @@ struct GatewayMetrics {
   prometheus::Family<prometheus::Counter>& calls;
   prometheus::Family<prometheus::Histogram>& seconds;
   prometheus::Family<prometheus::Gauge>& backend_up;
+
+ private:
+  struct Series {
+    prometheus::Counter* calls;
+    prometheus::Histogram* seconds;
+  };
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, Series> series_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace aw::gateway

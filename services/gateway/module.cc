@@ -79,6 +79,7 @@ class GatewayModule final : public Module {
         watch_(Watched(routes_, channels_), ctx.config->dependency_timeout, &metrics_, ctx.report_health),
         watch_task_("gateway backend watch", "gateway", ctx.config->health_interval, ctx.clock, [this] {
           watch_.CheckAll();
+          proxy_.FlushAccessLog();  // at least every second
           return absl::OkStatus();
         }),
         proxy_(&routes_, channels_,
@@ -99,6 +100,7 @@ class GatewayModule final : public Module {
     return absl::OkStatus();
   }
   void Stop() override {
+    proxy_.FlushAccessLog();
     watch_task_.Stop();
     unit_refresh_.Stop();
     usage_.Stop();
@@ -154,7 +156,7 @@ class GatewayModule final : public Module {
       args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
       args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
       args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-      out[backend] = grpc::CreateCustomChannel(ctx.address_of(backend), grpc::InsecureChannelCredentials(), args);
+      out[backend] = ctx.channel_to(backend, args);
     }
     return out;
   }

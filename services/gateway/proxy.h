@@ -47,6 +47,9 @@ class Proxy final : public grpc::CallbackGenericService {
         WorkerPool* workers, GatewayMetrics* metrics, Clock* clock);
   ~Proxy() override;
 
+  // Writes out the access log lines gathered (common/log.h RecordLogger).
+  void FlushAccessLog() { access_->flush(); }
+
   // --- grpc::CallbackGenericService
   grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override;
 

@@ -6,11 +6,15 @@
 // through the gateway carry an API key (checked on each). Prints both sides
 // and the ratios. Prints figures; it is not a test.
 //
-//   gateway_bench [--seconds=5]
+//   gateway_bench [--seconds=5] [--split]
+//   (--split: the gateway in a process of its own, reaching ingest over TCP,
+//   as in the k8s manifests; else both in one process, as --target=all runs)
 //   AW_BINARY=/path/to/another/auditwatch gateway_bench   (to measure another build)
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -123,27 +127,47 @@ std::vector<v1::ReadingBatch> Batches(int year, int64_t rows) {
 
 int main(int argc, char** argv) {
   absl::Duration round = absl::Seconds(5);
+  bool split = false;
   for (int i = 1; i < argc; ++i) {
     int s = 0;
     if (absl::StartsWith(argv[i], "--seconds=") && absl::SimpleAtoi(argv[i] + 10, &s) && s > 0) {
       round = absl::Seconds(s);
+    } else if (std::string(argv[i]) == "--split") {
+      split = true;
     }
   }
   aw::testing::TestDatabase db;
-  aw::testing::AuditwatchProcess process("ingest,gateway", db.url(), {"--workers=4", "--db_pool_size=4"});
-  const std::string direct = process.address("ingest"), gateway = process.address("gateway");
-  if (aw::testing::WaitForHealth(direct, "", "SERVING") != "SERVING") {
-    std::fprintf(stderr, "ingest did not start: %s\n", process.Logs().c_str());
+  // The processes share the identity key the gateway signs with.
+  char dir[] = "/tmp/aw-bench-XXXXXX";
+  if (mkdtemp(dir) == nullptr) return 1;
+  const std::string key_file = std::string(dir) + "/identity";
+  std::ofstream(key_file) << "the benchmark's identity key\n";
+  const std::vector<std::string> common = {"--workers=4", "--db_pool_size=4", "--identity_key_file=" + key_file};
+  aw::testing::AuditwatchProcess process(split ? "ingest" : "ingest,gateway", db.url(), common);
+  std::unique_ptr<aw::testing::AuditwatchProcess> own;
+  if (split) {
+    std::vector<std::string> args = common;
+    args.push_back("--ingest_addr=" + process.address("ingest"));
+    own = std::make_unique<aw::testing::AuditwatchProcess>("gateway", db.url(), args);
+  }
+  aw::testing::AuditwatchProcess& gateway_process = split ? *own : process;
+  const std::string direct = process.address("ingest"), gateway = gateway_process.address("gateway");
+  if (aw::testing::WaitForHealth(direct, "", "SERVING") != "SERVING" ||
+      aw::testing::WaitForHealth(gateway, "auditwatch.v1.IngestService", "SERVING") != "SERVING") {
+    std::fprintf(stderr, "ingest or the gateway did not start: %s\n", process.Logs().c_str());
     return 1;
   }
+  std::filesystem::remove_all(dir);  // read at start-up
   // The bootstrap administrator key, which every call through the gateway carries.
-  if (!aw::testing::BootstrapAdminKey(process.Channel("gateway"), &g_key).ok()) return 1;
+  if (!aw::testing::BootstrapAdminKey(gateway_process.Channel("gateway"), &g_key).ok()) return 1;
   g_gateway = gateway;
   const SyntheticProvince province(kSeed, 2021);
   auto setup = StubOn(direct);
   if (!aw::demo::LoadCatalogue(*setup, province, "bench").status.ok()) return 1;
   const std::string unit = province.units().back().code();
-  std::printf("ingest and gateway in one process; %zu units; rounds of %.0f s, alternating direct and gateway\n\n",
+  std::printf("%s; %zu units; rounds of %.0f s, alternating direct and gateway\n\n",
+              split ? "the gateway in a process of its own, reaching ingest over TCP (--split)"
+                    : "ingest and gateway in one process, the gateway reaching ingest in-process",
               province.units().size(), absl::ToDoubleSeconds(round));
 
   // Unary latency: sequential calls in alternating blocks.

@@ -2,7 +2,7 @@
 # Runs a benchmark against its own throwaway PostgreSQL cluster and prints its
 # figures:  bash tests/bench/run.sh ingest [--quick]
 #           bash tests/bench/run.sh monitor [--seconds=60]
-#           bash tests/bench/run.sh gateway [--seconds=5]
+#           bash tests/bench/run.sh gateway [--seconds=5] [--split]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 source "$root/deploy/lib.sh"

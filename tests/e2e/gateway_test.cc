@@ -109,15 +109,22 @@ TEST_CASE("Unary, server-streaming and bidirectional calls go through the gatewa
   CHECK(bulk->client_streaming());
   CHECK(bulk->server_streaming());
 
-  // Every call is an access log line and counts in the metrics, by role.
-  const std::string logs = gw.process().Logs();
-  bool logged = false;
-  for (absl::string_view line : absl::StrSplit(logs, '\n')) {
-    if (line.find("\"logger\":\"gateway.access\"") == std::string::npos ||
-        line.find("\"method\":\"/auditwatch.v1.IngestService/IngestReadings\"") == std::string::npos) {
-      continue;
-    }
-    const auto record = nlohmann::json::parse(line.begin(), line.end());
+  // Every call is an access log line (written out within a second) and
+  // counts in the metrics, by role.
+  nlohmann::json record;
+  REQUIRE(WaitUntil(
+      [&] {
+        for (absl::string_view line : absl::StrSplit(gw.process().Logs(), '\n')) {
+          if (line.find("\"logger\":\"gateway.access\"") != std::string::npos &&
+              line.find("\"method\":\"/auditwatch.v1.IngestService/IngestReadings\"") != std::string::npos) {
+            record = nlohmann::json::parse(line.begin(), line.end());
+            return true;
+          }
+        }
+        return false;
+      },
+      absl::Seconds(5)));
+  {
     CHECK(record["subject"] == "ops.admin");
     CHECK(record["role"] == "ROLE_CENTRE_ADMIN");
     CHECK(record["code"] == "OK");
@@ -125,9 +132,8 @@ TEST_CASE("Unary, server-streaming and bidirectional calls go through the gatewa
     CHECK(record["bytes_out"].get<int>() > 0);
     CHECK(record["request_id"].get<std::string>().size() > 8);
     CHECK(record["latency_ms"].get<double>() > 0);
-    logged = true;
+    CHECK(record["unit"] == "S1");  // the first unit the call named
   }
-  CHECK(logged);
   const std::string metrics = HttpGet(gw.process().metrics_port(), "/metrics");
   CHECK(metrics.find("auditwatch_gateway_calls_total{code=\"NOT_FOUND\",method=\"/auditwatch.v1.IngestService/"
                      "GetUnit\",role=\"ROLE_CENTRE_ADMIN\",service=\"gateway\"} 1") != std::string::npos);
