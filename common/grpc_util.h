@@ -68,6 +68,14 @@ class FailedBidiReactor final : public grpc::ServerBidiReactor<Request, Response
   void OnDone() override { delete this; }
 };
 
+// The same for a client stream.
+template <typename Request>
+class FailedReadReactor final : public grpc::ServerReadReactor<Request> {
+ public:
+  explicit FailedReadReactor(const grpc::Status& status) { this->Finish(status); }
+  void OnDone() override { delete this; }
+};
+
 // OK unless the call carries a forged identity (see common/identity.h): for
 // streaming handlers, which FinishOnWorker does not wrap.
 inline grpc::Status CheckIdentity(const grpc::ServerContextBase& ctx) {

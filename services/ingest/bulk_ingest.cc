@@ -173,6 +173,74 @@ class BulkIngestStream final : public grpc::ServerBidiReactor<v1::ReadingBatch, 
   absl::Status error_ ABSL_GUARDED_BY(mu_);
 };
 
+// ImportReadings: reads a batch, applies it on the worker pool, and only then
+// reads the next (the client's writes wait meanwhile: flow control); answers
+// once, when the client has sent its last batch.
+class BulkImportCall final : public grpc::ServerReadReactor<v1::ReadingBatch> {
+ public:
+  BulkImportCall(BulkIngest* owner, v1::ImportReadingsResponse* response) : owner_(owner), response_(response) {
+    StartRead(&incoming_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the client's last batch (or a cancellation, which ends the call anyway)
+      Finish(grpc::Status::OK);
+      return;
+    }
+    if (owner_->draining()) {
+      End(absl::UnavailableError("the server is draining"));
+      return;
+    }
+    if (response_->batches() >= kMaxBatches) {
+      End(absl::ResourceExhaustedError(
+          absl::StrCat("at most ", kMaxBatches, " batches a call: use IngestReadings for more")));
+      return;
+    }
+    if (!owner_->workers_->TrySubmit([this] { Apply(); })) {
+      End(absl::ResourceExhaustedError("server busy: ingest worker queue is full, retry"));
+    }
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  static constexpr int kMaxBatches = 10000;
+
+  void Apply() {
+    const absl::Time start = absl::Now();
+    auto result = owner_->store_->IngestBatch(incoming_);
+    owner_->metrics_->batch_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - start));
+    if (!result.ok()) {
+      End(absl::Status(result.status().code(), absl::StrCat("batch ", incoming_.batch_id(), ": ",
+                                                            result.status().message())));
+      return;
+    }
+    if (!result->duplicate()) owner_->metrics_->CountRows(incoming_.source(), *result);
+    response_->set_batches(response_->batches() + 1);
+    response_->set_accepted(response_->accepted() + result->accepted());
+    response_->set_rejected(response_->rejected() + result->rejected());
+    if (result->duplicate()) response_->set_duplicates(response_->duplicates() + 1);
+    *response_->add_results() = *std::move(result);
+    incoming_.Clear();
+    StartRead(&incoming_);
+  }
+
+  // Ends the call with `why`, saying how far it got.
+  void End(const absl::Status& why) {
+    Finish(ToGrpcStatus(absl::Status(
+        why.code(), absl::StrCat(why.message(), " (", response_->batches(),
+                                 " batch(es) before it applied; re-send the rest)"))));
+  }
+
+  BulkIngest* const owner_;
+  v1::ImportReadingsResponse* const response_;
+  v1::ReadingBatch incoming_;
+};
+
+grpc::ServerReadReactor<v1::ReadingBatch>* BulkIngest::OpenImport(v1::ImportReadingsResponse* response) {
+  return new BulkImportCall(this, response);
+}
+
 grpc::ServerBidiReactor<v1::ReadingBatch, v1::BatchResult>* BulkIngest::Open() {
   auto stream = std::make_shared<BulkIngestStream>(this);
   bool draining = false;

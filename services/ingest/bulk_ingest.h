@@ -1,6 +1,7 @@
 // Bulk ingest (IngestReadings): one bidirectional stream per client, reading
 // batches ahead, applying them one at a time on the worker pool in arrival
-// order and answering each once it is durable. When the drain begins, streams
+// order and answering each once it is durable. ImportReadings, its
+// client-streaming twin, applies batches the same way and answers once. When the drain begins, streams
 // stop reading, answer every batch they took in, and end with UNAVAILABLE — so
 // that no committed batch goes unanswered; the client re-sends the rest.
 #pragma once
@@ -29,11 +30,18 @@ class BulkIngest {
 
   // A new stream; one that opens during the drain ends at once (UNAVAILABLE).
   grpc::ServerBidiReactor<v1::ReadingBatch, v1::BatchResult>* Open();
+  // A new ImportReadings call answering into `response`.
+  grpc::ServerReadReactor<v1::ReadingBatch>* OpenImport(v1::ImportReadingsResponse* response);
   // Streams answer what they took in and end.
   void Drain();
 
  private:
   friend class BulkIngestStream;
+  friend class BulkImportCall;
+  bool draining() {
+    absl::MutexLock lock(&mu_);
+    return draining_;
+  }
   void Closed(BulkIngestStream* stream);
 
   IngestStore* const store_;

@@ -222,6 +222,12 @@ grpc::ServerBidiReactor<v1::ReadingBatch, v1::BatchResult>* IngestServiceImpl::I
   return p_.bulk->Open();
 }
 
+grpc::ServerReadReactor<v1::ReadingBatch>* IngestServiceImpl::ImportReadings(Ctx* ctx,
+                                                                           v1::ImportReadingsResponse* resp) {
+  if (grpc::Status s = CheckIdentity(*ctx); !s.ok()) return new FailedReadReactor<v1::ReadingBatch>(s);
+  return p_.bulk->OpenImport(resp);
+}
+
 absl::Status IngestServiceImpl::WriteOne(const v1::ReadingKey& key, double value, const std::string& entered_by,
                                          const std::string& source, const std::string& reason,
                                          const std::string& request_id, int expected_version, bool must_exist,

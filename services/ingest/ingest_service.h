@@ -47,6 +47,7 @@ class IngestServiceImpl final : public v1::IngestService::CallbackService {
   Unary* GetIndicatorHistory(Ctx*, const v1::GetIndicatorRequest*, v1::IndicatorHistory*) override;
   // IngestService — readings
   grpc::ServerBidiReactor<v1::ReadingBatch, v1::BatchResult>* IngestReadings(Ctx*) override;
+  grpc::ServerReadReactor<v1::ReadingBatch>* ImportReadings(Ctx*, v1::ImportReadingsResponse*) override;
   Unary* SubmitReading(Ctx*, const v1::SubmitReadingRequest*, v1::Reading*) override;
   Unary* CorrectReading(Ctx*, const v1::CorrectReadingRequest*, v1::Reading*) override;
   Unary* GetReading(Ctx*, const v1::GetReadingRequest*, v1::Reading*) override;

@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "auditwatch/v1/audit.grpc.pb.h"
 #include "auditwatch/v1/gateway.grpc.pb.h"
@@ -109,6 +110,26 @@ TEST_CASE("A county specialist is held to the county's subtree: unary calls, str
   }
   CHECK(Stored(gw.direct()) ==
         std::vector<std::string>{"S1 2025-01", "S1 2025-02", "S1 2025-04", "S2 2025-03", "S2 2025-05"});
+  // The same in a client stream (one answer at the end): the fifth message
+  // names S3, and the call ends refused with the first four applied.
+  {
+    grpc::ClientContext ctx;
+    v1::ImportReadingsResponse summary;
+    auto stream = d1->ImportReadings(&ctx, &summary);
+    for (int m = 1; m <= 6; ++m) {
+      const std::string unit = m == 5 ? "S3" : "S2";
+      if (!stream->Write(MakeBatch(absl::StrCat("c", m), {{unit, "RATE", absl::StrFormat("2025-%02d", 6 + m), 40.0 + m}}))) {
+        break;
+      }
+    }
+    stream->WritesDone();
+    const grpc::Status s = stream->Finish();
+    CHECK(s.error_code() == grpc::StatusCode::PERMISSION_DENIED);
+    CHECK(s.error_message().find("unit S3 is outside") != std::string::npos);
+  }
+  CHECK(Stored(gw.direct()) == std::vector<std::string>{"S1 2025-01", "S1 2025-02", "S1 2025-04", "S2 2025-03",
+                                                        "S2 2025-05", "S2 2025-07", "S2 2025-08", "S2 2025-09",
+                                                        "S2 2025-10"});
 
   // A list scoped to the other county is refused; one without a scope is
   // narrowed to D1's subtree.
@@ -164,9 +185,9 @@ TEST_CASE("A county specialist is held to the county's subtree: unary calls, str
     std::vector<std::string> seen;
     for (const auto& r : resp.readings()) seen.push_back(r.key().unit_code());
     std::sort(seen.begin(), seen.end());
-    CHECK(seen == std::vector<std::string>{"S2", "S2", "S3"});
+    CHECK(seen == std::vector<std::string>{"S2", "S2", "S2", "S2", "S2", "S2", "S3"});
   }
-  // The feed: read up to where the centre's ends (its six changes).
+  // The feed: read up to where the centre's ends (its ten changes).
   auto watch = [](v1::IngestService::Stub& stub, const std::function<bool(int64_t, size_t)>& done) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
@@ -183,11 +204,11 @@ TEST_CASE("A county specialist is held to the county's subtree: unary calls, str
     std::sort(seen.begin(), seen.end());
     return std::make_pair(last_seq, seen);
   };
-  const auto [end, all] = watch(gw.ingest(), [](int64_t, size_t n) { return n >= 6; });
-  CHECK(all.size() == 6);
+  const auto [end, all] = watch(gw.ingest(), [](int64_t, size_t n) { return n >= 10; });
+  CHECK(all.size() == 10);
   const auto [read_to, seen] = watch(*two, [end = end](int64_t last, size_t) { return last >= end; });
   CHECK(read_to == end);  // every change was read past, the others' too
-  CHECK(seen == std::vector<std::string>{"S2", "S2", "S3"});
+  CHECK(seen == std::vector<std::string>{"S2", "S2", "S2", "S2", "S2", "S2", "S3"});
 }
 
 TEST_CASE("A method is for the roles its contract names, as ListRoutes shows", "[e2e][gateway][access]") {

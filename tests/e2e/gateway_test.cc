@@ -34,7 +34,7 @@ namespace {
 
 namespace v1 = ::auditwatch::v1;
 
-TEST_CASE("Unary, server-streaming and bidirectional calls go through the gateway as they would directly",
+TEST_CASE("Unary, client-streaming, server-streaming and bidirectional calls go through the gateway as directly",
           "[e2e][gateway]") {
   TestDatabase db;
   Gateway gw(db);
@@ -82,6 +82,28 @@ TEST_CASE("Unary, server-streaming and bidirectional calls go through the gatewa
     CHECK(stream->Finish().ok());
   }
 
+  // Client-streaming: two batches, one answer summing them up; the second
+  // batch sent again is applied once.
+  {
+    grpc::ClientContext ctx;
+    v1::ImportReadingsResponse summary;
+    auto stream = gw.ingest().ImportReadings(&ctx, &summary);
+    REQUIRE(stream->Write(MakeBatch("i1", {{"S1", "RATE", "2025-04", 70}, {"S2", "RATE", "2025-04", 71}})));
+    REQUIRE(stream->Write(MakeBatch("i2", {{"S1", "RATE", "2025-05", 72}, {"S2", "RATE", "2025-05", 999}})));
+    REQUIRE(stream->Write(MakeBatch("i2", {{"S1", "RATE", "2025-05", 72}, {"S2", "RATE", "2025-05", 999}})));
+    stream->WritesDone();
+    const grpc::Status s = stream->Finish();
+    INFO(s.error_message());
+    REQUIRE(s.ok());
+    CHECK(summary.batches() == 3);
+    CHECK(summary.accepted() == 4);  // the duplicate counts its original result again
+    CHECK(summary.rejected() == 2);
+    CHECK(summary.duplicates() == 1);
+    REQUIRE(summary.results_size() == 3);
+    CHECK(summary.results(1).errors(0).code() == "OUT_OF_RANGE");
+    CHECK(summary.results(2).duplicate());
+  }
+
   // Server-streaming: the feed replays the six readings.
   {
     grpc::ClientContext ctx;
@@ -90,8 +112,8 @@ TEST_CASE("Unary, server-streaming and bidirectional calls go through the gatewa
     auto reader = gw.ingest().WatchReadings(&ctx, req);
     v1::WatchReadingsResponse page;
     int seen = 0;
-    while (seen < 6 && reader->Read(&page)) seen += page.changes_size();
-    CHECK(seen == 6);
+    while (seen < 9 && reader->Read(&page)) seen += page.changes_size();
+    CHECK(seen == 9);
     ctx.TryCancel();
     reader->Finish();
   }
