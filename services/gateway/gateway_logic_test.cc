@@ -17,17 +17,14 @@
 namespace aw::gateway {
 namespace {
 
-// The contracts this binary links (as the auditwatch binary does).
+// The contracts this binary links (as the auditwatch binary does): each
+// contract's file is reached through one of its messages, which links it in.
 const RouteTable& Routes() {
-  static const auto* const kLinked = new std::vector<const void*>{
-      reinterpret_cast<const void*>(&v1::IngestService::NewStub),
-      reinterpret_cast<const void*>(&v1::MonitorService::NewStub),
-      reinterpret_cast<const void*>(&v1::AuditService::NewStub),
-      reinterpret_cast<const void*>(&v1::ScoringService::NewStub),
-      reinterpret_cast<const void*>(&v1::ReportService::NewStub),
-      reinterpret_cast<const void*>(&v1::GatewayService::NewStub)};
+  for (const auto* linked : {v1::Reading::descriptor(), v1::Rule::descriptor(), v1::AuditTask::descriptor(),
+                             v1::SchemeIndicator::descriptor(), v1::Report::descriptor(), v1::ApiKey::descriptor()}) {
+    (void)linked;
+  }
   static const RouteTable* const kRoutes = new RouteTable(RouteTable::FromGeneratedPool());
-  (void)kLinked;
   return *kRoutes;
 }
 
