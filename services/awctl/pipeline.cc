@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,16 +29,34 @@ namespace v1 = ::auditwatch::v1;
 using aw::demo::CatalogueLoad;
 using aw::demo::LoadCatalogue;
 
-int LoadSynthetic(const Flags& flags) {
+namespace {
+
+// The synthetic province of --seed (42) and --year (last year); nullopt,
+// having said why, when either is not a number.
+std::optional<aw::demo::SyntheticProvince> Province(const Flags& flags, const char* command) {
   uint64_t seed = 0;
-  int year = 0, streams = 0;
+  int year = 0;
   const int default_year = static_cast<int>(absl::ToCivilYear(absl::Now(), absl::UTCTimeZone()).year()) - 1;
   if (!absl::SimpleAtoi(flags.Get("seed", "42"), &seed) ||
-      !absl::SimpleAtoi(flags.Get("year", absl::StrCat(default_year)), &year) ||
-      !absl::SimpleAtoi(flags.Get("streams", "2"), &streams) || streams < 1 || streams > 16) {
-    std::fprintf(stderr, "awctl load-synthetic: --seed, --year and --streams (1..16) take numbers\n");
+      !absl::SimpleAtoi(flags.Get("year", absl::StrCat(default_year)), &year)) {
+    std::fprintf(stderr, "awctl %s: --seed and --year take numbers\n", command);
+    return std::nullopt;
+  }
+  return std::make_optional<aw::demo::SyntheticProvince>(seed, year);
+}
+
+}  // namespace
+
+int LoadSynthetic(const Flags& flags) {
+  int streams = 0;
+  if (!absl::SimpleAtoi(flags.Get("streams", "2"), &streams) || streams < 1 || streams > 16) {
+    std::fprintf(stderr, "awctl load-synthetic: --streams takes 1..16\n");
     return 2;
   }
+  const auto synthetic = Province(flags, "load-synthetic");
+  if (!synthetic) return 2;
+  const aw::demo::SyntheticProvince& province = *synthetic;
+  const int year = province.year();
   const std::string part = flags.Get("part", "all");
   if (part != "all" && part != "catalogue" && part != "readings") {
     std::fprintf(stderr, "awctl load-synthetic: --part is all, catalogue or readings\n");
@@ -46,7 +65,6 @@ int LoadSynthetic(const Flags& flags) {
   auto channel = Connect(flags);
   if (channel == nullptr) return 2;
   auto stub = v1::IngestService::NewStub(channel);
-  const aw::demo::SyntheticProvince province(seed, year);
   const absl::Time start = absl::Now();
 
   if (part != "readings") {
@@ -151,18 +169,12 @@ int WatchReadings(const Flags& flags) {
 }
 
 int ApplyRules(const Flags& flags) {
-  uint64_t seed = 0;
-  int year = 0;
-  const int default_year = static_cast<int>(absl::ToCivilYear(absl::Now(), absl::UTCTimeZone()).year()) - 1;
-  if (!absl::SimpleAtoi(flags.Get("seed", "42"), &seed) ||
-      !absl::SimpleAtoi(flags.Get("year", absl::StrCat(default_year)), &year)) {
-    std::fprintf(stderr, "awctl apply-rules: --seed and --year take numbers\n");
-    return 2;
-  }
+  const auto synthetic = Province(flags, "apply-rules");
+  if (!synthetic) return 2;
+  const aw::demo::SyntheticProvince& province = *synthetic;
   auto channel = Connect(flags);
   if (channel == nullptr) return 2;
   auto monitor = v1::MonitorService::NewStub(channel);
-  const aw::demo::SyntheticProvince province(seed, year);
   std::vector<aw::demo::IndicatorSpread> spreads;
   const auto profiles = province.profiles();
   for (size_t i = 0; i < province.indicators().size(); ++i) {

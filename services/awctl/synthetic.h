@@ -21,6 +21,8 @@ class SyntheticProvince {
  public:
   SyntheticProvince(uint64_t seed, int year);
 
+  int year() const { return year_; }
+
   // Parents before children; effective from January 1st of the year.
   const std::vector<auditwatch::v1::CreateUnitRequest>& units() const { return units_; }
   const std::vector<auditwatch::v1::Indicator>& indicators() const { return indicators_; }

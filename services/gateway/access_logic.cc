@@ -54,23 +54,19 @@ bool UnitTree::Within(absl::string_view unit, const pb::RepeatedPtrField<std::st
 
 namespace {
 
-bool IsScope(const pb::FieldDescriptor* f) {
-  return f->type() == pb::FieldDescriptor::TYPE_MESSAGE &&
-         f->message_type()->full_name() == v1::UnitScope::descriptor()->full_name();
-}
-
-// The unit a UnitScope names ("" when it names none).
+// The unit a UnitScope names ("" when it names none). Requests and answers
+// are decoded by the generated factory, so a UnitScope field holds the
+// generated class.
 const std::string& ScopeUnit(const pb::Message& scope) {
-  const pb::FieldDescriptor* code = scope.GetDescriptor()->FindFieldByNumber(v1::UnitScope::kUnitCodeFieldNumber);
-  static const std::string kEmpty;
-  return code == nullptr ? kEmpty : scope.GetReflection()->GetStringReference(scope, code, nullptr);
+  return pb::DynamicCastToGenerated<v1::UnitScope>(&scope)->unit_code();
 }
 
 // Calls `fn` with each unit a marked field of `m` names, until it returns false.
 template <typename Fn>
-bool EachUnitOf(const pb::Message& m, const pb::FieldDescriptor* f, Fn&& fn) {
+bool EachUnitOf(const pb::Message& m, const UnitPlan::Field& field, Fn&& fn) {
   const pb::Reflection* r = m.GetReflection();
-  if (IsScope(f)) {
+  const pb::FieldDescriptor* f = field.field;
+  if (field.scope) {
     if (f->is_repeated()) {
       for (int i = 0; i < r->FieldSize(m, f); ++i) {
         const std::string& unit = ScopeUnit(r->GetRepeatedMessage(m, f, i));
@@ -82,7 +78,6 @@ bool EachUnitOf(const pb::Message& m, const pb::FieldDescriptor* f, Fn&& fn) {
     }
     return true;
   }
-  if (f->cpp_type() != pb::FieldDescriptor::CPPTYPE_STRING) return true;
   if (f->is_repeated()) {
     for (int i = 0; i < r->FieldSize(m, f); ++i) {
       std::string scratch;
@@ -100,7 +95,7 @@ bool EachUnitOf(const pb::Message& m, const pb::FieldDescriptor* f, Fn&& fn) {
 // Every unit `m` names, its nested messages included, until `fn` returns false.
 template <typename Fn>
 bool EachUnit(const UnitPlan& plan, const pb::Message& m, Fn&& fn) {
-  for (const pb::FieldDescriptor* f : plan.units) {
+  for (const UnitPlan::Field& f : plan.units) {
     if (!EachUnitOf(m, f, fn)) return false;
   }
   const pb::Reflection* r = m.GetReflection();
@@ -133,8 +128,10 @@ const UnitPlan* UnitPlans::Build(const pb::Descriptor* type) {
   auto plan = std::make_unique<UnitPlan>();
   for (int i = 0; i < type->field_count(); ++i) {
     const pb::FieldDescriptor* f = type->field(i);
+    const bool scope = f->message_type() == v1::UnitScope::descriptor();
     if (f->options().GetExtension(v1::unit)) {
-      plan->units.push_back(f);
+      // A unit is named by a UnitScope or by text; the option on anything else names nothing.
+      if (scope || f->cpp_type() == pb::FieldDescriptor::CPPTYPE_STRING) plan->units.push_back({f, scope});
     } else if (f->type() == pb::FieldDescriptor::TYPE_MESSAGE && !f->is_map()) {
       if (const UnitPlan* inner = Build(f->message_type())) plan->nested.emplace_back(f, inner);
     }
@@ -181,15 +178,12 @@ bool NarrowScopes(const UnitPlan& plan, pb::Message* request, const v1::Principa
   if (principal.unit_codes_size() != 1) return false;
   bool changed = false;
   const pb::Reflection* r = request->GetReflection();
-  for (const pb::FieldDescriptor* f : plan.units) {
-    if (!IsScope(f) || f->is_repeated()) continue;
-    if (!ScopeUnit(r->GetMessage(*request, f)).empty()) continue;
-    pb::Message* scope = r->MutableMessage(request, f);
-    const pb::Descriptor* d = scope->GetDescriptor();
-    scope->GetReflection()->SetString(scope, d->FindFieldByNumber(v1::UnitScope::kUnitCodeFieldNumber),
-                                      principal.unit_codes(0));
-    scope->GetReflection()->SetBool(scope, d->FindFieldByNumber(v1::UnitScope::kIncludeDescendantsFieldNumber),
-                                    true);
+  for (const auto& [f, scope] : plan.units) {
+    if (!scope || f->is_repeated()) continue;
+    auto* value = pb::DynamicCastToGenerated<v1::UnitScope>(r->MutableMessage(request, f));
+    if (!value->unit_code().empty()) continue;
+    value->set_unit_code(principal.unit_codes(0));
+    value->set_include_descendants(true);
     changed = true;
   }
   for (const auto& [f, inner] : plan.nested) {
@@ -208,7 +202,7 @@ std::string FilterUnits(const UnitPlan& plan, pb::Message* response, const v1::P
     outside = unit;
     return false;
   };
-  for (const pb::FieldDescriptor* f : plan.units) {
+  for (const UnitPlan::Field& f : plan.units) {
     if (!EachUnitOf(*response, f, check)) return outside;
   }
   const pb::Reflection* r = response->GetReflection();

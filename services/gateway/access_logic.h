@@ -55,7 +55,11 @@ class UnitTree {
 // code, unit codes, or a UnitScope (single or repeated) — and its message
 // fields whose types name units somewhere inside.
 struct UnitPlan {
-  std::vector<const google::protobuf::FieldDescriptor*> units;
+  struct Field {
+    const google::protobuf::FieldDescriptor* field;
+    bool scope;  // a UnitScope (single or repeated); else a unit code or codes
+  };
+  std::vector<Field> units;
   std::vector<std::pair<const google::protobuf::FieldDescriptor*, const UnitPlan*>> nested;
 };
 

@@ -545,16 +545,7 @@ TEST_CASE("A credential past its role's rate is refused with a hint of when to r
   TestDatabase db;
   Gateway gw(db, {"--rate_limits=ROLE_UNIT_VIEWER=5"});
   CreateUnits(gw.ingest(), SmallTree());
-  auto admin = v1::GatewayService::NewStub(gw.Channel(gw.admin_key()));
-  v1::CreateApiKeyRequest create;
-  create.mutable_principal()->set_subject("viewer");
-  create.mutable_principal()->add_roles(v1::ROLE_UNIT_VIEWER);
-  v1::CreateApiKeyResponse viewer;
-  {
-    grpc::ClientContext ctx;
-    REQUIRE(admin->CreateApiKey(&ctx, create, &viewer).ok());
-  }
-  auto stub = v1::IngestService::NewStub(gw.Channel(viewer.secret()));
+  auto stub = v1::IngestService::NewStub(gw.Channel(gw.Key("viewer", {v1::ROLE_UNIT_VIEWER})));
   v1::GetUnitRequest req;
   req.set_code("S1");
   auto get = [&](std::string* retry_after) {
