@@ -52,7 +52,7 @@ std::vector<Setting> Settings() {
        .kind = Kind::kDuration,
        .default_value = "30s",
        .help = "how often the gateway fetches the org tree from ingest to check unit-limited callers (also "
-               "at once, at most every second, when a caller names a unit it does not know)"},
+               "at once, one fetch at a time, when a call names a unit it does not know)"},
       {.flag = "gateway_stream_deadline",
        .kind = Kind::kDuration,
        .default_value = "24h",
