@@ -101,4 +101,14 @@ absl::StatusOr<std::string> RequiredActor(const grpc::ServerContextBase& ctx, co
   return actor;
 }
 
+absl::StatusOr<auditwatch::v1::Principal> RequiredPrincipal(const grpc::ServerContextBase& ctx) {
+  auto identity = ProcessIdentityKey().Verify(ctx);
+  if (!identity.ok()) return identity.status();
+  if (!identity->has_value()) {
+    return absl::UnauthenticatedError("this command needs the caller's verified identity: call through the gateway");
+  }
+  if ((*identity)->principal().subject().empty()) return absl::UnauthenticatedError("the identity names no subject");
+  return (*identity)->principal();
+}
+
 }  // namespace aw

@@ -58,4 +58,9 @@ absl::StatusOr<std::string> ActorOf(const grpc::ServerContextBase& ctx, const st
 // ActorOf, and INVALID_ARGUMENT ("actor: required") when there is none.
 absl::StatusOr<std::string> RequiredActor(const grpc::ServerContextBase& ctx, const std::string& body_actor);
 
+// The verified caller of a command that needs to know who acts, with what
+// roles and over which units: UNAUTHENTICATED when the call carries no
+// identity (it did not come through the gateway) or a forged one.
+absl::StatusOr<auditwatch::v1::Principal> RequiredPrincipal(const grpc::ServerContextBase& ctx);
+
 }  // namespace aw

@@ -1,14 +1,13 @@
 #include "services/modules.h"
 
-#include "auditwatch/v1/audit.grpc.pb.h"
 #include "auditwatch/v1/report.grpc.pb.h"
 #include "auditwatch/v1/scoring.grpc.pb.h"
+#include "services/audit/module.h"
 #include "services/gateway/module.h"
 #include "services/ingest/module.h"
 #include "services/monitor/module.h"
 
 // Generated from services/<svc>/sql at build time.
-namespace aw::audit { std::vector<db::EmbeddedFile> MigrationFiles(); }
 namespace aw::scoring { std::vector<db::EmbeddedFile> MigrationFiles(); }
 namespace aw::report { std::vector<db::EmbeddedFile> MigrationFiles(); }
 
@@ -26,8 +25,7 @@ const std::vector<ModuleDef>& AllModules() {
   static const std::vector<ModuleDef> kModules = {
       ingest::Definition(),
       monitor::Definition(),
-      ModuleFor(ServiceByName(v1::AuditService::service_full_name()), {"monitor"}, &audit::MigrationFiles,
-                &ServiceModule<v1::AuditService::CallbackService>::Create),
+      audit::Definition(),
       ModuleFor(ServiceByName(v1::ScoringService::service_full_name()), {"ingest", "audit"}, &scoring::MigrationFiles,
                 &ServiceModule<v1::ScoringService::CallbackService>::Create),
       ModuleFor(ServiceByName(v1::ReportService::service_full_name()), {"scoring", "audit"}, &report::MigrationFiles,

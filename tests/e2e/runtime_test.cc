@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "auditwatch/v1/ingest.grpc.pb.h"
 #include "auditwatch/v1/audit.grpc.pb.h"
+#include "auditwatch/v1/scoring.grpc.pb.h"
 #include "services/modules.h"
 #include "tests/support/process.h"
 #include "tests/support/test_db.h"
@@ -45,14 +46,14 @@ TEST_CASE("Every service starts in one process and reports SERVING", "[e2e]") {
 
 TEST_CASE("RPCs of services not built yet answer UNIMPLEMENTED", "[e2e]") {
   TestDatabase db;
-  AuditwatchProcess p("audit", db.url(), {"--monitor_addr=127.0.0.1:1"});
-  REQUIRE(WaitForHealth(p.address("audit"), "", kNotServing) == kNotServing);
-  auto stub = auditwatch::v1::AuditService::NewStub(p.Channel("audit"));
+  AuditwatchProcess p("scoring", db.url(), {"--ingest_addr=127.0.0.1:1", "--audit_addr=127.0.0.1:1"});
+  REQUIRE(WaitForHealth(p.address("scoring"), "", kNotServing) == kNotServing);
+  auto stub = auditwatch::v1::ScoringService::NewStub(p.Channel("scoring"));
   grpc::ClientContext ctx;
-  auditwatch::v1::GetTaskRequest request;
-  request.set_id(1);
-  auditwatch::v1::AuditTask task;
-  CHECK(stub->GetTask(&ctx, request, &task).error_code() == grpc::StatusCode::UNIMPLEMENTED);
+  auditwatch::v1::GetSchemeRequest request;
+  request.set_year(2026);
+  auditwatch::v1::Scheme scheme;
+  CHECK(stub->GetScheme(&ctx, request, &scheme).error_code() == grpc::StatusCode::UNIMPLEMENTED);
 }
 
 TEST_CASE("Health is NOT_SERVING until the database is reachable and again when it is lost",
@@ -165,9 +166,9 @@ TEST_CASE("/metrics counts a call by method and code and passes promtool", "[e2e
   const std::string labels =
       "grpc_method=\"GetTask\",grpc_service=\"auditwatch.v1.AuditService\",service=\"audit\"";
   CHECK(text.find("auditwatch_grpc_server_started_total{" + labels + "} 3") != std::string::npos);
-  CHECK(text.find("auditwatch_grpc_server_handled_total{grpc_code=\"UNIMPLEMENTED\"," + labels +
+  CHECK(text.find("auditwatch_grpc_server_handled_total{grpc_code=\"INVALID_ARGUMENT\"," + labels +
                   "} 3") != std::string::npos);
-  CHECK(text.find("auditwatch_grpc_server_errors_total{grpc_code=\"UNIMPLEMENTED\"," + labels +
+  CHECK(text.find("auditwatch_grpc_server_errors_total{grpc_code=\"INVALID_ARGUMENT\"," + labels +
                   "} 3") != std::string::npos);
   CHECK(text.find("auditwatch_grpc_server_handling_seconds_count{" + labels + "} 3") !=
         std::string::npos);

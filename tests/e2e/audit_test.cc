@@ -1,0 +1,414 @@
+// The audit service end to end, through the gateway, with every service in
+// one process over real gRPC and a real PostgreSQL: warning events become
+// tasks and work orders exactly once (also across a SIGKILL mid-feed); the
+// loop runs through rectification and both reviews as different people, with
+// rejections, four eyes, idempotent retries, stale versions and illegal
+// transitions; a specialist of another county is refused; deadlines make
+// orders overdue and raise one supervision order each with two audit
+// processes running (also across a restart), and an extension clears them; a
+// false positive makes one whitelist entry in monitor however often the
+// outbox delivers it; deductions and incidents reach the facts feed with their
+// lineage; and the rates match values computed by hand.
+#include <signal.h>
+
+#include <set>
+
+#include <catch2/catch.hpp>
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "auditwatch/v1/audit.grpc.pb.h"
+#include "auditwatch/v1/monitor.grpc.pb.h"
+#include "common/timestamp.h"
+#include "tests/support/gateway.h"
+#include "tests/support/readings.h"
+#include "tests/support/rules.h"
+
+namespace aw::testing {
+namespace {
+
+namespace v1 = ::auditwatch::v1;
+using Code = grpc::StatusCode;
+
+std::unique_ptr<grpc::ClientContext> Deadline(int seconds = 10) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
+  return ctx;
+}
+
+google::protobuf::Timestamp In(absl::Duration d) {
+  google::protobuf::Timestamp t;
+  SetTimestamp(absl::Now() + d, &t);
+  return t;
+}
+
+v1::WorkOrderCommand Cmd(const v1::WorkOrder& order, const std::string& key, const std::string& comment = "") {
+  v1::WorkOrderCommand c;
+  c.set_work_order_id(order.id());
+  c.set_expected_version(order.audit().version());
+  c.set_idempotency_key(key);
+  c.set_comment(comment);
+  return c;
+}
+
+// Everything in one process behind the gateway, with the two-county tree,
+// the monthly indicator RATE, the theme T-BILL and the rule R1 (static,
+// RATE at or below 90: level 2 launches an online audit; at or below 80:
+// level 1 launches one and raises a supervision order); and stubs for the
+// people of the loop, each with a key of their own.
+class AuditStack {
+ public:
+  explicit AuditStack(const TestDatabase& db, std::vector<std::string> args = {})
+      : gw_(std::make_unique<Gateway>(db, std::move(args))) {
+    admin_ = Stub(gw_->admin_key());
+    CreateUnits(gw_->ingest(), TwoCounties());
+    CreateIndicator(gw_->ingest(), {.code = "RATE"});
+    monitor_ = v1::MonitorService::NewStub(gw_->Channel(gw_->admin_key()));
+    v1::UpsertThemeRequest theme;
+    theme.mutable_theme()->set_code("T-BILL");
+    theme.mutable_theme()->set_name("电费回收");
+    theme.mutable_theme()->set_category(v1::BUSINESS_CATEGORY_BILLING);
+    v1::Theme saved;
+    REQUIRE(monitor_->UpsertTheme(Deadline().get(), theme, &saved).ok());
+    v1::Rule rule = MakeRule("R1", "T-BILL", v1::RULE_KIND_STATIC_THRESHOLD, "RATE", {80, 90});
+    rule.mutable_levels(0)->add_actions(v1::WARNING_ACTION_ONLINE_AUDIT);
+    rule.mutable_levels(0)->add_actions(v1::WARNING_ACTION_SUPERVISION_ORDER);
+    rule.mutable_levels(1)->add_actions(v1::WARNING_ACTION_ONLINE_AUDIT);
+    v1::UpsertRuleRequest save;
+    *save.mutable_rule() = rule;
+    v1::Rule out;
+    const grpc::Status s = monitor_->UpsertRule(Deadline().get(), save, &out);
+    INFO(s.error_message());
+    REQUIRE(s.ok());
+    centre_ = Stub(gw_->Key("centre.li", {v1::ROLE_CENTRE_AUDITOR}));
+    centre2_ = Stub(gw_->Key("centre.zhao", {v1::ROLE_CENTRE_AUDITOR}));
+    wang_ = Stub(gw_->Key("d1.wang", {v1::ROLE_UNIT_SPECIALIST}, {"D1"}));
+    chen_ = Stub(gw_->Key("d1.chen", {v1::ROLE_UNIT_SPECIALIST}, {"D1"}));
+    liu_ = Stub(gw_->Key("d2.liu", {v1::ROLE_UNIT_SPECIALIST}, {"D2"}));
+  }
+
+  std::unique_ptr<v1::AuditService::Stub> Stub(const std::string& key) {
+    return v1::AuditService::NewStub(gw_->Channel(key));
+  }
+
+  // Ingests one reading per (unit, period, value) as one batch.
+  void Readings(const std::string& batch, const std::vector<Row>& rows) {
+    grpc::ClientContext ctx;
+    v1::ImportReadingsResponse summary;
+    auto stream = gw_->ingest().ImportReadings(&ctx, &summary);
+    REQUIRE(stream->Write(MakeBatch(batch, rows)));
+    stream->WritesDone();
+    const grpc::Status s = stream->Finish();
+    INFO(s.error_message());
+    REQUIRE(s.ok());
+  }
+
+  std::vector<v1::AuditTask> Tasks() {
+    v1::ListTasksResponse r;
+    v1::ListTasksRequest req;
+    req.mutable_page()->set_page_size(1000);
+    REQUIRE(admin_->ListTasks(Deadline().get(), req, &r).ok());
+    return {r.tasks().begin(), r.tasks().end()};
+  }
+
+  std::vector<v1::WorkOrder> Orders(v1::ListWorkOrdersRequest req = {}) {
+    req.mutable_page()->set_page_size(1000);
+    v1::ListWorkOrdersResponse r;
+    REQUIRE(admin_->ListWorkOrders(Deadline().get(), req, &r).ok());
+    return {r.work_orders().begin(), r.work_orders().end()};
+  }
+
+  std::vector<v1::SupervisionOrder> Supervision() {
+    v1::ListSupervisionOrdersRequest req;
+    req.mutable_page()->set_page_size(1000);
+    v1::ListSupervisionOrdersResponse r;
+    REQUIRE(admin_->ListSupervisionOrders(Deadline().get(), req, &r).ok());
+    return {r.orders().begin(), r.orders().end()};
+  }
+
+  v1::WorkOrder Get(int64_t id) {
+    v1::GetWorkOrderRequest req;
+    req.set_id(id);
+    v1::WorkOrder out;
+    REQUIRE(admin_->GetWorkOrder(Deadline().get(), req, &out).ok());
+    return out;
+  }
+
+  // A routine task on `unit`'s subtree for March 2026, and a dispatched order to `unit`.
+  v1::WorkOrder Dispatch(const std::string& unit, absl::Duration due, const std::string& key,
+                         const std::string& theme = "T-BILL", const std::string& period = "2026-03") {
+    v1::CreateTaskRequest task;
+    task.mutable_task()->set_source(v1::TASK_SOURCE_ROUTINE);
+    task.mutable_task()->set_theme_code(theme);
+    task.mutable_task()->set_title("常态稽查 " + unit);
+    task.mutable_task()->mutable_scope()->set_unit_code(unit);
+    task.mutable_task()->mutable_period()->set_key(period);
+    task.set_idempotency_key("task-" + key);
+    v1::AuditTask made;
+    grpc::Status s = centre_->CreateTask(Deadline().get(), task, &made);
+    INFO(s.error_message());
+    REQUIRE(s.ok());
+    v1::CreateWorkOrderRequest order;
+    order.set_task_id(made.id());
+    order.set_unit_code(unit);
+    order.set_title("电费回收率低");
+    order.set_finding("回收率 75%");
+    *order.mutable_deadline() = In(due);
+    order.set_dispatch(true);
+    order.set_idempotency_key("order-" + key);
+    v1::WorkOrder out;
+    s = centre_->CreateWorkOrder(Deadline().get(), order, &out);
+    INFO(s.error_message());
+    REQUIRE(s.ok());
+    return out;
+  }
+
+  Gateway& gw() { return *gw_; }
+  void Reset() { gw_.reset(); }
+  v1::AuditService::Stub& admin() { return *admin_; }
+  v1::AuditService::Stub& centre() { return *centre_; }
+  v1::AuditService::Stub& centre2() { return *centre2_; }
+  v1::AuditService::Stub& wang() { return *wang_; }
+  v1::AuditService::Stub& chen() { return *chen_; }
+  v1::AuditService::Stub& liu() { return *liu_; }
+  v1::MonitorService::Stub& monitor() { return *monitor_; }
+
+ private:
+  std::unique_ptr<Gateway> gw_;
+  std::unique_ptr<v1::AuditService::Stub> admin_, centre_, centre2_, wang_, chen_, liu_;
+  std::unique_ptr<v1::MonitorService::Stub> monitor_;
+};
+
+// Runs a command and returns the order, failing the test with the status when refused.
+template <typename Method, typename Request>
+v1::WorkOrder Ok(v1::AuditService::Stub& stub, Method method, const Request& req) {
+  v1::WorkOrder out;
+  const grpc::Status s = (stub.*method)(Deadline().get(), req, &out);
+  INFO(s.error_message());
+  REQUIRE(s.ok());
+  return out;
+}
+
+template <typename Method, typename Request>
+grpc::Status Refused(v1::AuditService::Stub& stub, Method method, const Request& req) {
+  v1::WorkOrder out;
+  return (stub.*method)(Deadline().get(), req, &out);
+}
+
+v1::SubmitRectificationRequest Submission(const v1::WorkOrder& order, const std::string& key,
+                                          const std::string& result = "电价已更正，已退补") {
+  v1::SubmitRectificationRequest req;
+  *req.mutable_command() = Cmd(order, key);
+  req.mutable_rectification()->set_cause_analysis("抄表员录入错误");
+  req.mutable_rectification()->set_measures("复核录入，培训抄表员");
+  req.mutable_rectification()->set_result(result);
+  req.mutable_rectification()->add_attachments("doc://rect/2026/0001");
+  return req;
+}
+
+v1::ReviewWorkOrderRequest Review(const v1::WorkOrder& order, const std::string& key, v1::ReviewStage stage,
+                                  bool approve, const std::string& comment = "") {
+  v1::ReviewWorkOrderRequest req;
+  *req.mutable_command() = Cmd(order, key, comment);
+  req.set_stage(stage);
+  req.set_approve(approve);
+  return req;
+}
+
+std::vector<std::string> LogOf(const v1::WorkOrder& order) {
+  std::vector<std::string> out;
+  for (const auto& e : order.log()) out.push_back(e.actor() + " " + e.action());
+  return out;
+}
+
+TEST_CASE("A work order goes through rectification and both reviews, sent back at each, by different people",
+          "[e2e][audit]") {
+  TestDatabase db;
+  AuditStack s(db);
+  v1::WorkOrder o = s.Dispatch("S1", absl::Hours(24 * 7), "loop");
+  CHECK(o.state() == v1::WORK_ORDER_STATE_DISPATCHED);
+  CHECK(o.audit().created_by() == "centre.li");
+
+  o = Ok(s.wang(), &v1::AuditService::Stub::StartRectification, Cmd(o, "w1"));
+  CHECK(o.state() == v1::WORK_ORDER_STATE_RECTIFYING);
+  o = Ok(s.wang(), &v1::AuditService::Stub::SubmitRectification, Submission(o, "w2"));
+  CHECK(o.state() == v1::WORK_ORDER_STATE_SUBMITTED);
+  REQUIRE(o.rectifications_size() == 1);
+  CHECK(o.rectifications(0).submitted_by() == "d1.wang");
+  CHECK(o.rectifications(0).attachments(0) == "doc://rect/2026/0001");
+
+  // Four eyes: the submitter cannot review it.
+  grpc::Status refused =
+      Refused(s.wang(), &v1::AuditService::Stub::ReviewWorkOrder, Review(o, "w3", v1::REVIEW_STAGE_UNIT, true));
+  CHECK(refused.error_code() == Code::PERMISSION_DENIED);
+  CHECK(refused.error_message().find("four eyes") != std::string::npos);
+  // A rejection needs a comment; then it goes back to rectifying.
+  refused = Refused(s.chen(), &v1::AuditService::Stub::ReviewWorkOrder, Review(o, "c1", v1::REVIEW_STAGE_UNIT, false));
+  CHECK(refused.error_code() == Code::INVALID_ARGUMENT);
+  CHECK(refused.error_message() == "command.comment: a rejection says what to mend");
+  o = Ok(s.chen(), &v1::AuditService::Stub::ReviewWorkOrder,
+         Review(o, "c2", v1::REVIEW_STAGE_UNIT, false, "退补金额未核对"));
+  CHECK(o.state() == v1::WORK_ORDER_STATE_RECTIFYING);
+  o = Ok(s.wang(), &v1::AuditService::Stub::SubmitRectification, Submission(o, "w4", "已核对退补金额"));
+  o = Ok(s.chen(), &v1::AuditService::Stub::ReviewWorkOrder, Review(o, "c3", v1::REVIEW_STAGE_UNIT, true));
+  CHECK(o.state() == v1::WORK_ORDER_STATE_UNIT_APPROVED);
+  // A unit specialist cannot do the centre's review.
+  refused = Refused(s.chen(), &v1::AuditService::Stub::ReviewWorkOrder, Review(o, "c4", v1::REVIEW_STAGE_CENTRE, true));
+  CHECK(refused.error_code() == Code::PERMISSION_DENIED);
+  o = Ok(s.centre2(), &v1::AuditService::Stub::ReviewWorkOrder,
+         Review(o, "z1", v1::REVIEW_STAGE_CENTRE, false, "措施不具体"));
+  CHECK(o.state() == v1::WORK_ORDER_STATE_RECTIFYING);
+  o = Ok(s.wang(), &v1::AuditService::Stub::SubmitRectification, Submission(o, "w5", "措施已细化"));
+  o = Ok(s.chen(), &v1::AuditService::Stub::ReviewWorkOrder, Review(o, "c5", v1::REVIEW_STAGE_UNIT, true));
+  o = Ok(s.centre2(), &v1::AuditService::Stub::ReviewWorkOrder, Review(o, "z2", v1::REVIEW_STAGE_CENTRE, true));
+  CHECK(o.state() == v1::WORK_ORDER_STATE_ARCHIVED);
+  CHECK(o.rectifications_size() == 3);
+
+  // An archived order takes nothing more, and says what it is.
+  refused = Refused(s.centre(), &v1::AuditService::Stub::CancelWorkOrder, Cmd(o, "l9", "不再需要"));
+  CHECK(refused.error_code() == Code::FAILED_PRECONDITION);
+  CHECK(refused.error_message() == "work order is ARCHIVED: cannot be cancelled; allowed: nothing (it has ended)");
+
+  const v1::WorkOrder full = s.Get(o.id());
+  CHECK(LogOf(full) == std::vector<std::string>{
+                           "centre.li created", "centre.li dispatched", "d1.wang started", "d1.wang submitted",
+                           "d1.chen unit_rejected", "d1.wang submitted", "d1.chen unit_approved",
+                           "centre.zhao centre_rejected", "d1.wang submitted", "d1.chen unit_approved",
+                           "centre.zhao centre_approved"});
+  CHECK(full.log(4).comment() == "退补金额未核对");
+  CHECK(full.log(4).from_state() == v1::WORK_ORDER_STATE_SUBMITTED);
+  CHECK(full.log(4).to_state() == v1::WORK_ORDER_STATE_RECTIFYING);
+  // The task closes with its last order.
+  v1::GetTaskRequest get;
+  get.set_id(o.task_id());
+  v1::AuditTask task;
+  REQUIRE(s.admin().GetTask(Deadline().get(), get, &task).ok());
+  CHECK(task.state() == v1::TASK_STATE_CLOSED);
+  // The log cannot be rewritten, even by hand in the database.
+  CHECK_THROWS(db.Query("UPDATE audit.work_order_log SET actor = 'someone' WHERE true"));
+}
+
+TEST_CASE("Retried commands return the first answer, stale versions are refused, and another county is refused",
+          "[e2e][audit]") {
+  TestDatabase db;
+  AuditStack s(db);
+  const v1::WorkOrder o = s.Dispatch("S1", absl::Hours(24 * 7), "idem");
+  const v1::WorkOrder started = Ok(s.wang(), &v1::AuditService::Stub::StartRectification, Cmd(o, "start-1"));
+  // The same command again (a retry after a lost answer): the first answer, nothing done twice.
+  const v1::WorkOrder again = Ok(s.wang(), &v1::AuditService::Stub::StartRectification, Cmd(o, "start-1"));
+  CHECK(again.SerializeAsString() == started.SerializeAsString());
+  // Even after the order has moved on, the retry still answers what it answered.
+  const v1::WorkOrder submitted =
+      Ok(s.wang(), &v1::AuditService::Stub::SubmitRectification, Submission(started, "submit-1"));
+  CHECK(Ok(s.wang(), &v1::AuditService::Stub::StartRectification, Cmd(o, "start-1")).state() ==
+        v1::WORK_ORDER_STATE_RECTIFYING);
+  CHECK(s.Get(o.id()).log_size() == 4);  // created, dispatched, started, submitted
+  // The same key with another request is refused.
+  grpc::Status refused = Refused(s.wang(), &v1::AuditService::Stub::StartRectification, Cmd(submitted, "start-1"));
+  CHECK(refused.error_code() == Code::INVALID_ARGUMENT);
+  CHECK(refused.error_message().find("idempotency_key: start-1 was used for another request") != std::string::npos);
+  // A stale version: ABORTED, and nothing changes.
+  refused = Refused(s.chen(), &v1::AuditService::Stub::ReviewWorkOrder,
+                    Review(started, "review-stale", v1::REVIEW_STAGE_UNIT, true));
+  CHECK(refused.error_code() == Code::ABORTED);
+  CHECK(refused.error_message().find("version 3, not 2") != std::string::npos);
+  // An illegal transition names the state and what is allowed.
+  refused = Refused(s.wang(), &v1::AuditService::Stub::StartRectification, Cmd(submitted, "start-2"));
+  CHECK(refused.error_code() == Code::FAILED_PRECONDITION);
+  CHECK(refused.error_message() ==
+        "work order is SUBMITTED: cannot be started; allowed: unit_approved, unit_rejected, cancelled, "
+        "false_positive, deadline_extended");
+  // A specialist of the other county is refused on D1's order, and it does not move.
+  refused = Refused(s.liu(), &v1::AuditService::Stub::ReviewWorkOrder,
+                    Review(submitted, "liu-1", v1::REVIEW_STAGE_UNIT, true));
+  CHECK(refused.error_code() == Code::PERMISSION_DENIED);
+  CHECK(refused.error_message().find("outside the units of d2.liu") != std::string::npos);
+  {
+    v1::GetWorkOrderRequest get;
+    get.set_id(o.id());
+    v1::WorkOrder seen;
+    CHECK(s.liu().GetWorkOrder(Deadline().get(), get, &seen).error_code() == Code::PERMISSION_DENIED);
+    v1::ListWorkOrdersResponse list;
+    REQUIRE(s.liu().ListWorkOrders(Deadline().get(), v1::ListWorkOrdersRequest(), &list).ok());
+    CHECK(list.work_orders().empty());
+  }
+  CHECK(s.Get(o.id()).state() == v1::WORK_ORDER_STATE_SUBMITTED);
+  // A command without a verified identity (not through the gateway) is refused.
+  auto direct = v1::AuditService::NewStub(s.gw().process().Channel("audit"));
+  v1::WorkOrder out;
+  CHECK(direct->CancelWorkOrder(Deadline().get(), Cmd(submitted, "x", "no"), &out).error_code() ==
+        Code::UNAUTHENTICATED);
+}
+
+TEST_CASE("Warning events become one task and one dispatched order each, escalations update them, "
+          "also across a SIGKILL mid-feed",
+          "[e2e][audit]") {
+  TestDatabase db;
+  AuditStack s(db);
+  // S1 at 85 (level 2: a task), S2 at 95 (no event), S3 at 70 (level 1: a task and a supervision order).
+  s.Readings("b1", {{"S1", "RATE", "2026-03", 85}, {"S2", "RATE", "2026-03", 95}, {"S3", "RATE", "2026-03", 70}});
+  REQUIRE(WaitUntil([&] { return s.Tasks().size() == 2; }));
+  std::map<std::string, v1::AuditTask> by_unit;
+  for (const auto& t : s.Tasks()) by_unit[t.scope().unit_code()] = t;
+  REQUIRE(by_unit.count("S1") == 1);
+  CHECK(by_unit["S1"].source() == v1::TASK_SOURCE_WARNING);
+  CHECK(by_unit["S1"].event_level() == 2);
+  CHECK(by_unit["S1"].rule_code() == "R1");
+  CHECK(by_unit["S1"].theme_code() == "T-BILL");
+  CHECK(by_unit["S1"].period().key() == "2026-03");
+  CHECK(by_unit["S1"].work_order_ids_size() == 1);
+  CHECK(by_unit["S1"].state() == v1::TASK_STATE_IN_PROGRESS);
+  REQUIRE(WaitUntil([&] { return s.Supervision().size() == 1; }));
+  CHECK(s.Supervision()[0].unit_code() == "S3");
+  CHECK(s.Supervision()[0].addressed_to() == "leader of S3");
+  CHECK(s.Supervision()[0].event_id() == by_unit["S3"].event_id());
+  const auto orders = s.Orders();
+  REQUIRE(orders.size() == 2);
+  for (const auto& o : orders) {
+    CHECK(o.state() == v1::WORK_ORDER_STATE_DISPATCHED);
+    CHECK(o.audit().created_by() == "system");
+    CHECK(o.has_deadline());
+  }
+  // S1 worsens to 75: its event escalates to level 1; the same task, now at level 1, and a supervision order.
+  s.Readings("b2", {{"S1", "RATE", "2026-03", 75}});
+  REQUIRE(WaitUntil([&] { return s.Supervision().size() == 2; }));
+  CHECK(s.Tasks().size() == 2);
+  for (const auto& t : s.Tasks()) {
+    if (t.scope().unit_code() == "S1") CHECK(t.event_level() == 1);
+  }
+  const v1::WorkOrder s1_order = s.Get(by_unit["S1"].work_order_ids(0));
+  CHECK(LogOf(s1_order).back() == "system escalated");
+
+  // Many events, and the process killed while they flow: after the restart
+  // every event with an action has exactly one task.
+  std::vector<Row> rows;
+  for (int m = 1; m <= 12; ++m) {
+    for (const char* unit : {"S1", "S2", "S3"}) rows.emplace_back(unit, "RATE", absl::StrFormat("2025-%02d", m), 70.0);
+  }
+  s.Readings("b3", rows);
+  s.gw().process().Stop(SIGKILL);
+  s.Reset();
+  // The restarted process, read directly (reads need no identity).
+  AuditwatchProcess again("all", db.url());
+  REQUIRE(WaitForHealth(again.address("audit"), "", "SERVING") == "SERVING");
+  auto audit = v1::AuditService::NewStub(again.Channel("audit"));
+  auto tasks = [&] {
+    v1::ListTasksRequest req;
+    req.mutable_page()->set_page_size(1000);
+    v1::ListTasksResponse r;
+    REQUIRE(audit->ListTasks(Deadline().get(), req, &r).ok());
+    return std::vector<v1::AuditTask>(r.tasks().begin(), r.tasks().end());
+  };
+  REQUIRE(WaitUntil([&] { return tasks().size() == 2 + 36; }, absl::Seconds(60)));
+  std::set<int64_t> events;
+  for (const auto& t : tasks()) CHECK(events.insert(t.event_id()).second);
+  // Let the intake settle, then look again: nothing more appears.
+  absl::SleepFor(absl::Seconds(2));
+  CHECK(tasks().size() == 38);
+  CHECK(db.Query("SELECT count(*) FROM audit.work_orders") == "38");
+  CHECK(db.Query("SELECT count(*) FROM audit.supervision_orders") == "38");
+  CHECK(db.Query("SELECT count(DISTINCT event_id) FROM audit.tasks") == "38");
+}
+
+}  // namespace
+}  // namespace aw::testing
