@@ -128,7 +128,7 @@ struct DueTimer {
   absl::Time deadline;
   bool overdue = false;
   std::vector<std::string> path;  // of the order's unit, root first
-  int escalation = 0;             // the highest supervision raised for the order so far
+  int escalation = 0;             // the highest open supervision of the order (0: none open)
 };
 
 // What firing a timer does.

@@ -109,9 +109,10 @@ constexpr char kInsertLogSql[] = R"sql(
 INSERT INTO work_order_log (work_order_id, at, actor, action, from_state, to_state, comment)
 VALUES ($1, to_timestamp($2), $3, $4, $5, $6, $7))sql";
 
+// Leaving the states in which the unit owes the rectification ends its being overdue.
 constexpr char kTransitionSql[] = R"sql(
-UPDATE work_orders SET state = $3, version = version + 1, updated_by = $4, updated_at = to_timestamp($5),
-  reason = $6
+UPDATE work_orders SET state = $3::smallint, version = version + 1, updated_by = $4, updated_at = to_timestamp($5),
+  reason = $6, overdue = overdue AND $3::smallint IN ({dispatched}, {rectifying})
 WHERE id = $1 AND version = $2 AND state = $7
 RETURNING task_id)sql";
 
@@ -154,7 +155,8 @@ VALUES ($1, 'whitelist', $2, $3, to_timestamp($4), to_timestamp($4)) ON CONFLICT
 constexpr char kDueTimersSql[] = R"sql(
 SELECT t.id, t.kind, t.work_order_id, extract(epoch FROM t.due_at)::float8 AS due_at, o.state,
        extract(epoch FROM o.deadline)::float8 AS deadline, o.overdue, o.unit_path::text AS unit_path,
-       coalesce((SELECT max(s.escalation) FROM supervision_orders s WHERE s.work_order_id = o.id), 0) AS escalation
+       coalesce((SELECT max(s.escalation) FROM supervision_orders s WHERE s.work_order_id = o.id
+                 AND s.closed_at IS NULL), 0) AS escalation
 FROM timers t JOIN work_orders o ON o.id = t.work_order_id
 WHERE t.due_at <= to_timestamp($1)
 ORDER BY t.due_at
@@ -164,7 +166,10 @@ constexpr char kMarkOverdueSql[] = "UPDATE work_orders SET overdue = true, ever_
 constexpr char kRaiseSupervisionSql[] = R"sql(
 INSERT INTO supervision_orders (work_order_id, unit_code, unit_path, escalation, addressed_to, reason, issued_at)
 VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7))
-ON CONFLICT (work_order_id, escalation) WHERE work_order_id IS NOT NULL DO NOTHING)sql";
+ON CONFLICT (work_order_id, escalation) WHERE work_order_id IS NOT NULL DO UPDATE
+  SET closed_at = NULL, reason = EXCLUDED.reason, issued_at = EXCLUDED.issued_at, reminders = 0,
+      last_reminded_at = NULL
+  WHERE supervision_orders.closed_at IS NOT NULL)sql";
 constexpr char kRemindSql[] = R"sql(
 UPDATE supervision_orders SET reminders = reminders + 1, last_reminded_at = to_timestamp($2)
 WHERE work_order_id = $1 AND closed_at IS NULL)sql";
@@ -667,7 +672,7 @@ absl::StatusOr<v1::WorkOrder> AuditStore::ApplyTransition(const TransitionWrite&
   AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
     pqxx::work tx(c);
     const pqxx::result moved =
-        tx.exec_params(kTransitionSql, w.work_order_id, w.expected_version, static_cast<int>(w.to), w.actor,
+        tx.exec_params(Sql(kTransitionSql), w.work_order_id, w.expected_version, static_cast<int>(w.to), w.actor,
                        Epoch(now), w.comment, static_cast<int>(w.from));
     if (moved.empty()) {
       return absl::AbortedError(absl::StrCat("work order ", w.work_order_id,
@@ -698,7 +703,9 @@ absl::StatusOr<v1::WorkOrder> AuditStore::ApplyTransition(const TransitionWrite&
       default:
         break;
     }
-    if (Ended(w.to)) {
+    if (Ended(w.to) || (AwaitsUnit(w.from) && !AwaitsUnit(w.to))) {
+      // Nothing is owed any more: supervision ends (a rejection that comes
+      // after the deadline arms the deadline again, and it reopens).
       tx.exec_params(kCloseSupervisionSql, w.work_order_id, Epoch(now));
       tx.exec_params(kDropTimersSql, w.work_order_id, TextArray(std::vector<std::string>{"deadline", "remind"}));
     } else if (AwaitsUnit(w.to) && w.action != Action::kExtend) {

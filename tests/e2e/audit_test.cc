@@ -410,5 +410,326 @@ TEST_CASE("Warning events become one task and one dispatched order each, escalat
   CHECK(db.Query("SELECT count(DISTINCT event_id) FROM audit.tasks") == "38");
 }
 
+double Metric(const AuditwatchProcess& p, const std::string& name, const std::string& label = "") {
+  return std::max(0.0, MetricValue(p, name, label));
+}
+
+TEST_CASE("Overdue orders raise one supervision order each with two audit processes, none skipped across a kill",
+          "[e2e][audit]") {
+  TestDatabase db;
+  // The process behind the gateway looks for timers only hourly: the two
+  // audit-only processes below do the supervising.
+  AuditStack s(db, {"--supervision_tick=1h"});
+  auto& front = s.gw().process();
+  const std::vector<std::string> args = {"--ingest_addr=" + front.address("ingest"),
+                                         "--monitor_addr=" + front.address("monitor")};
+  auto b = std::make_unique<AuditwatchProcess>("audit", db.url(), args);
+  auto c = std::make_unique<AuditwatchProcess>("audit", db.url(), args);
+  REQUIRE(WaitForHealth(b->address("audit"), "", "SERVING") == "SERVING");
+  REQUIRE(WaitForHealth(c->address("audit"), "", "SERVING") == "SERVING");
+  constexpr int kOrders = 30;
+  std::vector<v1::WorkOrder> orders;
+  for (int i = 0; i < kOrders; ++i) {
+    orders.push_back(s.Dispatch(i % 2 ? "S1" : "S2", absl::Seconds(3) + absl::Milliseconds(100 * i),
+                                absl::StrCat("due-", i)));
+  }
+  // Some come due while both run; then both are killed while the rest come due.
+  REQUIRE(WaitUntil([&] { return db.Query("SELECT count(*) FROM audit.supervision_orders") != "0"; }));
+  b->Stop(SIGKILL);
+  c->Stop(SIGKILL);
+  absl::SleepFor(absl::Seconds(4));  // every deadline passes with no supervisor running
+  CHECK(std::stoi(db.Query("SELECT count(*) FROM audit.supervision_orders")) < kOrders);
+  b = std::make_unique<AuditwatchProcess>("audit", db.url(), args);
+  c = std::make_unique<AuditwatchProcess>("audit", db.url(), args);
+  REQUIRE(WaitUntil([&] { return db.Query("SELECT count(*) FROM audit.supervision_orders") == "30"; }));
+  absl::SleepFor(absl::Milliseconds(500));
+  CHECK(db.Query("SELECT count(*) FROM audit.supervision_orders") == "30");
+  CHECK(db.Query("SELECT count(DISTINCT work_order_id) FROM audit.supervision_orders") == "30");
+  CHECK(db.Query("SELECT count(*) FROM audit.work_orders WHERE overdue AND ever_overdue") == "30");
+  CHECK(db.Query("SELECT count(*) FROM audit.work_order_log WHERE action = 'overdue'") == "30");
+  for (const auto& so : s.Supervision()) {
+    CHECK(so.escalation() == 1);
+    CHECK(so.addressed_to() == "leader of " + so.unit_code());
+  }
+  // Each restarted process raised some; together exactly the ones left.
+  const double after = Metric(*b, "auditwatch_audit_supervision_orders_raised_total") +
+                       Metric(*c, "auditwatch_audit_supervision_orders_raised_total");
+  CHECK(after >= 1);
+  CHECK(after <= kOrders);
+  // The overdue list and the gauges show them.
+  v1::ListWorkOrdersRequest overdue;
+  overdue.set_overdue_only(true);
+  CHECK(s.Orders(overdue).size() == kOrders);
+  CHECK(WaitUntil([&] { return Metric(front, "auditwatch_audit_overdue_work_orders") == kOrders; }));
+
+  // An extension with a reason clears one; its supervision order closes.
+  v1::ExtendDeadlineRequest extend;
+  const v1::WorkOrder first = s.Get(orders[0].id());
+  *extend.mutable_command() = Cmd(first, "extend-1", "节假日顺延");
+  *extend.mutable_deadline() = In(absl::Hours(48));
+  CHECK(Refused(s.wang(), &v1::AuditService::Stub::ExtendDeadline, extend).error_code() == Code::PERMISSION_DENIED);
+  const v1::WorkOrder extended = Ok(s.centre(), &v1::AuditService::Stub::ExtendDeadline, extend);
+  CHECK_FALSE(extended.overdue());
+  CHECK(extended.ever_overdue());
+  v1::ListSupervisionOrdersRequest open;
+  open.set_open_only(true);
+  open.set_work_order_id(first.id());
+  v1::ListSupervisionOrdersResponse none;
+  REQUIRE(s.admin().ListSupervisionOrders(Deadline().get(), open, &none).ok());
+  CHECK(none.orders().empty());
+  const v1::WorkOrder logged = s.Get(first.id());
+  CHECK(logged.log(logged.log_size() - 1).action() == "deadline_extended");
+  CHECK(logged.log(logged.log_size() - 1).comment().find("节假日顺延") != std::string::npos);
+}
+
+TEST_CASE("A confirmed false positive makes one whitelist entry in monitor, also when the outbox delivers it again",
+          "[e2e][audit]") {
+  TestDatabase db;
+  AuditStack s(db);
+  s.Readings("b1", {{"S1", "RATE", "2026-03", 85}});
+  REQUIRE(WaitUntil([&] { return s.Orders().size() == 1; }));
+  const v1::WorkOrder o = s.Orders()[0];
+  v1::ConfirmFalsePositiveRequest fp;
+  *fp.mutable_command() = Cmd(o, "fp-1", "");
+  fp.set_freeze_days(30);
+  CHECK(Refused(s.centre(), &v1::AuditService::Stub::ConfirmFalsePositive, fp).error_code() == Code::INVALID_ARGUMENT);
+  fp.mutable_command()->set_comment("季节性用电，经现场核实无异常");
+  fp.set_freeze_days(400);
+  grpc::Status refused = Refused(s.centre(), &v1::AuditService::Stub::ConfirmFalsePositive, fp);
+  CHECK(refused.error_code() == Code::INVALID_ARGUMENT);
+  CHECK(refused.error_message().find("freeze_days: 1 to 90") != std::string::npos);
+  fp.set_freeze_days(30);
+  const v1::WorkOrder confirmed = Ok(s.centre(), &v1::AuditService::Stub::ConfirmFalsePositive, fp);
+  CHECK(confirmed.state() == v1::WORK_ORDER_STATE_FALSE_POSITIVE);
+  REQUIRE(WaitUntil([&] { return s.Get(o.id()).whitelist_entry_id() != 0; }));
+  const int64_t entry = s.Get(o.id()).whitelist_entry_id();
+  auto whitelist = [&] {
+    v1::ListWhitelistRequest req;
+    v1::ListWhitelistResponse r;
+    REQUIRE(s.monitor().ListWhitelist(Deadline().get(), req, &r).ok());
+    return std::vector<v1::WhitelistEntry>(r.entries().begin(), r.entries().end());
+  };
+  REQUIRE(whitelist().size() == 1);
+  const v1::WhitelistEntry e = whitelist()[0];
+  CHECK(e.id() == entry);
+  CHECK(e.rule_code() == "R1");
+  CHECK(e.scope().unit_code() == "S1");
+  CHECK(e.reason().find("季节性用电") != std::string::npos);
+  CHECK(e.audit().created_by() == "centre.li");
+  CHECK(TimeOf(e.frozen_until()) - TimeOf(e.frozen_from()) == absl::Hours(24 * 30));
+  // The event it came from is suppressed in monitor.
+  v1::GetEventRequest get_event;
+  get_event.set_id(s.Tasks()[0].event_id());
+  v1::WarningEvent event;
+  REQUIRE(s.monitor().GetEvent(Deadline().get(), get_event, &event).ok());
+  CHECK(event.state() == v1::EVENT_STATE_SUPPRESSED);
+  // The commit after delivery is lost: the outbox delivers again, monitor keeps one entry.
+  db.Query("UPDATE audit.outbox SET delivered_at = NULL, next_at = now()");
+  REQUIRE(WaitUntil([&] { return db.Query("SELECT attempts FROM audit.outbox") == "2" &&
+                                 db.Query("SELECT delivered_at IS NOT NULL FROM audit.outbox") == "t"; }));
+  CHECK(whitelist().size() == 1);
+  CHECK(s.Get(o.id()).whitelist_entry_id() == entry);
+  // A retried confirmation is the same answer and asks nothing more.
+  CHECK(Ok(s.centre(), &v1::AuditService::Stub::ConfirmFalsePositive, fp).SerializeAsString() ==
+        confirmed.SerializeAsString());
+  CHECK(db.Query("SELECT count(*) FROM audit.outbox") == "1");
+}
+
+TEST_CASE("Findings and incidents become deductions whose lineage the facts feed carries", "[e2e][audit]") {
+  TestDatabase db;
+  AuditStack s(db);
+  auto save = [&](const std::string& code, double points, bool direct, int level = 0) {
+    v1::UpsertDeductionStandardRequest req;
+    v1::DeductionStandard* d = req.mutable_standard();
+    d->set_code(code);
+    d->set_year(2026);
+    d->set_category(v1::BUSINESS_CATEGORY_BILLING);
+    d->set_description(direct ? "二级营销差错" : "电费差错");
+    d->set_points(points);
+    d->set_direct(direct);
+    if (direct) {
+      d->set_incident_kind(v1::INCIDENT_KIND_MARKETING_ERROR);
+      d->set_incident_level(level);
+    }
+    d->set_enabled(true);
+    v1::DeductionStandard out;
+    return s.admin().UpsertDeductionStandard(Deadline().get(), req, &out);
+  };
+  REQUIRE(save("BILL-01", 1.5, false).ok());
+  REQUIRE(save("ERR-L2", 5, true, 2).ok());
+  {  // A centre auditor may not change the standard table.
+    v1::UpsertDeductionStandardRequest req;
+    v1::DeductionStandard out;
+    CHECK(s.centre().UpsertDeductionStandard(Deadline().get(), req, &out).error_code() == Code::PERMISSION_DENIED);
+  }
+  const v1::WorkOrder o = s.Dispatch("S1", absl::Hours(24 * 7), "ded");
+  v1::RecordFindingRequest finding;
+  finding.set_work_order_id(o.id());
+  finding.set_standard_code("BILL-01");
+  finding.set_occurrences(2);
+  finding.set_idempotency_key("finding-1");
+  v1::Deduction found;
+  REQUIRE(s.centre().RecordFinding(Deadline().get(), finding, &found).ok());
+  CHECK(found.points() == 3);
+  v1::Deduction twice;
+  REQUIRE(s.centre().RecordFinding(Deadline().get(), finding, &twice).ok());
+  CHECK(twice.id() == found.id());
+  finding.set_standard_code("NO-SUCH");
+  finding.set_idempotency_key("finding-2");
+  grpc::Status refused = s.centre().RecordFinding(Deadline().get(), finding, &twice);
+  CHECK(refused.error_code() == Code::NOT_FOUND);
+  CHECK(refused.error_message().find("standard_code") != std::string::npos);
+
+  v1::RegisterIncidentRequest incident;
+  incident.mutable_incident()->set_kind(v1::INCIDENT_KIND_MARKETING_ERROR);
+  incident.mutable_incident()->set_level(2);
+  incident.mutable_incident()->set_unit_code("S3");
+  incident.mutable_incident()->mutable_period()->set_key("2026-03");
+  incident.mutable_incident()->set_description("错发电费通知单");
+  incident.set_idempotency_key("incident-1");
+  v1::Incident registered;
+  REQUIRE(s.centre().RegisterIncident(Deadline().get(), incident, &registered).ok());
+  CHECK(registered.points() == 5);
+  incident.mutable_incident()->set_level(1);
+  incident.set_idempotency_key("incident-2");
+  refused = s.centre().RegisterIncident(Deadline().get(), incident, &registered);
+  CHECK(refused.error_code() == Code::NOT_FOUND);
+  CHECK(refused.error_message().find("no enabled direct item for INCIDENT_KIND_MARKETING_ERROR at level 1") !=
+        std::string::npos);
+
+  v1::CorrectDeductionRequest correct;
+  correct.set_deduction_id(found.id());
+  correct.set_points(1.5);
+  correct.set_reason("一次重复计入");
+  correct.set_idempotency_key("correct-1");
+  v1::Deduction corrected;
+  REQUIRE(s.centre2().CorrectDeduction(Deadline().get(), correct, &corrected).ok());
+  CHECK(corrected.supersedes_id() == found.id());
+
+  // The feed, from the start: every fact with what it rests on.
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  auto feed = v1::AuditService::NewStub(s.gw().Channel(s.gw().admin_key()));
+  auto stream = feed->WatchAuditFacts(&ctx, v1::WatchAuditFactsRequest());
+  std::vector<v1::Deduction> deductions;
+  std::vector<v1::Incident> incidents;
+  v1::AuditFactChange change;
+  int64_t last = 0;
+  while (deductions.size() < 3 && stream->Read(&change)) {
+    if (change.heartbeat()) continue;
+    CHECK(change.seq() > last);
+    last = change.seq();
+    if (change.has_deduction()) deductions.push_back(change.deduction());
+    if (change.has_incident()) incidents.push_back(change.incident());
+  }
+  ctx.TryCancel();
+  REQUIRE(deductions.size() == 3);
+  CHECK(deductions[0].id() == found.id());
+  CHECK(deductions[0].work_order_id() == o.id());
+  CHECK(deductions[0].standard_code() == "BILL-01");
+  CHECK(deductions[0].standard_version() == 1);
+  CHECK(deductions[0].type() == v1::DEDUCTION_TYPE_BUSINESS);
+  CHECK(deductions[0].audit().created_by() == "centre.li");
+  REQUIRE(incidents.size() == 1);
+  CHECK(deductions[1].incident_id() == incidents[0].id());
+  CHECK(deductions[1].type() == v1::DEDUCTION_TYPE_DIRECT);
+  CHECK(deductions[1].unit_code() == "S3");
+  CHECK(deductions[2].supersedes_id() == found.id());
+  CHECK(deductions[2].audit().created_by() == "centre.zhao");
+
+  // Per unit and period, the effective deductions: S1 1.5 and S3 5; a D1 viewer sees only S1's.
+  v1::ListDeductionsRequest list;
+  list.mutable_scope()->set_unit_code("C1");
+  list.mutable_scope()->set_include_descendants(true);
+  list.mutable_periods()->mutable_first()->set_key("2026-03");
+  list.set_effective_only(true);
+  v1::ListDeductionsResponse effective;
+  REQUIRE(s.admin().ListDeductions(Deadline().get(), list, &effective).ok());
+  double points = 0;
+  for (const auto& d : effective.deductions()) points += d.points();
+  CHECK(effective.deductions_size() == 2);
+  CHECK(points == 6.5);
+  auto viewer = s.Stub(s.gw().Key("d1.viewer", {v1::ROLE_UNIT_VIEWER}, {"D1"}));
+  list.clear_scope();
+  v1::ListDeductionsResponse seen;
+  REQUIRE(viewer->ListDeductions(Deadline().get(), list, &seen).ok());
+  REQUIRE(seen.deductions_size() == 1);
+  CHECK(seen.deductions(0).unit_code() == "S1");
+}
+
+TEST_CASE("Rates per subtree match the values computed by hand, undefined where nothing is counted",
+          "[e2e][audit]") {
+  TestDatabase db;
+  AuditStack s(db);
+  // Anomalous (theme, unit) pairs: January S1 S2 S3; February S1; March S1 (85) and S3 (70).
+  s.Readings("jan", {{"S1", "RATE", "2026-01", 70}, {"S2", "RATE", "2026-01", 70}, {"S3", "RATE", "2026-01", 70}});
+  s.Readings("feb", {{"S1", "RATE", "2026-02", 70}, {"S2", "RATE", "2026-02", 99}, {"S3", "RATE", "2026-02", 99}});
+  s.Readings("mar", {{"S1", "RATE", "2026-03", 85}, {"S2", "RATE", "2026-03", 99}, {"S3", "RATE", "2026-03", 70}});
+  REQUIRE(WaitUntil([&] { return s.Tasks().size() == 6; }));
+  std::map<std::string, v1::WorkOrder> march;
+  for (const auto& o : s.Orders()) {
+    if (o.period().key() == "2026-03") march[o.unit_code()] = o;
+  }
+  REQUIRE(march.size() == 2);
+  // S1's March order is archived; S3's is a false positive.
+  v1::WorkOrder o = Ok(s.wang(), &v1::AuditService::Stub::StartRectification, Cmd(march["S1"], "r1"));
+  o = Ok(s.wang(), &v1::AuditService::Stub::SubmitRectification, Submission(o, "r2"));
+  o = Ok(s.chen(), &v1::AuditService::Stub::ReviewWorkOrder, Review(o, "r3", v1::REVIEW_STAGE_UNIT, true));
+  o = Ok(s.centre(), &v1::AuditService::Stub::ReviewWorkOrder, Review(o, "r4", v1::REVIEW_STAGE_CENTRE, true));
+  v1::ConfirmFalsePositiveRequest fp;
+  *fp.mutable_command() = Cmd(march["S3"], "r5", "计量装置正常");
+  fp.set_freeze_days(10);
+  Ok(s.centre(), &v1::AuditService::Stub::ConfirmFalsePositive, fp);
+  // S2 (not anomalous) gets a routine order that goes overdue, and one that is cancelled.
+  const v1::WorkOrder late = s.Dispatch("S2", absl::Seconds(2), "late");
+  const v1::WorkOrder dropped = s.Dispatch("S2", absl::Hours(24), "dropped");
+  Ok(s.centre(), &v1::AuditService::Stub::CancelWorkOrder, Cmd(dropped, "r6", "重复派单"));
+  REQUIRE(WaitUntil([&] { return s.Get(late.id()).ever_overdue(); }));
+
+  v1::GetRatesRequest req;
+  req.mutable_scope()->set_unit_code("C1");
+  req.mutable_scope()->set_include_descendants(true);
+  req.set_depth(1);
+  req.mutable_period()->set_key("2026-03");
+  v1::GetRatesResponse resp;
+  const grpc::Status st = s.centre().GetRates(Deadline().get(), req, &resp);
+  INFO(st.error_message());
+  REQUIRE(st.ok());
+  std::map<std::string, v1::UnitRates> by;
+  for (const auto& r : resp.rates()) by[r.unit_code()] = r;
+  REQUIRE(by.size() == 3);  // C1, D1, D2: one level down
+  auto is = [](const v1::Rate& r, int64_t n, int64_t d) {
+    INFO(r.ShortDebugString());
+    CHECK(r.numerator() == n);
+    CHECK(r.denominator() == d);
+    CHECK(r.defined() == (d != 0));
+    if (d != 0) CHECK(r.value() == static_cast<double>(n) / d);
+  };
+  // C1: anomalous S1, S3 (both with orders); orders S1 archived, S3 false positive, S2 overdue (cancelled one out).
+  is(by["C1"].initiation(), 2, 2);
+  is(by["C1"].completion(), 2, 3);
+  is(by["C1"].rectification(), 1, 2);
+  is(by["C1"].overdue(), 1, 3);
+  is(by["C1"].indicator_change(), 1, 1);        // 2 now, 1 in February
+  is(by["C1"].cumulative_completion(), 1, 3);   // 3 in January, 2 now
+  // D1 (S1, S2).
+  is(by["D1"].initiation(), 1, 1);
+  is(by["D1"].completion(), 1, 2);
+  is(by["D1"].rectification(), 1, 2);
+  is(by["D1"].overdue(), 1, 2);
+  is(by["D1"].indicator_change(), 0, 1);
+  is(by["D1"].cumulative_completion(), 1, 2);
+  // D2 (S3): nothing to rectify, and nothing anomalous in February.
+  is(by["D2"].initiation(), 1, 1);
+  is(by["D2"].completion(), 1, 1);
+  is(by["D2"].rectification(), 0, 0);
+  is(by["D2"].overdue(), 0, 1);
+  is(by["D2"].indicator_change(), 1, 0);
+  is(by["D2"].cumulative_completion(), 0, 1);
+  // A D2 specialist asking for C1 is refused by the gateway.
+  v1::GetRatesResponse refused;
+  CHECK(s.liu().GetRates(Deadline().get(), req, &refused).error_code() == Code::PERMISSION_DENIED);
+}
+
 }  // namespace
 }  // namespace aw::testing
