@@ -41,6 +41,9 @@ demo_key() {  # name, then awctl keys create flags
 }
 demo_key system --subject=demo.billing-system --role=ROLE_SYSTEM
 demo_key county --subject=demo.c02-d04.specialist --role=ROLE_UNIT_SPECIALIST --unit=C02-D04
+demo_key county2 --subject=demo.c02-d04.reviewer --role=ROLE_UNIT_SPECIALIST --unit=C02-D04
+demo_key centre --subject=demo.centre.li --role=ROLE_CENTRE_AUDITOR
+demo_key centre2 --subject=demo.centre.zhao --role=ROLE_CENTRE_AUDITOR
 log "keys: $("$AWCTL" whoami --key-file="$keys/admin.key"); $("$AWCTL" whoami --key-file="$keys/system.key"); $("$AWCTL" whoami --key-file="$keys/county.key")"
 
 log "the administrator defines the synthetic province's units and indicators"
@@ -56,6 +59,10 @@ log "the specialist imports manual readings from deploy/demo/manual-readings.csv
   --errors="$AW_LOCAL_DIR/manual-readings.errors.csv" && die "the wrong rows were not reported"
 log "a key of the county naming another county's unit is refused by the gateway:"
 "$AWCTL" events --unit=C01 --key-file="$keys/county.key" && die "another county's events were listed"
+log "the audit loop: warnings became tasks and work orders; C02-D04's two specialists and two centre auditors"
+log "drive a sample through rectification and both reviews (some sent back, some overdue, one false positive):"
+"$AWCTL" audit-drive --unit=C02-D04 --unit-key-file="$keys/county.key" --unit2-key-file="$keys/county2.key" \
+  --centre-key-file="$keys/centre.key" --centre2-key-file="$keys/centre2.key"
 
 metrics_port="${AW_METRICS_PORT:-9100}"
 series=$(curl -fsS "http://127.0.0.1:$metrics_port/metrics" | grep -c '^auditwatch_' || true)
@@ -70,6 +77,10 @@ log "schemas migrated: ${versions[*]}"
 log "ingest metrics:"
 curl -fsS "http://127.0.0.1:$metrics_port/metrics" \
   | grep -E '^auditwatch_ingest_(rows_total|batch_seconds_(count|sum))' | sed 's/^/    /' >&2 || true
+log "audit metrics:"
+curl -fsS "http://127.0.0.1:$metrics_port/metrics" \
+  | grep -E '^auditwatch_audit_(work_orders|overdue_work_orders|open_supervision_orders|outbox_backlog|transitions_total)' \
+  | sed 's/^/    /' >&2 || true
 log "gateway calls by code (auditwatch_gateway_calls_total):"
 curl -fsS "http://127.0.0.1:$metrics_port/metrics" | grep '^auditwatch_gateway_calls_total' \
   | sed -E 's/.*code="([A-Z_]+)".*} ([0-9.e+]+)$/\1 \2/' \

@@ -164,6 +164,29 @@ absl::StatusOr<v1::WorkOrderState> Decide(Action action, const OrderFacts& order
   return to;
 }
 
+v1::WorkOrder AfterTransition(const v1::WorkOrder& current, v1::WorkOrderState to, const std::string& actor,
+                              const std::string& comment, absl::Time now, const v1::Rectification* rectification,
+                              std::optional<absl::Time> deadline) {
+  now = absl::FromUnixMicros(absl::ToUnixMicros(now));
+  v1::WorkOrder next = current;
+  next.clear_log();
+  next.set_state(to);
+  v1::AuditInfo* a = next.mutable_audit();
+  a->set_version(current.audit().version() + 1);
+  a->set_updated_by(actor);
+  SetTimestamp(now, a->mutable_updated_at());
+  a->set_reason(comment);
+  if (deadline) SetTimestamp(*deadline, next.mutable_deadline());
+  next.set_overdue(current.overdue() && AwaitsUnit(to) && (!deadline || *deadline <= now));
+  if (rectification != nullptr) {
+    v1::Rectification* r = next.add_rectifications();
+    *r = *rectification;
+    r->set_submitted_by(actor);
+    SetTimestamp(now, r->mutable_submitted_at());
+  }
+  return next;
+}
+
 // --- Validation ----------------------------------------------------------------------
 
 absl::Status ValidateCommand(const v1::WorkOrderCommand& command, absl::string_view field) {

@@ -80,6 +80,12 @@ struct OrderFacts {
 absl::StatusOr<v1::WorkOrderState> Decide(Action action, const OrderFacts& order, const v1::Principal& caller,
                                           int64_t expected_version);
 
+// The order as a transition leaves it: the record answered and written to the
+// feed. `now` is taken to the microsecond, as the database keeps it.
+v1::WorkOrder AfterTransition(const v1::WorkOrder& current, v1::WorkOrderState to, const std::string& actor,
+                              const std::string& comment, absl::Time now, const v1::Rectification* rectification,
+                              std::optional<absl::Time> deadline);
+
 // --- Validation of commands ------------------------------------------------------------
 
 // INVALID_ARGUMENT naming the field: work_order_id, expected_version and

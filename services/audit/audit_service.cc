@@ -122,24 +122,44 @@ absl::Status AuditServiceImpl::Transit(const Ctx& ctx, const char* method, const
   AW_ASSIGN_OR_RETURN(const v1::Principal caller, RequiredPrincipal(ctx));
   AW_RETURN_IF_ERROR(ValidateCommand(command));
   const Command remembered = CommandOf(caller, method, request, command.idempotency_key());
-  return Idempotent(remembered, answer, [&]() -> absl::Status {
-    AW_ASSIGN_OR_RETURN(auto loaded, p_.store->LoadOrder(command.work_order_id()));
-    const auto& [facts, current] = loaded;
-    AW_ASSIGN_OR_RETURN(const v1::WorkOrderState to, Decide(action, facts, caller, command.expected_version()));
-    TransitionWrite w;
-    w.work_order_id = command.work_order_id();
-    w.expected_version = command.expected_version();
-    w.from = facts.state;
-    w.to = to;
-    w.action = action;
-    w.actor = caller.subject();
-    w.comment = command.comment();
-    w.command = remembered;
-    if (prepare) AW_RETURN_IF_ERROR(prepare(current, &w));
-    AW_ASSIGN_OR_RETURN(*answer, p_.store->ApplyTransition(w, p_.clock->Now()));
-    p_.metrics->Transition(action);
+  // The order and any first answer to this key, in one read.
+  AW_ASSIGN_OR_RETURN(const AuditStore::Loaded loaded, p_.store->LoadForCommand(command.work_order_id(), remembered));
+  auto replay = [&](const std::string& prior_method, const std::string& prior_request,
+                    const std::string& prior_answer) -> absl::Status {
+    if (prior_method != remembered.method || prior_request != remembered.request) {
+      return absl::InvalidArgumentError(absl::StrCat("idempotency_key: ", remembered.key,
+                                                     " was used for another request (", prior_method, ")"));
+    }
+    if (!answer->ParseFromString(prior_answer)) return absl::InternalError("a remembered answer does not decode");
     return absl::OkStatus();
-  });
+  };
+  if (loaded.prior_answer) return replay(*loaded.prior_method, *loaded.prior_request, *loaded.prior_answer);
+  AW_ASSIGN_OR_RETURN(const v1::WorkOrderState to,
+                      Decide(action, loaded.facts, caller, command.expected_version()));
+  TransitionWrite w;
+  w.work_order_id = command.work_order_id();
+  w.expected_version = command.expected_version();
+  w.from = loaded.facts.state;
+  w.to = to;
+  w.action = action;
+  w.actor = caller.subject();
+  w.comment = command.comment();
+  w.command = remembered;
+  if (prepare) AW_RETURN_IF_ERROR(prepare(loaded.order, &w));
+  auto applied = p_.store->ApplyTransition(w, loaded.order, p_.clock->Now());
+  if (!applied.ok() && (applied.status().code() == absl::StatusCode::kAborted ||
+                        applied.status().code() == absl::StatusCode::kAlreadyExists)) {
+    // Its twin (a retry of the same command) may have committed meanwhile.
+    AW_ASSIGN_OR_RETURN(const std::optional<std::string> prior, p_.store->PriorAnswer(remembered));
+    if (prior) {
+      if (!answer->ParseFromString(*prior)) return absl::InternalError("a remembered answer does not decode");
+      return absl::OkStatus();
+    }
+  }
+  AW_RETURN_IF_ERROR(applied.status());
+  *answer = *std::move(applied);
+  p_.metrics->Transition(action);
+  return absl::OkStatus();
 }
 
 // --- Tasks --------------------------------------------------------------------------------------

@@ -43,7 +43,8 @@ constexpr char kPriorAnswerSql[] = "SELECT method, request, answer FROM commands
 constexpr char kRecordCommandSql[] =
     "INSERT INTO commands (actor, key, method, request, answer, at) VALUES ($1, $2, $3, $4, $5, to_timestamp($6))";
 
-constexpr char kInsertFactSql[] = "INSERT INTO facts (seq, kind, record) VALUES (next_fact_seq(), $1, $2)";
+constexpr char kInsertFactSql[] = "INSERT INTO facts (kind, record) VALUES ($1, $2)";
+constexpr char kSequenceFactsSql[] = "SELECT sequence_facts()";
 
 constexpr char kTaskColumns[] = R"sql(
   t.id, t.source, t.theme_code, t.title, t.description, t.scope_unit, t.scope_descendants, t.period_key,
@@ -103,22 +104,76 @@ VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7), $8, $9, $10, $11, to_timestamp
 RETURNING id)sql";
 
 constexpr char kTaskForOrderSql[] =
-    "SELECT period_key, theme_code, source FROM tasks WHERE id = $1 FOR SHARE";
+    "SELECT period_key, theme_code, source FROM tasks WHERE id = $1 FOR NO KEY UPDATE";
 
 constexpr char kInsertLogSql[] = R"sql(
 INSERT INTO work_order_log (work_order_id, at, actor, action, from_state, to_state, comment)
 VALUES ($1, to_timestamp($2), $3, $4, $5, $6, $7))sql";
 
-// Leaving the states in which the unit owes the rectification ends its being overdue.
+// A whole transition in one statement (one round trip, one commit). $5 is
+// the time in microseconds since the epoch, exact.
+constexpr char kTransitionStatement[] = "audit_transition";
 constexpr char kTransitionSql[] = R"sql(
-UPDATE work_orders SET state = $3::smallint, version = version + 1, updated_by = $4, updated_at = to_timestamp($5),
-  reason = $6, overdue = overdue AND $3::smallint IN ({dispatched}, {rectifying})
-WHERE id = $1 AND version = $2 AND state = $7
-RETURNING task_id)sql";
+WITH moved AS (
+  UPDATE work_orders SET state = $3::smallint, version = version + 1, updated_by = $4,
+    updated_at = timestamptz 'epoch' + $5::bigint * interval '1 microsecond', reason = $6,
+    deadline = coalesce(to_timestamp($9::float8), deadline),
+    overdue = overdue AND $3::smallint IN ({dispatched}, {rectifying})
+              AND ($9::float8 IS NULL OR to_timestamp($9::float8) <= timestamptz 'epoch' + $5::bigint * interval '1 microsecond')
+  WHERE id = $1 AND version = $2 AND state = $7::smallint
+  RETURNING id, task_id, deadline, overdue
+), logged AS (
+  INSERT INTO work_order_log (work_order_id, at, actor, action, from_state, to_state, comment)
+  SELECT id, timestamptz 'epoch' + $5::bigint * interval '1 microsecond', $4, $8, $7::smallint, $3::smallint, $6
+  FROM moved
+), rectified AS (
+  INSERT INTO rectifications (work_order_id, n, cause_analysis, measures, result, attachments, submitted_by,
+                              submitted_at)
+  SELECT id, (SELECT coalesce(max(r.n), 0) + 1 FROM rectifications r WHERE r.work_order_id = moved.id), $10, $11,
+         $12, $13::text[], $4, timestamptz 'epoch' + $5::bigint * interval '1 microsecond'
+  FROM moved WHERE $14::boolean
+), closed AS (
+  UPDATE supervision_orders SET closed_at = timestamptz 'epoch' + $5::bigint * interval '1 microsecond'
+  WHERE work_order_id IN (SELECT id FROM moved) AND closed_at IS NULL AND $15::boolean
+), dropped AS (
+  DELETE FROM timers WHERE work_order_id IN (SELECT id FROM moved) AND kind = ANY($16::text[])
+), armed AS (
+  INSERT INTO timers (kind, work_order_id, due_at, armed_at)
+  SELECT 'deadline', id,
+         CASE WHEN $17::boolean THEN deadline
+              ELSE greatest(deadline, timestamptz 'epoch' + $5::bigint * interval '1 microsecond') END,
+         timestamptz 'epoch' + $5::bigint * interval '1 microsecond'
+  FROM moved WHERE $18::boolean AND deadline IS NOT NULL AND ($17::boolean OR NOT overdue)
+  ON CONFLICT (work_order_id, kind) DO UPDATE SET due_at = EXCLUDED.due_at, armed_at = EXCLUDED.armed_at
+    WHERE $17::boolean
+), queued AS (
+  INSERT INTO outbox (key, kind, work_order_id, payload, created_at, next_at)
+  SELECT $19, 'whitelist', id, $20, timestamptz 'epoch' + $5::bigint * interval '1 microsecond',
+         timestamptz 'epoch' + $5::bigint * interval '1 microsecond'
+  FROM moved WHERE $19::text <> ''
+  ON CONFLICT (key) DO NOTHING
+), tasked AS (
+  UPDATE tasks t SET state = CASE
+      WHEN $3::smallint NOT IN ({archived}, {cancelled}, {false_positive})
+        OR EXISTS (SELECT 1 FROM work_orders o WHERE o.task_id = t.id AND o.id <> $1
+                   AND o.state NOT IN ({archived}, {cancelled}, {false_positive})) THEN {task.in_progress}
+      ELSE {task.closed} END
+  FROM moved WHERE t.id = moved.task_id AND $21::boolean
+), fact AS (
+  INSERT INTO facts (kind, record) SELECT {fact.work_order}, $22 FROM moved
+), remembered AS (
+  INSERT INTO commands (actor, key, method, request, answer, at)
+  SELECT $4, $23, $24, $25, $22, timestamptz 'epoch' + $5::bigint * interval '1 microsecond'
+  FROM moved WHERE $23::text <> ''
+)
+SELECT task_id FROM moved)sql";
 
-constexpr char kExtendSql[] = R"sql(
-UPDATE work_orders SET deadline = to_timestamp($2), overdue = overdue AND to_timestamp($2) <= to_timestamp($3)
-WHERE id = $1)sql";
+// The order, its latest submitter and the caller's remembered answer, in one statement.
+constexpr char kLoadForCommandSql[] = R"sql(
+SELECT {order_columns}, o.unit_path::text AS path, c.method AS prior_method, c.request AS prior_request,
+       c.answer AS prior_answer
+FROM work_orders o LEFT JOIN commands c ON c.actor = $2 AND c.key = $3
+WHERE o.id = $1)sql";
 
 constexpr char kInsertRectificationSql[] = R"sql(
 INSERT INTO rectifications (work_order_id, n, cause_analysis, measures, result, attachments, submitted_by,
@@ -167,7 +222,8 @@ constexpr char kRaiseSupervisionSql[] = R"sql(
 INSERT INTO supervision_orders (work_order_id, unit_code, unit_path, escalation, addressed_to, reason, issued_at)
 VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7))
 ON CONFLICT (work_order_id, escalation) WHERE work_order_id IS NOT NULL DO UPDATE
-  SET closed_at = NULL, reason = EXCLUDED.reason, issued_at = EXCLUDED.issued_at, reminders = 0,
+  SET closed_at = NULL, reason = EXCLUDED.reason, issued_at = EXCLUDED.issued_at, recorded_at = clock_timestamp(),
+      reminders = 0,
       last_reminded_at = NULL
   WHERE supervision_orders.closed_at IS NOT NULL)sql";
 constexpr char kRemindSql[] = R"sql(
@@ -650,74 +706,80 @@ absl::StatusOr<v1::WorkOrder> AuditStore::CreateWorkOrder(const v1::CreateWorkOr
   return out;
 }
 
-absl::StatusOr<std::pair<OrderFacts, v1::WorkOrder>> AuditStore::LoadOrder(int64_t id) {
-  std::pair<OrderFacts, v1::WorkOrder> out;
+absl::StatusOr<AuditStore::Loaded> AuditStore::LoadForCommand(int64_t id, const Command& command) {
+  Loaded out;
   AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
-    pqxx::read_transaction tx(c);
-    const pqxx::result r =
-        tx.exec_params(absl::StrCat("SELECT ", kOrderColumns, " FROM work_orders o WHERE o.id = $1"), id);
+    static const std::string* const kSql =
+        new std::string(absl::StrReplaceAll(kLoadForCommandSql, {{"{order_columns}", kOrderColumns}}));
+    c.prepare("audit_load_for_command", *kSql);  // once per connection
+    pqxx::nontransaction tx(c);
+    const pqxx::result r = tx.exec_prepared("audit_load_for_command", id, command.actor, command.key);
     if (r.empty()) return absl::NotFoundError(absl::StrCat("work_order_id: no work order ", id));
-    out.second = OrderFromRow(r[0]);
-    out.first.state = out.second.state();
-    out.first.version = out.second.audit().version();
-    out.first.path = TextArrayOf(r[0]["unit_path"]);
-    out.first.last_submitter = r[0]["last_submitter"].as<std::string>();
+    out.order = OrderFromRow(r[0]);
+    out.facts.state = out.order.state();
+    out.facts.version = out.order.audit().version();
+    out.facts.path = TextArrayOf(r[0]["path"]);
+    out.facts.last_submitter = r[0]["last_submitter"].as<std::string>();
+    if (!r[0]["prior_method"].is_null()) {
+      out.prior_method = r[0]["prior_method"].as<std::string>();
+      out.prior_request = pqxx::binarystring(r[0]["prior_request"]).str();
+      out.prior_answer = pqxx::binarystring(r[0]["prior_answer"]).str();
+      return absl::OkStatus();
+    }
+    // The rectifications, for the record the transition writes (there are
+    // some exactly when someone has submitted one).
+    if (out.facts.last_submitter.empty()) return absl::OkStatus();
+    for (const auto& row : tx.exec_params(kRectificationsSql, id)) {
+      v1::Rectification* rect = out.order.add_rectifications();
+      rect->set_cause_analysis(row["cause_analysis"].as<std::string>());
+      rect->set_measures(row["measures"].as<std::string>());
+      rect->set_result(row["result"].as<std::string>());
+      for (auto& att : TextArrayOf(row["attachments"])) rect->add_attachments(std::move(att));
+      rect->set_submitted_by(row["submitted_by"].as<std::string>());
+      SetTime(row["submitted_at"], rect->mutable_submitted_at());
+    }
     return absl::OkStatus();
   }));
   return out;
 }
 
-absl::StatusOr<v1::WorkOrder> AuditStore::ApplyTransition(const TransitionWrite& w, absl::Time now) {
-  v1::WorkOrder out;
+absl::StatusOr<v1::WorkOrder> AuditStore::ApplyTransition(const TransitionWrite& w, const v1::WorkOrder& current,
+                                                          absl::Time now) {
+  const v1::WorkOrder next =
+      AfterTransition(current, w.to, w.actor, w.comment, now, w.rectification, w.deadline);
+  const int64_t micros = absl::ToUnixMicros(now);
+  const bool leaves_unit = Ended(w.to) || (AwaitsUnit(w.from) && !AwaitsUnit(w.to));
+  const bool extend_future = w.action == Action::kExtend && w.deadline && *w.deadline > now;
+  std::vector<std::string> drop;
+  if (leaves_unit) drop = {"deadline", "remind"};
+  if (extend_future) drop = {"remind"};
+  const bool replace_deadline = w.action == Action::kExtend && AwaitsUnit(w.to);
+  const bool arm = replace_deadline || (AwaitsUnit(w.to) && !leaves_unit);
+  const v1::Rectification none;
+  const v1::Rectification& rect = w.rectification != nullptr ? *w.rectification : none;
+  const std::string record = next.SerializeAsString();
   AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
-    pqxx::work tx(c);
-    const pqxx::result moved =
-        tx.exec_params(Sql(kTransitionSql), w.work_order_id, w.expected_version, static_cast<int>(w.to), w.actor,
-                       Epoch(now), w.comment, static_cast<int>(w.from));
+    static const std::string* const kSql = new std::string(Sql(kTransitionSql));
+    c.prepare(kTransitionStatement, *kSql);  // once per connection
+    pqxx::nontransaction tx(c);
+    const pqxx::result moved = tx.exec_prepared(
+        kTransitionStatement, w.work_order_id, w.expected_version, static_cast<int>(w.to), w.actor, micros,
+        w.comment, static_cast<int>(w.from), std::string(ActionName(w.action)),
+        w.deadline ? std::optional<double>(Epoch(*w.deadline)) : std::nullopt, rect.cause_analysis(),
+        rect.measures(), rect.result(),
+        TextArray(std::vector<std::string>(rect.attachments().begin(), rect.attachments().end())),
+        w.rectification != nullptr, leaves_unit || extend_future, TextArray(drop), replace_deadline, arm,
+        w.whitelist != nullptr ? absl::StrCat("audit-false-positive-", w.work_order_id) : std::string(),
+        pqxx::binarystring(w.whitelist != nullptr ? w.whitelist->SerializeAsString() : std::string()),
+        Ended(w.to) || w.action == Action::kDispatch, pqxx::binarystring(record), w.command.key,
+        w.command.method, pqxx::binarystring(w.command.request));
     if (moved.empty()) {
       return absl::AbortedError(absl::StrCat("work order ", w.work_order_id,
                                              " changed while the command was decided; read it again"));
     }
-    const int64_t task_id = moved[0]["task_id"].as<int64_t>();
-    Log(tx, w.work_order_id, now, w.actor, ActionName(w.action), w.from, w.to, w.comment);
-    switch (w.action) {
-      case Action::kSubmit:
-        tx.exec_params(kInsertRectificationSql, w.work_order_id, w.rectification->cause_analysis(),
-                       w.rectification->measures(), w.rectification->result(),
-                       TextArray(std::vector<std::string>(w.rectification->attachments().begin(),
-                                                          w.rectification->attachments().end())),
-                       w.actor, Epoch(now));
-        break;
-      case Action::kExtend:
-        tx.exec_params(kExtendSql, w.work_order_id, Epoch(*w.deadline), Epoch(now));
-        if (*w.deadline > now) {
-          tx.exec_params(kCloseSupervisionSql, w.work_order_id, Epoch(now));
-          tx.exec_params(kDropTimersSql, w.work_order_id, TextArray(std::vector<std::string>{"remind"}));
-        }
-        if (AwaitsUnit(w.to)) tx.exec_params(kReplaceDeadlineSql, w.work_order_id, Epoch(*w.deadline), Epoch(now));
-        break;
-      case Action::kFalsePositive:
-        tx.exec_params(kInsertOutboxSql, absl::StrCat("audit-false-positive-", w.work_order_id), w.work_order_id,
-                       pqxx::binarystring(w.whitelist->SerializeAsString()), Epoch(now));
-        break;
-      default:
-        break;
-    }
-    if (Ended(w.to) || (AwaitsUnit(w.from) && !AwaitsUnit(w.to))) {
-      // Nothing is owed any more: supervision ends (a rejection that comes
-      // after the deadline arms the deadline again, and it reopens).
-      tx.exec_params(kCloseSupervisionSql, w.work_order_id, Epoch(now));
-      tx.exec_params(kDropTimersSql, w.work_order_id, TextArray(std::vector<std::string>{"deadline", "remind"}));
-    } else if (AwaitsUnit(w.to) && w.action != Action::kExtend) {
-      tx.exec_params(kArmDeadlineSql, w.work_order_id, Epoch(now));
-    }
-    if (Ended(w.to) || w.action == Action::kDispatch) tx.exec_params(Sql(kRefreshTaskStateSql), task_id);
-    AW_ASSIGN_OR_RETURN(out, OrderFact(tx, w.work_order_id));
-    RecordCommand(tx, w.command, out, now);
-    tx.commit();
     return absl::OkStatus();
   }));
-  return out;
+  return next;
 }
 
 absl::StatusOr<v1::WorkOrder> AuditStore::GetWorkOrder(int64_t id, bool with_log) {
@@ -1228,6 +1290,17 @@ absl::StatusOr<std::vector<v1::AuditFactChange>> AuditStore::Facts(int64_t after
     return absl::OkStatus();
   }));
   return out;
+}
+
+absl::StatusOr<int64_t> AuditStore::SequenceFacts() {
+  int64_t last = 0;
+  AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
+    pqxx::work tx(c);
+    last = tx.exec1(kSequenceFactsSql)[0].as<int64_t>();
+    tx.commit();
+    return absl::OkStatus();
+  }));
+  return last;
 }
 
 std::unique_ptr<db::Listener> AuditStore::ListenForFacts(std::function<void(int64_t)> committed,

@@ -4,8 +4,8 @@
 // standards, incidents and deductions, the audit-facts feed and the cursor on
 // monitor's events feed. Every statement is a named constant; columns are
 // read by name; each write is one explicit transaction that also appends the
-// facts it makes (numbered under the commit-sequence lock, taken last) and,
-// for a command, its answer. Time comes from the caller. Thread-safe.
+// facts it makes (unnumbered: SequenceFacts numbers them in commit order)
+// and, for a command, its answer. Time comes from the caller. Thread-safe.
 #pragma once
 
 #include <functional>
@@ -121,10 +121,21 @@ class AuditStore {
   absl::StatusOr<v1::WorkOrder> CreateWorkOrder(const v1::CreateWorkOrderRequest& request,
                                                 const std::vector<std::string>& path, const std::string& actor,
                                                 absl::Time now, const Command& command);
-  // The order as the state machine needs it, and as it is.
-  absl::StatusOr<std::pair<OrderFacts, v1::WorkOrder>> LoadOrder(int64_t id);
-  // Commits a transition; ABORTED when the order changed since it was read.
-  absl::StatusOr<v1::WorkOrder> ApplyTransition(const TransitionWrite& write, absl::Time now);
+  // What a command on an order needs, read in one statement: the order as the
+  // state machine sees it, the order itself (with its rectifications), and
+  // the first answer to the caller's key if there is one.
+  struct Loaded {
+    OrderFacts facts;
+    v1::WorkOrder order;
+    std::optional<std::string> prior_method, prior_request, prior_answer;
+  };
+  absl::StatusOr<Loaded> LoadForCommand(int64_t id, const Command& command);
+  // Commits a transition of `current` (as loaded) in one statement — the
+  // order, its log row, the rectification, timers, supervision, outbox, task
+  // state, the fact and the remembered answer; ABORTED when the order changed
+  // since it was read. Returns the order as left.
+  absl::StatusOr<v1::WorkOrder> ApplyTransition(const TransitionWrite& write, const v1::WorkOrder& current,
+                                                absl::Time now);
   // With its rectifications and, when `with_log`, its log.
   absl::StatusOr<v1::WorkOrder> GetWorkOrder(int64_t id, bool with_log);
   absl::StatusOr<std::vector<v1::WorkOrder>> ListWorkOrders(const OrderFilter& filter, const KeyPage& page);
@@ -186,6 +197,9 @@ class AuditStore {
                                                         const std::string& last);
 
   // --- The facts feed
+  // Numbers the committed facts not yet numbered; the last number given (0: none).
+  absl::StatusOr<int64_t> SequenceFacts();
+  // Numbered facts after `after`, in order.
   absl::StatusOr<std::vector<v1::AuditFactChange>> Facts(int64_t after, int limit);
   std::unique_ptr<db::Listener> ListenForFacts(std::function<void(int64_t)> committed, std::function<void()> reconnected);
 

@@ -1,5 +1,6 @@
 // The audit-facts change feed (WatchAuditFacts) on the common feed primitive:
-// deductions, incidents and work orders as committed, in commit order.
+// deductions, incidents and work orders as committed, in the order the
+// sequencer numbered them (AuditStore::SequenceFacts: commit order).
 #pragma once
 
 #include <memory>

@@ -56,8 +56,8 @@ std::vector<Setting> Settings() {
 }
 
 // The audit service in the binary: its store, the intake of warning events,
-// the supervisor of deadlines, the whitelist outbox, the facts feed and the
-// gRPC edge.
+// the supervisor of deadlines, the whitelist outbox, the facts feed with its
+// sequencer and the gRPC edge.
 class AuditModule final : public Module {
  public:
   explicit AuditModule(const ModuleContext& ctx)
@@ -77,6 +77,8 @@ class AuditModule final : public Module {
                      .tick = ctx.config->settings.Duration("supervision_tick"),
                      .clock = ctx.clock}),
         outbox_(&store_, monitor_channel_, &metrics_, {.clock = ctx.clock}),
+        sequencer_("audit-facts", "audit", absl::Milliseconds(20), ctx.clock,
+                   [this] { return store_.SequenceFacts().status(); }),
         gauges_("audit-gauges", "audit", absl::Seconds(5), ctx.clock, [this] { return RefreshGauges(); }),
         service_({.store = &store_,
                   .units = &units_,
@@ -95,6 +97,7 @@ class AuditModule final : public Module {
     feed_.Start();
     // Fact commits of every replica wake the feed; after a reconnect it looks again.
     listener_ = store_.ListenForFacts([this](int64_t seq) { feed_.Committed(seq); }, [this] { feed_.Poke(); });
+    sequencer_.Start();
     intake_.Start();
     supervisor_.Start();
     outbox_.Start();
@@ -110,6 +113,7 @@ class AuditModule final : public Module {
     outbox_.Stop();
     supervisor_.Stop();
     intake_.Stop();
+    sequencer_.Stop();
     if (listener_ != nullptr) listener_->Stop();
     feed_.Stop();
   }
@@ -139,6 +143,7 @@ class AuditModule final : public Module {
   EventIntake intake_;
   Supervisor supervisor_;
   WhitelistOutbox outbox_;
+  PeriodicTask sequencer_;  // numbers committed facts for the feed (facts_feed.h)
   PeriodicTask gauges_;
   AuditServiceImpl service_;
   std::unique_ptr<db::Listener> listener_;

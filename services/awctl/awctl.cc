@@ -36,7 +36,10 @@ void Usage() {
       "  apply-rules [--seed=42] [--year=<last year>]\n"
       "      apply the default warning rules for the synthetic province; print events by level and theme\n"
       "  watch-readings [--from=0] [--limit=N] [--quiet=true]\n"
-      "      print the readings change feed from a cursor, then follow it\n\n"
+      "      print the readings change feed from a cursor, then follow it\n"
+      "  audit-drive --unit=COUNTY --unit-key-file=F --unit2-key-file=F --centre-key-file=F --centre2-key-file=F\n"
+      "      drive a sample of the county's work orders through the audit loop as four people; print the\n"
+      "      orders by state and the rates of the province's cities\n\n"
       "of each service directly:\n"
       "  health [--wait=60s] [--addr=SERVICE=HOST:PORT ...]\n"
       "      grpc.health.v1 status of every service; exit 0 when all are SERVING\n",
@@ -86,6 +89,10 @@ int main(int argc, char** argv) {
     if (known({})) return WhoAmI(flags);
   } else if (command == "token") {
     if (known({"secret-file"})) return Token(flags);
+  } else if (command == "audit-drive") {
+    if (known({"unit", "unit-key-file", "unit2-key-file", "centre-key-file", "centre2-key-file"})) {
+      return AuditDrive(flags);
+    }
   }
   if (!unknown.empty()) std::fprintf(stderr, "awctl %s: unknown argument %s\n", command.c_str(), unknown.c_str());
   Usage();

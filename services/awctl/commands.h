@@ -15,5 +15,6 @@ int Events(const Flags& flags);
 int Keys(const std::string& action, const Flags& flags);
 int Token(const Flags& flags);
 int WhoAmI(const Flags& flags);
+int AuditDrive(const Flags& flags);
 
 }  // namespace aw::awctl

@@ -75,7 +75,7 @@ struct Audit {
     w.to = to;
     w.action = action;
     w.actor = actor;
-    auto moved = store.ApplyTransition(w, clock.Now());
+    auto moved = store.ApplyTransition(w, o, clock.Now());
     INFO(moved.status().ToString());
     REQUIRE(moved.ok());
     return *moved;
@@ -148,7 +148,7 @@ TEST_CASE("Deadlines fire once with two supervisors and across a restart, then r
   TransitionWrite submit{.work_order_id = done.id(), .expected_version = done.audit().version(),
                          .from = done.state(), .to = v1::WORK_ORDER_STATE_SUBMITTED, .action = Action::kSubmit,
                          .actor = "d1.wang", .rectification = &rect};
-  done = *a.store.ApplyTransition(submit, a.clock.Now());
+  done = *a.store.ApplyTransition(submit, done, a.clock.Now());
   CHECK_FALSE(done.overdue());  // submitted: the unit no longer owes it
   CHECK(a.Supervision(done.id())[0].closed());
   done = a.Move(done, Action::kUnitApprove, v1::WORK_ORDER_STATE_UNIT_APPROVED, "d1.chen");
@@ -193,7 +193,7 @@ TEST_CASE("An extended deadline clears the overdue order and fires once at its n
                          .to = o.state(), .action = Action::kExtend, .actor = "centre.li",
                          .comment = "节假日顺延"};
   extend.deadline = a.clock.Now() + absl::Hours(48);
-  o = *a.store.ApplyTransition(extend, a.clock.Now());
+  o = *a.store.ApplyTransition(extend, o, a.clock.Now());
   CHECK_FALSE(o.overdue());
   CHECK(o.ever_overdue());
   CHECK(TimeOf(o.deadline()) == a.clock.Now() + absl::Hours(48));
@@ -227,7 +227,7 @@ TEST_CASE("The outbox retries with backoff and, after a lost commit, delivers ag
   TransitionWrite fp{.work_order_id = o.id(), .expected_version = o.audit().version(), .from = o.state(),
                      .to = v1::WORK_ORDER_STATE_FALSE_POSITIVE, .action = Action::kFalsePositive,
                      .actor = "centre.li", .whitelist = &wl};
-  o = *a.store.ApplyTransition(fp, a.clock.Now());
+  o = *a.store.ApplyTransition(fp, o, a.clock.Now());
   std::vector<std::string> keys;
   int fail = 2;
   auto deliver = [&](const OutboxMessage& m) -> absl::StatusOr<int64_t> {
@@ -378,7 +378,11 @@ TEST_CASE("Deductions are corrected by new facts, and the feed carries every fac
   CHECK(a.store.ListDeductions("D2", true, "", "", {}, false, KeyPage{})->empty());
 
   // The feed: the order, the finding, the incident and its deduction, the correction — in commit order.
+  CHECK(a.store.Facts(0, 100)->empty());  // committed, not yet numbered
+  const int64_t last = *a.store.SequenceFacts();
+  CHECK(*a.store.SequenceFacts() == 0);
   const auto facts = *a.store.Facts(0, 100);
+  CHECK(facts.back().seq() == last);
   std::vector<std::string> kinds;
   for (const auto& f : facts) {
     kinds.push_back(f.has_deduction() ? absl::StrCat("deduction ", f.deduction().id())

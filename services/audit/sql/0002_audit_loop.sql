@@ -4,31 +4,40 @@
 -- answers and the cursor on monitor's events feed. Enum columns hold the
 -- numbers of the auditwatch.v1 enums named beside them.
 
--- Audit facts are numbered in commit order, as ingest numbers readings: the
--- sequence is taken under a transaction-level lock held to COMMIT, as the
--- last statement of the transaction that writes the fact.
+-- Audit facts, numbered in commit order for the WatchAuditFacts feed. A
+-- writer inserts its facts unnumbered, so commands commit in parallel (and
+-- their fsyncs group); the sequencer (sequence_facts(), run by any replica
+-- every few tens of milliseconds) numbers every committed fact not yet
+-- numbered, in insertion order, under a lock, and announces the last number.
+-- A fact is numbered only after its transaction has committed, so a number
+-- once read is never preceded later by a smaller one.
 CREATE SEQUENCE fact_seqs;
-CREATE FUNCTION next_fact_seq() RETURNS bigint LANGUAGE plpgsql
-SET search_path FROM CURRENT AS $$
-BEGIN
-  PERFORM pg_advisory_xact_lock(443438853);
-  RETURN nextval('fact_seqs');
-END $$;
-
--- One row per fact: the record as it was committed (an auditwatch.v1
--- Deduction, Incident or WorkOrder without its log), served by WatchAuditFacts.
 CREATE TABLE facts (
-  seq bigint PRIMARY KEY,
+  id bigserial PRIMARY KEY,
+  seq bigint UNIQUE,             -- NULL until the sequencer numbers it
   kind smallint NOT NULL,        -- 1 deduction, 2 work order, 3 incident
-  record bytea NOT NULL,
+  record bytea NOT NULL,         -- the auditwatch.v1 record as committed (a work order without its log)
   committed_at timestamptz NOT NULL DEFAULT clock_timestamp()
 );
-CREATE FUNCTION notify_fact() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE INDEX facts_unnumbered ON facts (id) WHERE seq IS NULL;
+CREATE FUNCTION sequence_facts() RETURNS bigint LANGUAGE plpgsql
+SET search_path FROM CURRENT AS $$
+DECLARE
+  last bigint;
 BEGIN
-  PERFORM pg_notify('audit_facts', NEW.seq::text);
-  RETURN NULL;
+  PERFORM pg_advisory_xact_lock(443438853);
+  WITH numbered AS (
+    SELECT id, nextval('fact_seqs') AS seq
+    FROM (SELECT id FROM facts WHERE seq IS NULL ORDER BY id) pending
+  ), stamped AS (
+    UPDATE facts f SET seq = n.seq FROM numbered n WHERE f.id = n.id RETURNING f.seq
+  )
+  SELECT max(seq) INTO last FROM stamped;
+  IF last IS NOT NULL THEN
+    PERFORM pg_notify('audit_facts', last::text);
+  END IF;
+  RETURN coalesce(last, 0);
 END $$;
-CREATE TRIGGER facts_notify AFTER INSERT ON facts FOR EACH ROW EXECUTE FUNCTION notify_fact();
 
 -- 专项稽查 plans.
 CREATE TABLE special_plans (
@@ -92,10 +101,11 @@ CREATE TABLE work_orders (
   updated_by text NOT NULL,
   updated_at timestamptz NOT NULL,
   reason text NOT NULL DEFAULT ''
-);
+) WITH (fillfactor = 80);
+-- No index holds a column a transition changes (state, version, overdue …),
+-- so a transition is a HOT update: it writes no index entry.
 CREATE INDEX work_orders_path ON work_orders USING gin (unit_path);
 CREATE INDEX work_orders_task ON work_orders (task_id);
-CREATE INDEX work_orders_state ON work_orders (state, id);
 CREATE INDEX work_orders_period ON work_orders (period_key, theme_code);
 
 CREATE TABLE rectifications (
@@ -150,7 +160,8 @@ CREATE TABLE supervision_orders (
   escalation int NOT NULL,
   addressed_to text NOT NULL,
   reason text NOT NULL,
-  issued_at timestamptz NOT NULL,
+  issued_at timestamptz NOT NULL,        -- on the service's clock
+  recorded_at timestamptz NOT NULL DEFAULT clock_timestamp(),  -- on the database's, as written
   reminders int NOT NULL DEFAULT 0,
   last_reminded_at timestamptz,
   closed_at timestamptz,
