@@ -125,7 +125,6 @@ struct SupervisionPolicy {
 
 // A timer row that has come due, with what it needs of its order.
 struct DueTimer {
-  int64_t id = 0;
   int64_t work_order_id = 0;
   std::string kind;  // "deadline" or "remind"
   absl::Time due_at;

@@ -215,7 +215,7 @@ TEST_CASE("A timer marks an order overdue at its deadline, then reminds and esca
           "[audit]") {
   const absl::Time deadline = absl::FromUnixSeconds(1'800'000'000);
   const SupervisionPolicy policy{.remind_every = absl::Hours(24), .escalate_after = absl::Hours(72)};
-  DueTimer t{.id = 1, .work_order_id = 9, .kind = "deadline", .due_at = deadline,
+  DueTimer t{.work_order_id = 9, .kind = "deadline", .due_at = deadline,
              .state = S::WORK_ORDER_STATE_RECTIFYING, .has_deadline = true, .deadline = deadline,
              .overdue = false, .path = kPath, .escalation = 0};
   // At the deadline: overdue, the unit's leader is told, reminders begin a day later.

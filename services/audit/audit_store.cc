@@ -72,15 +72,6 @@ ON CONFLICT (event_id) DO UPDATE SET event_level = EXCLUDED.event_level, descrip
   WHERE tasks.event_level <> EXCLUDED.event_level
 RETURNING id, (xmax = 0) AS inserted)sql";
 
-// A task's state follows its orders.
-constexpr char kRefreshTaskStateSql[] = R"sql(
-UPDATE tasks SET state = CASE
-    WHEN EXISTS (SELECT 1 FROM work_orders o WHERE o.task_id = tasks.id
-                 AND o.state NOT IN ({archived}, {cancelled}, {false_positive})) THEN {task.in_progress}
-    WHEN EXISTS (SELECT 1 FROM work_orders o WHERE o.task_id = tasks.id) THEN {task.closed}
-    ELSE {task.open} END
-WHERE id = $1)sql";
-
 constexpr char kPlanColumns[] = R"sql(
   id, name, description, first_day::text AS first_day, last_day::text AS last_day, theme_codes::text AS theme_codes,
   scope_unit, scope_descendants, created_by, extract(epoch FROM created_at)::float8 AS created_at)sql";
@@ -97,23 +88,54 @@ constexpr char kOrderColumns[] = R"sql(
   coalesce((SELECT r.submitted_by FROM rectifications r WHERE r.work_order_id = o.id ORDER BY r.n DESC LIMIT 1), '')
     AS last_submitter)sql";
 
-constexpr char kInsertOrderSql[] = R"sql(
-INSERT INTO work_orders (task_id, unit_code, unit_path, title, finding, state, deadline, period_key, theme_code,
-                         source, created_by, created_at, updated_by, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7), $8, $9, $10, $11, to_timestamp($12), $11, to_timestamp($12))
-RETURNING id)sql";
+// A new order of a task (locked, so that its state is written once at a
+// time), with its "created" (and "dispatched") log rows and deadline timer;
+// the task is in progress from then on. Returns the order, none when the task
+// does not exist.
+constexpr char kNewOrderStatement[] = "audit_new_order";
+constexpr char kNewOrderSql[] = R"sql(
+WITH task AS (
+  SELECT id, period_key, theme_code, source FROM tasks WHERE id = $1 FOR NO KEY UPDATE
+), o AS (
+  INSERT INTO work_orders (task_id, unit_code, unit_path, title, finding, state, deadline, period_key, theme_code,
+                           source, created_by, created_at, updated_by, updated_at)
+  SELECT id, $2, $3::text[], $4, $5, $6::smallint, to_timestamp($7::float8), period_key, theme_code, source, $8,
+         to_timestamp($9::float8), $8, to_timestamp($9::float8)
+  FROM task
+  RETURNING *
+), logged AS (
+  INSERT INTO work_order_log (work_order_id, at, actor, action, from_state, to_state, comment)
+  SELECT o.id, o.created_at, $8, a.action, a.from_state, a.to_state, ''
+  FROM o, (VALUES (1, 'created', 0, {draft}), (2, 'dispatched', {draft}, {dispatched}))
+          AS a(n, action, from_state, to_state)
+  WHERE a.n = 1 OR o.state = {dispatched}
+  ORDER BY a.n
+), armed AS (
+  INSERT INTO timers (kind, work_order_id, due_at, armed_at)
+  SELECT 'deadline', id, deadline, created_at FROM o WHERE state = {dispatched} AND deadline IS NOT NULL
+), tasked AS (
+  UPDATE tasks SET state = {task.in_progress} WHERE id IN (SELECT task_id FROM o) AND state <> {task.in_progress}
+)
+SELECT {order_columns} FROM o)sql";
 
-constexpr char kTaskForOrderSql[] =
-    "SELECT period_key, theme_code, source FROM tasks WHERE id = $1 FOR NO KEY UPDATE";
+// A work order's fact and the command's answer (the same record), in one statement.
+constexpr char kOrderRecordStatement[] = "audit_order_record";
+constexpr char kOrderRecordSql[] = R"sql(
+WITH fact AS (INSERT INTO facts (kind, record) VALUES ({fact.work_order}, $1))
+INSERT INTO commands (actor, key, method, request, answer, at)
+SELECT $2, $3, $4, $5, $1, to_timestamp($6::float8) WHERE $3::text <> '')sql";
 
 constexpr char kInsertLogSql[] = R"sql(
 INSERT INTO work_order_log (work_order_id, at, actor, action, from_state, to_state, comment)
 VALUES ($1, to_timestamp($2), $3, $4, $5, $6, $7))sql";
 
-// A whole transition in one statement (one round trip, one commit). $5 is
-// the time in microseconds since the epoch, exact.
-constexpr char kTransitionStatement[] = "audit_transition";
-constexpr char kTransitionSql[] = R"sql(
+// A whole transition in one statement (one round trip, one commit), made of
+// data-modifying CTEs: the order and its log row always, then only the parts
+// the transition needs (each table a statement names costs its locks and
+// index opens even when nothing is written there), then its fact and the
+// remembered answer. Every variant takes the same parameters, whose types the
+// last line declares; $5 is the time in microseconds since the epoch, exact.
+constexpr char kTransitionHead[] = R"sql(
 WITH moved AS (
   UPDATE work_orders SET state = $3::smallint, version = version + 1, updated_by = $4,
     updated_at = timestamptz 'epoch' + $5::bigint * interval '1 microsecond', reason = $6,
@@ -126,47 +148,83 @@ WITH moved AS (
   INSERT INTO work_order_log (work_order_id, at, actor, action, from_state, to_state, comment)
   SELECT id, timestamptz 'epoch' + $5::bigint * interval '1 microsecond', $4, $8, $7::smallint, $3::smallint, $6
   FROM moved
-), rectified AS (
+))sql";
+// The optional parts, in the order of TransitionPart.
+constexpr const char* kTransitionParts[] = {
+    // kRectification: the submitted rectification.
+    R"sql(, rectified AS (
   INSERT INTO rectifications (work_order_id, n, cause_analysis, measures, result, attachments, submitted_by,
                               submitted_at)
   SELECT id, (SELECT coalesce(max(r.n), 0) + 1 FROM rectifications r WHERE r.work_order_id = moved.id), $10, $11,
          $12, $13::text[], $4, timestamptz 'epoch' + $5::bigint * interval '1 microsecond'
-  FROM moved WHERE $14::boolean
-), closed AS (
+  FROM moved
+))sql",
+    // kCloseSupervision: nothing is owed any more.
+    R"sql(, closed AS (
   UPDATE supervision_orders SET closed_at = timestamptz 'epoch' + $5::bigint * interval '1 microsecond'
-  WHERE work_order_id IN (SELECT id FROM moved) AND closed_at IS NULL AND $15::boolean
-), dropped AS (
+  WHERE work_order_id IN (SELECT id FROM moved) AND closed_at IS NULL
+))sql",
+    // kDropTimers: the kinds in $16.
+    R"sql(, dropped AS (
   DELETE FROM timers WHERE work_order_id IN (SELECT id FROM moved) AND kind = ANY($16::text[])
-), armed AS (
+))sql",
+    // kArmDeadline: the order is owed again (kept when armed); $17 replaces it (an extension).
+    R"sql(, armed AS (
   INSERT INTO timers (kind, work_order_id, due_at, armed_at)
   SELECT 'deadline', id,
          CASE WHEN $17::boolean THEN deadline
               ELSE greatest(deadline, timestamptz 'epoch' + $5::bigint * interval '1 microsecond') END,
          timestamptz 'epoch' + $5::bigint * interval '1 microsecond'
-  FROM moved WHERE $18::boolean AND deadline IS NOT NULL AND ($17::boolean OR NOT overdue)
+  FROM moved WHERE deadline IS NOT NULL AND ($17::boolean OR NOT overdue)
   ON CONFLICT (work_order_id, kind) DO UPDATE SET due_at = EXCLUDED.due_at, armed_at = EXCLUDED.armed_at
     WHERE $17::boolean
-), queued AS (
+))sql",
+    // kOutbox: the whitelist request of a false positive.
+    R"sql(, queued AS (
   INSERT INTO outbox (key, kind, work_order_id, payload, created_at, next_at)
   SELECT $19, 'whitelist', id, $20, timestamptz 'epoch' + $5::bigint * interval '1 microsecond',
          timestamptz 'epoch' + $5::bigint * interval '1 microsecond'
-  FROM moved WHERE $19::text <> ''
+  FROM moved
   ON CONFLICT (key) DO NOTHING
-), tasked AS (
+))sql",
+    // kTaskState: the task's state follows its orders.
+    R"sql(, tasked AS (
   UPDATE tasks t SET state = CASE
       WHEN $3::smallint NOT IN ({archived}, {cancelled}, {false_positive})
         OR EXISTS (SELECT 1 FROM work_orders o WHERE o.task_id = t.id AND o.id <> $1
                    AND o.state NOT IN ({archived}, {cancelled}, {false_positive})) THEN {task.in_progress}
       ELSE {task.closed} END
-  FROM moved WHERE t.id = moved.task_id AND $21::boolean
-), fact AS (
+  FROM moved WHERE t.id = moved.task_id
+))sql",
+};
+constexpr char kTransitionTail[] = R"sql(, fact AS (
   INSERT INTO facts (kind, record) SELECT {fact.work_order}, $22 FROM moved
 ), remembered AS (
   INSERT INTO commands (actor, key, method, request, answer, at)
   SELECT $4, $23, $24, $25, $22, timestamptz 'epoch' + $5::bigint * interval '1 microsecond'
   FROM moved WHERE $23::text <> ''
 )
-SELECT task_id FROM moved)sql";
+SELECT task_id FROM moved
+WHERE ($10::text, $11::text, $12::text, $13::text[], $14::boolean, $15::boolean, $16::text[], $17::boolean,
+       $18::boolean, $19::text, $20::bytea, $21::boolean) IS NOT NULL OR true)sql";
+
+enum TransitionPart { kRectification, kCloseSupervision, kDropTimers, kArmDeadline, kOutbox, kTaskState, kParts };
+
+// The statement of the variant with the parts in `mask` (bit i: part i).
+const std::string& TransitionSql(int mask) {
+  static const std::vector<std::string>* const kVariants = [] {
+    auto* v = new std::vector<std::string>(1 << kParts);
+    for (int m = 0; m < (1 << kParts); ++m) {
+      std::string sql = kTransitionHead;
+      for (int part = 0; part < kParts; ++part) {
+        if (m & (1 << part)) sql += kTransitionParts[part];
+      }
+      (*v)[m] = Sql(absl::StrCat(sql, kTransitionTail).c_str());
+    }
+    return v;
+  }();
+  return (*kVariants)[mask];
+}
 
 // The order, its latest submitter and the caller's remembered answer, in one statement.
 constexpr char kLoadForCommandSql[] = R"sql(
@@ -174,12 +232,6 @@ SELECT {order_columns}, o.unit_path::text AS path, c.method AS prior_method, c.r
        c.answer AS prior_answer
 FROM work_orders o LEFT JOIN commands c ON c.actor = $2 AND c.key = $3
 WHERE o.id = $1)sql";
-
-constexpr char kInsertRectificationSql[] = R"sql(
-INSERT INTO rectifications (work_order_id, n, cause_analysis, measures, result, attachments, submitted_by,
-                            submitted_at)
-VALUES ($1, (SELECT coalesce(max(n), 0) + 1 FROM rectifications WHERE work_order_id = $1), $2, $3, $4, $5, $6,
-        to_timestamp($7)))sql";
 
 constexpr char kRectificationsSql[] = R"sql(
 SELECT cause_analysis, measures, result, attachments::text AS attachments, submitted_by,
@@ -190,25 +242,8 @@ constexpr char kLogSql[] = R"sql(
 SELECT extract(epoch FROM at)::float8 AS at, actor, action, from_state, to_state, comment
 FROM work_order_log WHERE work_order_id = $1 ORDER BY at, ctid)sql";
 
-// A deadline timer for an order the unit owes (kept when it already has one).
-constexpr char kArmDeadlineSql[] = R"sql(
-INSERT INTO timers (kind, work_order_id, due_at, armed_at)
-SELECT 'deadline', id, greatest(deadline, to_timestamp($2)), to_timestamp($2) FROM work_orders
-WHERE id = $1 AND deadline IS NOT NULL AND NOT overdue
-ON CONFLICT (work_order_id, kind) DO NOTHING)sql";
-constexpr char kReplaceDeadlineSql[] = R"sql(
-INSERT INTO timers (kind, work_order_id, due_at, armed_at) VALUES ('deadline', $1, to_timestamp($2), to_timestamp($3))
-ON CONFLICT (work_order_id, kind) DO UPDATE SET due_at = EXCLUDED.due_at, armed_at = EXCLUDED.armed_at)sql";
-constexpr char kDropTimersSql[] = "DELETE FROM timers WHERE work_order_id = $1 AND kind = ANY($2::text[])";
-constexpr char kCloseSupervisionSql[] =
-    "UPDATE supervision_orders SET closed_at = to_timestamp($2) WHERE work_order_id = $1 AND closed_at IS NULL";
-
-constexpr char kInsertOutboxSql[] = R"sql(
-INSERT INTO outbox (key, kind, work_order_id, payload, created_at, next_at)
-VALUES ($1, 'whitelist', $2, $3, to_timestamp($4), to_timestamp($4)) ON CONFLICT (key) DO NOTHING)sql";
-
 constexpr char kDueTimersSql[] = R"sql(
-SELECT t.id, t.kind, t.work_order_id, extract(epoch FROM t.due_at)::float8 AS due_at, o.state,
+SELECT t.kind, t.work_order_id, extract(epoch FROM t.due_at)::float8 AS due_at, o.state,
        extract(epoch FROM o.deadline)::float8 AS deadline, o.overdue, o.unit_path::text AS unit_path,
        coalesce((SELECT max(s.escalation) FROM supervision_orders s WHERE s.work_order_id = o.id
                  AND s.closed_at IS NULL), 0) AS escalation
@@ -229,8 +264,9 @@ ON CONFLICT (work_order_id, escalation) WHERE work_order_id IS NOT NULL DO UPDAT
 constexpr char kRemindSql[] = R"sql(
 UPDATE supervision_orders SET reminders = reminders + 1, last_reminded_at = to_timestamp($2)
 WHERE work_order_id = $1 AND closed_at IS NULL)sql";
-constexpr char kRearmTimerSql[] = "UPDATE timers SET due_at = to_timestamp($2), armed_at = to_timestamp($3) WHERE id = $1";
-constexpr char kDeleteTimerSql[] = "DELETE FROM timers WHERE id = $1";
+constexpr char kRearmTimerSql[] =
+    "UPDATE timers SET due_at = to_timestamp($3), armed_at = to_timestamp($4) WHERE work_order_id = $1 AND kind = $2";
+constexpr char kDeleteTimerSql[] = "DELETE FROM timers WHERE work_order_id = $1 AND kind = $2";
 constexpr char kArmRemindSql[] = R"sql(
 INSERT INTO timers (kind, work_order_id, due_at, armed_at) VALUES ('remind', $1, to_timestamp($2), to_timestamp($3))
 ON CONFLICT (work_order_id, kind) DO UPDATE SET due_at = EXCLUDED.due_at)sql";
@@ -529,25 +565,26 @@ absl::StatusOr<v1::WorkOrder> OrderFact(pqxx::work& tx, int64_t id) {
   return order;
 }
 
-// Inserts a new work order with its "created" (and "dispatched") log rows
-// and its deadline timer; returns its id.
-int64_t InsertOrder(pqxx::work& tx, int64_t task_id, const std::string& unit, const std::vector<std::string>& path,
-                    const std::string& title, const std::string& finding, bool dispatch,
-                    std::optional<absl::Time> deadline, const std::string& period_key, const std::string& theme,
-                    int source, const std::string& actor, absl::Time now) {
+// Inserts a new work order (see kNewOrderSql) and writes its fact and the
+// command's answer; NOT_FOUND when the task does not exist.
+absl::StatusOr<v1::WorkOrder> InsertOrder(pqxx::work& tx, int64_t task_id, const std::string& unit,
+                                          const std::vector<std::string>& path, const std::string& title,
+                                          const std::string& finding, bool dispatch,
+                                          std::optional<absl::Time> deadline, const std::string& actor,
+                                          absl::Time now, const Command& command) {
+  static const std::string* const kSql =
+      new std::string(absl::StrReplaceAll(Sql(kNewOrderSql), {{"{order_columns}", kOrderColumns}}));
+  tx.conn().prepare(kNewOrderStatement, *kSql);  // once per connection
+  tx.conn().prepare(kOrderRecordStatement, Sql(kOrderRecordSql));
   const v1::WorkOrderState state = dispatch ? v1::WORK_ORDER_STATE_DISPATCHED : v1::WORK_ORDER_STATE_DRAFT;
-  const int64_t id =
-      tx.exec_params1(kInsertOrderSql, task_id, unit, TextArray(path), title, finding, static_cast<int>(state),
-                      deadline ? std::optional<double>(Epoch(*deadline)) : std::nullopt, period_key, theme, source,
-                      actor, Epoch(now))[0]
-          .as<int64_t>();
-  Log(tx, id, now, actor, "created", v1::WORK_ORDER_STATE_UNSPECIFIED, v1::WORK_ORDER_STATE_DRAFT, "");
-  if (dispatch) {
-    Log(tx, id, now, actor, "dispatched", v1::WORK_ORDER_STATE_DRAFT, v1::WORK_ORDER_STATE_DISPATCHED, "");
-    tx.exec_params(kArmDeadlineSql, id, Epoch(now));
-  }
-  tx.exec_params(Sql(kRefreshTaskStateSql), task_id);
-  return id;
+  const pqxx::result r =
+      tx.exec_prepared(kNewOrderStatement, task_id, unit, TextArray(path), title, finding, static_cast<int>(state),
+                       deadline ? std::optional<double>(Epoch(*deadline)) : std::nullopt, actor, Epoch(now));
+  if (r.empty()) return absl::NotFoundError(absl::StrCat("task_id: no task ", task_id));
+  v1::WorkOrder order = OrderFromRow(r[0]);
+  tx.exec_prepared(kOrderRecordStatement, pqxx::binarystring(order.SerializeAsString()), command.actor, command.key,
+                   command.method, pqxx::binarystring(command.request), Epoch(now));
+  return order;
 }
 
 std::string PeriodDay(const std::string& key, bool last) {
@@ -690,16 +727,11 @@ absl::StatusOr<v1::WorkOrder> AuditStore::CreateWorkOrder(const v1::CreateWorkOr
   v1::WorkOrder out;
   AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
     pqxx::work tx(c);
-    const pqxx::result task = tx.exec_params(kTaskForOrderSql, request.task_id());
-    if (task.empty()) return absl::NotFoundError(absl::StrCat("task_id: no task ", request.task_id()));
-    const int64_t id =
-        InsertOrder(tx, request.task_id(), request.unit_code(), path, request.title(), request.finding(),
-                    request.dispatch(),
-                    request.has_deadline() ? std::optional<absl::Time>(TimeOf(request.deadline())) : std::nullopt,
-                    task[0]["period_key"].as<std::string>(), task[0]["theme_code"].as<std::string>(),
-                    task[0]["source"].as<int>(), actor, now);
-    AW_ASSIGN_OR_RETURN(out, OrderFact(tx, id));
-    RecordCommand(tx, command, out, now);
+    AW_ASSIGN_OR_RETURN(
+        out, InsertOrder(tx, request.task_id(), request.unit_code(), path, request.title(), request.finding(),
+                         request.dispatch(),
+                         request.has_deadline() ? std::optional<absl::Time>(TimeOf(request.deadline())) : std::nullopt,
+                         actor, now, command));
     tx.commit();
     return absl::OkStatus();
   }));
@@ -751,19 +783,26 @@ absl::StatusOr<v1::WorkOrder> AuditStore::ApplyTransition(const TransitionWrite&
   const bool leaves_unit = Ended(w.to) || (AwaitsUnit(w.from) && !AwaitsUnit(w.to));
   const bool extend_future = w.action == Action::kExtend && w.deadline && *w.deadline > now;
   std::vector<std::string> drop;
-  if (leaves_unit) drop = {"deadline", "remind"};
+  // A deadline timer outlives a submission (it drops itself if it fires
+  // while nothing is owed, and a rejection finds it still armed).
+  if (leaves_unit) drop = Ended(w.to) ? std::vector<std::string>{"deadline", "remind"} : std::vector<std::string>{"remind"};
   if (extend_future) drop = {"remind"};
   const bool replace_deadline = w.action == Action::kExtend && AwaitsUnit(w.to);
   const bool arm = replace_deadline || (AwaitsUnit(w.to) && !leaves_unit);
   const v1::Rectification none;
   const v1::Rectification& rect = w.rectification != nullptr ? *w.rectification : none;
   const std::string record = next.SerializeAsString();
+  const int mask = (w.rectification != nullptr ? 1 << kRectification : 0) |
+                   (leaves_unit || extend_future ? 1 << kCloseSupervision : 0) |
+                   (!drop.empty() ? 1 << kDropTimers : 0) | (arm ? 1 << kArmDeadline : 0) |
+                   (w.whitelist != nullptr ? 1 << kOutbox : 0) |
+                   (Ended(w.to) || w.action == Action::kDispatch ? 1 << kTaskState : 0);
   AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
-    static const std::string* const kSql = new std::string(Sql(kTransitionSql));
-    c.prepare(kTransitionStatement, *kSql);  // once per connection
+    const std::string name = absl::StrCat("audit_transition_", mask);
+    c.prepare(name, TransitionSql(mask));  // once per connection and variant
     pqxx::nontransaction tx(c);
     const pqxx::result moved = tx.exec_prepared(
-        kTransitionStatement, w.work_order_id, w.expected_version, static_cast<int>(w.to), w.actor, micros,
+        name, w.work_order_id, w.expected_version, static_cast<int>(w.to), w.actor, micros,
         w.comment, static_cast<int>(w.from), std::string(ActionName(w.action)),
         w.deadline ? std::optional<double>(Epoch(*w.deadline)) : std::nullopt, rect.cause_analysis(),
         rect.measures(), rect.result(),
@@ -850,7 +889,6 @@ absl::StatusOr<int> AuditStore::RunDueTimers(absl::Time now, int limit,
     bool facts = false;
     for (const auto& r : tx.exec_params(kDueTimersSql, Epoch(now), limit)) {
       DueTimer t;
-      t.id = r["id"].as<int64_t>();
       t.kind = r["kind"].as<std::string>();
       t.work_order_id = r["work_order_id"].as<int64_t>();
       t.due_at = FromEpoch(r["due_at"].as<double>());
@@ -878,9 +916,9 @@ absl::StatusOr<int> AuditStore::RunDueTimers(absl::Time now, int limit,
       }
       if (d.remind) tx.exec_params(kRemindSql, t.work_order_id, Epoch(now));
       if (d.rearm) {
-        tx.exec_params(kRearmTimerSql, t.id, Epoch(*d.rearm), Epoch(now));
+        tx.exec_params(kRearmTimerSql, t.work_order_id, t.kind, Epoch(*d.rearm), Epoch(now));
       } else {
-        tx.exec_params(kDeleteTimerSql, t.id);
+        tx.exec_params(kDeleteTimerSql, t.work_order_id, t.kind);
       }
       if (d.arm_remind) tx.exec_params(kArmRemindSql, t.work_order_id, Epoch(*d.arm_remind), Epoch(now));
       if (d.mark_overdue || !d.raise.empty()) {
@@ -974,10 +1012,9 @@ absl::StatusOr<int> AuditStore::ApplyEvents(const std::vector<EventWork>& work, 
                            TextArray(w.path), e.period().key(), e.id(), e.rule_code(), e.level(), Epoch(now));
         if (!t.empty() && t[0]["inserted"].as<bool>()) {
           ++opened;
-          const int64_t order = InsertOrder(tx, t[0]["id"].as<int64_t>(), e.unit_code(), w.path, w.task_title,
-                                            e.message(), /*dispatch=*/true, w.order_deadline, e.period().key(),
-                                            e.theme_code(), v1::TASK_SOURCE_WARNING, "system", now);
-          AW_RETURN_IF_ERROR(OrderFact(tx, order).status());
+          AW_RETURN_IF_ERROR(InsertOrder(tx, t[0]["id"].as<int64_t>(), e.unit_code(), w.path, w.task_title,
+                                         e.message(), /*dispatch=*/true, w.order_deadline, "system", now, Command{})
+                                 .status());
         } else if (!t.empty()) {  // the event changed level: its open orders say so
           for (const auto& o : tx.exec_params(Sql(kOpenOrdersOfTaskSql), t[0]["id"].as<int64_t>())) {
             const auto s = static_cast<v1::WorkOrderState>(o["state"].as<int>());

@@ -13,7 +13,8 @@
 -- once read is never preceded later by a smaller one.
 CREATE SEQUENCE fact_seqs;
 CREATE TABLE facts (
-  id bigserial PRIMARY KEY,
+  id bigserial NOT NULL,         -- insertion order; indexed only while unnumbered
+
   seq bigint UNIQUE,             -- NULL until the sequencer numbers it
   kind smallint NOT NULL,        -- 1 deduction, 2 work order, 3 incident
   record bytea NOT NULL,         -- the auditwatch.v1 record as committed (a work order without its log)
@@ -30,7 +31,7 @@ BEGIN
     SELECT id, nextval('fact_seqs') AS seq
     FROM (SELECT id FROM facts WHERE seq IS NULL ORDER BY id) pending
   ), stamped AS (
-    UPDATE facts f SET seq = n.seq FROM numbered n WHERE f.id = n.id RETURNING f.seq
+    UPDATE facts f SET seq = n.seq FROM numbered n WHERE f.id = n.id AND f.seq IS NULL RETURNING f.seq
   )
   SELECT max(seq) INTO last FROM stamped;
   IF last IS NOT NULL THEN
@@ -76,7 +77,7 @@ CREATE TABLE tasks (
   created_at timestamptz NOT NULL,
   updated_by text NOT NULL,
   updated_at timestamptz NOT NULL
-);
+) WITH (fillfactor = 80);
 CREATE INDEX tasks_path ON tasks USING gin (scope_path);
 CREATE INDEX tasks_period ON tasks (period_key, theme_code);
 
@@ -176,12 +177,11 @@ CREATE INDEX supervision_path ON supervision_orders USING gin (unit_path);
 -- ('remind'). Claimed with FOR UPDATE SKIP LOCKED; a row is deleted in the
 -- transaction that acts on it, so it fires once.
 CREATE TABLE timers (
-  id bigserial PRIMARY KEY,
-  kind text NOT NULL,
   work_order_id bigint NOT NULL REFERENCES work_orders (id),
+  kind text NOT NULL,
   due_at timestamptz NOT NULL,
   armed_at timestamptz NOT NULL,
-  UNIQUE (work_order_id, kind)
+  PRIMARY KEY (work_order_id, kind)
 );
 CREATE INDEX timers_due ON timers (due_at);
 
