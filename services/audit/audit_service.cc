@@ -86,6 +86,12 @@ absl::StatusOr<absl::CivilDay> Day(const std::string& text, const char* field) {
   return day;
 }
 
+// The first answer to a retried command, as it was answered.
+absl::Status Replay(const std::string& bytes, google::protobuf::Message* answer) {
+  if (!answer->ParseFromString(bytes)) return absl::InternalError("a remembered answer does not decode");
+  return absl::OkStatus();
+}
+
 KeyPage KeyPageOf(const Page& page) { return KeyPage{.before = page.after_id(), .limit = page.size + 1}; }
 
 template <typename T>
@@ -105,10 +111,7 @@ absl::Status AuditServiceImpl::Idempotent(const Command& command, google::protob
                                           const std::function<absl::Status()>& run) {
   for (int attempt = 0;; ++attempt) {
     AW_ASSIGN_OR_RETURN(const std::optional<std::string> prior, p_.store->PriorAnswer(command));
-    if (prior) {
-      if (!answer->ParseFromString(*prior)) return absl::InternalError("a remembered answer does not decode");
-      return absl::OkStatus();
-    }
+    if (prior) return Replay(*prior, answer);
     const absl::Status ran = run();
     // A retry that raced its twin: the key is taken now, so its answer is there.
     if (ran.code() == absl::StatusCode::kAlreadyExists && attempt == 0) continue;
@@ -124,16 +127,7 @@ absl::Status AuditServiceImpl::Transit(const Ctx& ctx, const char* method, const
   const Command remembered = CommandOf(caller, method, request, command.idempotency_key());
   // The order and any first answer to this key, in one read.
   AW_ASSIGN_OR_RETURN(const AuditStore::Loaded loaded, p_.store->LoadForCommand(command.work_order_id(), remembered));
-  auto replay = [&](const std::string& prior_method, const std::string& prior_request,
-                    const std::string& prior_answer) -> absl::Status {
-    if (prior_method != remembered.method || prior_request != remembered.request) {
-      return absl::InvalidArgumentError(absl::StrCat("idempotency_key: ", remembered.key,
-                                                     " was used for another request (", prior_method, ")"));
-    }
-    if (!answer->ParseFromString(prior_answer)) return absl::InternalError("a remembered answer does not decode");
-    return absl::OkStatus();
-  };
-  if (loaded.prior_answer) return replay(*loaded.prior_method, *loaded.prior_request, *loaded.prior_answer);
+  if (loaded.prior_answer) return Replay(*loaded.prior_answer, answer);
   AW_ASSIGN_OR_RETURN(const v1::WorkOrderState to,
                       Decide(action, loaded.facts, caller, command.expected_version()));
   TransitionWrite w;
@@ -151,10 +145,7 @@ absl::Status AuditServiceImpl::Transit(const Ctx& ctx, const char* method, const
                         applied.status().code() == absl::StatusCode::kAlreadyExists)) {
     // Its twin (a retry of the same command) may have committed meanwhile.
     AW_ASSIGN_OR_RETURN(const std::optional<std::string> prior, p_.store->PriorAnswer(remembered));
-    if (prior) {
-      if (!answer->ParseFromString(*prior)) return absl::InternalError("a remembered answer does not decode");
-      return absl::OkStatus();
-    }
+    if (prior) return Replay(*prior, answer);
   }
   AW_RETURN_IF_ERROR(applied.status());
   *answer = *std::move(applied);

@@ -240,7 +240,7 @@ FROM rectifications WHERE work_order_id = $1 ORDER BY n)sql";
 
 constexpr char kLogSql[] = R"sql(
 SELECT extract(epoch FROM at)::float8 AS at, actor, action, from_state, to_state, comment
-FROM work_order_log WHERE work_order_id = $1 ORDER BY at, ctid)sql";
+FROM work_order_log WHERE work_order_id = $1 ORDER BY n)sql";
 
 constexpr char kDueTimersSql[] = R"sql(
 SELECT t.kind, t.work_order_id, extract(epoch FROM t.due_at)::float8 AS due_at, o.state,
@@ -514,6 +514,17 @@ v1::Deduction DeductionFromRow(const pqxx::row& r) {
   return d;
 }
 
+// The remembered answer of `command`'s key, as stored with `method` and
+// `request`; INVALID_ARGUMENT when the key came with another request.
+absl::StatusOr<std::string> Replayed(const Command& command, const pqxx::field& method, const pqxx::field& request,
+                                     const pqxx::field& answer) {
+  if (method.as<std::string>() != command.method || pqxx::binarystring(request).str() != command.request) {
+    return absl::InvalidArgumentError(absl::StrCat("idempotency_key: ", command.key, " was used for another request (",
+                                                   method.as<std::string>(), ")"));
+  }
+  return pqxx::binarystring(answer).str();
+}
+
 // --- Pieces of transactions --------------------------------------------------------------
 
 void AppendFact(pqxx::work& tx, int kind, const google::protobuf::Message& record) {
@@ -604,12 +615,7 @@ absl::StatusOr<std::optional<std::string>> AuditStore::PriorAnswer(const Command
     pqxx::read_transaction tx(c);
     const pqxx::result r = tx.exec_params(kPriorAnswerSql, command.actor, command.key);
     if (r.empty()) return absl::OkStatus();
-    if (r[0]["method"].as<std::string>() != command.method ||
-        pqxx::binarystring(r[0]["request"]).str() != command.request) {
-      return absl::InvalidArgumentError(absl::StrCat("idempotency_key: ", command.key, " was used for another request (",
-                                                     r[0]["method"].as<std::string>(), ")"));
-    }
-    out = pqxx::binarystring(r[0]["answer"]).str();
+    AW_ASSIGN_OR_RETURN(out, Replayed(command, r[0]["method"], r[0]["request"], r[0]["answer"]));
     return absl::OkStatus();
   }));
   return out;
@@ -753,9 +759,8 @@ absl::StatusOr<AuditStore::Loaded> AuditStore::LoadForCommand(int64_t id, const 
     out.facts.path = TextArrayOf(r[0]["path"]);
     out.facts.last_submitter = r[0]["last_submitter"].as<std::string>();
     if (!r[0]["prior_method"].is_null()) {
-      out.prior_method = r[0]["prior_method"].as<std::string>();
-      out.prior_request = pqxx::binarystring(r[0]["prior_request"]).str();
-      out.prior_answer = pqxx::binarystring(r[0]["prior_answer"]).str();
+      AW_ASSIGN_OR_RETURN(out.prior_answer,
+                          Replayed(command, r[0]["prior_method"], r[0]["prior_request"], r[0]["prior_answer"]));
       return absl::OkStatus();
     }
     // The rectifications, for the record the transition writes (there are
@@ -886,7 +891,6 @@ absl::StatusOr<int> AuditStore::RunDueTimers(absl::Time now, int limit,
   AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
     done.clear();
     pqxx::work tx(c);
-    bool facts = false;
     for (const auto& r : tx.exec_params(kDueTimersSql, Epoch(now), limit)) {
       DueTimer t;
       t.kind = r["kind"].as<std::string>();
@@ -921,13 +925,9 @@ absl::StatusOr<int> AuditStore::RunDueTimers(absl::Time now, int limit,
         tx.exec_params(kDeleteTimerSql, t.work_order_id, t.kind);
       }
       if (d.arm_remind) tx.exec_params(kArmRemindSql, t.work_order_id, Epoch(*d.arm_remind), Epoch(now));
-      if (d.mark_overdue || !d.raise.empty()) {
-        AW_RETURN_IF_ERROR(OrderFact(tx, t.work_order_id).status());
-        facts = true;
-      }
+      if (d.mark_overdue || !d.raise.empty()) AW_RETURN_IF_ERROR(OrderFact(tx, t.work_order_id).status());
       done.emplace_back(std::move(t), d);
     }
-    (void)facts;
     tx.commit();
     return absl::OkStatus();
   }));

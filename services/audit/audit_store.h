@@ -123,11 +123,12 @@ class AuditStore {
                                                 absl::Time now, const Command& command);
   // What a command on an order needs, read in one statement: the order as the
   // state machine sees it, the order itself (with its rectifications), and
-  // the first answer to the caller's key if there is one.
+  // the first answer to the caller's key if there is one (INVALID_ARGUMENT
+  // when the key came with another request).
   struct Loaded {
     OrderFacts facts;
     v1::WorkOrder order;
-    std::optional<std::string> prior_method, prior_request, prior_answer;
+    std::optional<std::string> prior_answer;
   };
   absl::StatusOr<Loaded> LoadForCommand(int64_t id, const Command& command);
   // Commits a transition of `current` (as loaded) in one statement — the

@@ -124,6 +124,7 @@ CREATE TABLE rectifications (
 -- Who did what to an order, when, from which state to which, and why. Rows
 -- are only ever added: the trigger refuses UPDATE and DELETE.
 CREATE TABLE work_order_log (
+  n bigserial,                    -- the order rows were written in
   work_order_id bigint NOT NULL REFERENCES work_orders (id),
   at timestamptz NOT NULL,
   actor text NOT NULL,
@@ -132,7 +133,7 @@ CREATE TABLE work_order_log (
   to_state smallint NOT NULL,
   comment text NOT NULL DEFAULT ''
 );
-CREATE INDEX work_order_log_order ON work_order_log (work_order_id, at);
+CREATE INDEX work_order_log_order ON work_order_log (work_order_id, n);
 CREATE FUNCTION refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   RAISE EXCEPTION '% is append-only', TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';
