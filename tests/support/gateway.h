@@ -22,7 +22,9 @@ class Gateway {
  public:
   explicit Gateway(const TestDatabase& db, std::vector<std::string> args = {})
       : process_("all", db.url(), std::move(args)) {
-    REQUIRE(WaitForHealth(process_.address("ingest"), "", "SERVING") == "SERVING");
+    for (const char* backend : {"ingest", "monitor", "audit"}) {
+      REQUIRE(WaitForHealth(process_.address(backend), "", "SERVING") == "SERVING");
+    }
     REQUIRE(WaitForHealth(process_.address("gateway"), "auditwatch.v1.GatewayService", "SERVING") == "SERVING");
     admin_key_ = Bootstrap();
     via_gateway_ = auditwatch::v1::IngestService::NewStub(Channel(admin_key_));
