@@ -38,11 +38,17 @@ std::unique_ptr<grpc::ClientContext> Context() {
   return ctx;
 }
 
+// This run's commands: a retry within the run reuses its key, another run has its own.
+const std::string& RunId() {
+  static const std::string* const kRun = new std::string(absl::StrCat(absl::ToUnixMicros(absl::Now())));
+  return *kRun;
+}
+
 v1::WorkOrderCommand Cmd(const v1::WorkOrder& o, const std::string& step, const std::string& comment = "") {
   v1::WorkOrderCommand c;
   c.set_work_order_id(o.id());
   c.set_expected_version(o.audit().version());
-  c.set_idempotency_key(absl::StrCat("audit-drive-", o.id(), "-", step));
+  c.set_idempotency_key(absl::StrCat("audit-drive-", RunId(), "-", o.id(), "-", step));
   c.set_comment(comment);
   return c;
 }
@@ -104,26 +110,53 @@ int AuditDrive(const Flags& flags) {
   auto centre = v1::AuditService::NewStub(channels[2]);
   auto centre2 = v1::AuditService::NewStub(channels[3]);
 
-  // Wait until the warning events have become tasks: the county's orders stop growing.
-  v1::ListWorkOrdersRequest mine;
-  mine.mutable_scope()->set_unit_code(county);
-  mine.mutable_scope()->set_include_descendants(true);
+  // Wait until the warning events have become tasks: the orders stop growing.
   size_t seen = 0;
   int steady = 0;
-  const absl::Time give_up = absl::Now() + absl::Seconds(120);
+  const absl::Time give_up = absl::Now() + absl::Seconds(180);
   while (steady < 3 && absl::Now() < give_up) {
-    const size_t n = Orders(*centre, mine).size();
+    const size_t n = Orders(*centre, v1::ListWorkOrdersRequest()).size();
     steady = n > 0 && n == seen ? steady + 1 : 0;
     seen = n;
     absl::SleepFor(absl::Seconds(1));
   }
-  std::fprintf(stderr, "work orders opened from warning events in %s: %zu\n", county.c_str(), seen);
+  v1::ListWorkOrdersRequest mine;
+  mine.mutable_scope()->set_unit_code(county);
+  mine.mutable_scope()->set_include_descendants(true);
+  std::fprintf(stderr, "work orders opened from warning events: %zu in the province, %zu in %s\n", seen,
+               Orders(*centre, mine).size(), county.c_str());
+  const std::vector<v1::WorkOrder> all_mine = Orders(*centre, mine);
   mine.add_states(v1::WORK_ORDER_STATE_DISPATCHED);
   std::vector<v1::WorkOrder> sample = Orders(*centre, mine);
   if (sample.size() < 5) {
-    std::fprintf(stderr, "awctl audit-drive: %s has %zu dispatched orders; 5 are needed\n", county.c_str(),
-                 sample.size());
-    return 1;
+    // An earlier run has handled them: a routine audit of the county provides the rest.
+    std::fprintf(stderr, "%s has %zu dispatched orders (an earlier run handled the others); a routine audit adds %zu\n",
+                 county.c_str(), sample.size(), 5 - sample.size());
+    v1::CreateTaskRequest task;
+    task.mutable_task()->set_source(v1::TASK_SOURCE_ROUTINE);
+    task.mutable_task()->set_theme_code(all_mine.empty() ? "ROUTINE" : all_mine[0].theme_code());
+    task.mutable_task()->set_title(absl::StrCat("常态稽查 ", county));
+    task.mutable_task()->mutable_scope()->set_unit_code(county);
+    task.mutable_task()->mutable_scope()->set_include_descendants(true);
+    task.mutable_task()->mutable_period()->set_key(all_mine.empty() ? "2025-12" : all_mine[0].period().key());
+    task.set_idempotency_key(absl::StrCat("audit-drive-", RunId(), "-sample"));
+    v1::AuditTask made;
+    if (grpc::Status s = centre->CreateTask(Context().get(), task, &made); !s.ok()) return Failed("CreateTask", s);
+    for (size_t i = sample.size(); i < 5; ++i) {
+      v1::CreateWorkOrderRequest req;
+      req.set_task_id(made.id());
+      req.set_unit_code(county);
+      req.set_title(absl::StrCat("常态稽查 ", i + 1));
+      req.set_finding("月度抽查");
+      req.mutable_deadline()->set_seconds(absl::ToUnixSeconds(absl::Now() + absl::Hours(24 * 7)));
+      req.set_dispatch(true);
+      req.set_idempotency_key(absl::StrCat("audit-drive-", RunId(), "-sample-", i));
+      v1::WorkOrder o;
+      if (grpc::Status s = centre->CreateWorkOrder(Context().get(), req, &o); !s.ok()) {
+        return Failed("CreateWorkOrder", s);
+      }
+      sample.insert(sample.begin(), o);  // newest first, as listed
+    }
   }
   std::reverse(sample.begin(), sample.end());  // oldest first
   sample.resize(5);
@@ -206,7 +239,7 @@ int AuditDrive(const Flags& flags) {
     task.mutable_task()->mutable_scope()->set_unit_code(county);
     task.mutable_task()->mutable_scope()->set_include_descendants(true);
     *task.mutable_task()->mutable_period() = sample[0].period();
-    task.set_idempotency_key(absl::StrCat("audit-drive-routine-", county, "-", sample[0].period().key()));
+    task.set_idempotency_key(absl::StrCat("audit-drive-", RunId(), "-routine"));
     v1::AuditTask made;
     if (grpc::Status s = centre->CreateTask(Context().get(), task, &made); !s.ok()) return Failed("CreateTask", s);
     for (int i = 0; i < 2; ++i) {
@@ -218,7 +251,7 @@ int AuditDrive(const Flags& flags) {
       const int64_t due = absl::ToUnixSeconds(absl::Now() + absl::Seconds(2));
       req.mutable_deadline()->set_seconds(due);
       req.set_dispatch(true);
-      req.set_idempotency_key(absl::StrCat("audit-drive-routine-order-", made.id(), "-", i));
+      req.set_idempotency_key(absl::StrCat("audit-drive-", RunId(), "-routine-order-", i));
       v1::WorkOrder o;
       if (grpc::Status s = centre->CreateWorkOrder(Context().get(), req, &o); !s.ok()) {
         return Failed("CreateWorkOrder", s);
@@ -242,11 +275,18 @@ int AuditDrive(const Flags& flags) {
   v1::ListSupervisionOrdersRequest sup;
   sup.set_open_only(true);
   sup.mutable_page()->set_page_size(1000);
-  v1::ListSupervisionOrdersResponse sups;
-  if (grpc::Status s = centre->ListSupervisionOrders(Context().get(), sup, &sups); !s.ok()) {
-    return Failed("ListSupervisionOrders", s);
+  int from_warnings = 0, for_overdue = 0;
+  for (;;) {
+    v1::ListSupervisionOrdersResponse page;
+    if (grpc::Status s = centre->ListSupervisionOrders(Context().get(), sup, &page); !s.ok()) {
+      return Failed("ListSupervisionOrders", s);
+    }
+    for (const auto& so : page.orders()) (so.work_order_id() != 0 ? for_overdue : from_warnings)++;
+    if (page.page().next_page_token().empty()) break;
+    sup.mutable_page()->set_page_token(page.page().next_page_token());
   }
-  std::printf("open supervision orders: %d%s\n", sups.orders_size(), sups.page().next_page_token().empty() ? "" : "+");
+  std::printf("open supervision orders: %d for overdue orders, %d raised by warning levels\n", for_overdue,
+              from_warnings);
   // The rates of the province's cities for the sample's period.
   auto ingest = v1::IngestService::NewStub(channels[2]);
   v1::ListUnitsRequest roots;
