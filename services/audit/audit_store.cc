@@ -283,6 +283,9 @@ VALUES ($1, $2, $3, 1, $4, $5, to_timestamp($6))
 ON CONFLICT (event_id) WHERE event_id IS NOT NULL DO UPDATE SET reason = EXCLUDED.reason
   WHERE supervision_orders.reason <> EXCLUDED.reason)sql";
 
+constexpr char kCloseEventSupervisionSql[] =
+    "UPDATE supervision_orders SET closed_at = to_timestamp($2) WHERE event_id = $1 AND closed_at IS NULL";
+
 constexpr char kClaimOutboxSql[] = R"sql(
 SELECT id, key, kind, coalesce(work_order_id, 0) AS work_order_id, payload, attempts FROM outbox
 WHERE delivered_at IS NULL AND next_at <= to_timestamp($1)
@@ -1006,6 +1009,7 @@ absl::StatusOr<int> AuditStore::ApplyEvents(const std::vector<EventWork>& work, 
     if (at >= to) return absl::OkStatus();  // another replica got here first
     for (const EventWork& w : work) {
       const v1::WarningEvent& e = w.event;
+      if (w.ended) tx.exec_params(kCloseEventSupervisionSql, e.id(), Epoch(now));
       if (w.actions.task) {
         const pqxx::result t =
             tx.exec_params(Sql(kUpsertEventTaskSql), e.theme_code(), w.task_title, e.message(), e.unit_code(),

@@ -81,6 +81,7 @@ struct TransitionWrite {
 struct EventWork {
   v1::WarningEvent event;
   EventActions actions;
+  bool ended = false;  // resolved or suppressed: its supervision order closes
   std::vector<std::string> path;  // of the event's unit
   std::string task_title;
   absl::Time order_deadline;

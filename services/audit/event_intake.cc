@@ -60,7 +60,11 @@ absl::Status EventIntake::Handle(const v1::EventChange& change) {
   const v1::WarningEvent& e = change.event();
   std::vector<EventWork> work;
   const bool live = e.state() == v1::EVENT_STATE_OPEN || e.state() == v1::EVENT_STATE_ACKNOWLEDGED;
-  if (live && e.level() > 0) {
+  if (!live) {
+    EventWork& w = work.emplace_back();
+    w.event = e;
+    w.ended = true;
+  } else if (e.level() > 0) {
     auto rule = RuleOf(e.rule_code());
     if (!rule.ok() && rule.status().code() != absl::StatusCode::kNotFound) return rule.status();
     const EventActions actions = rule.ok() ? ActionsOf(*rule, e.level()) : EventActions{};

@@ -5,7 +5,8 @@
 // transaction with the move of the cursor. An event yields one task ever
 // (unique in the schema, also across a crash between commit and cursor); an
 // escalation updates its task and says so in its open orders' logs; a
-// suppressed (whitelisted) event yields nothing. Any number of replicas may
+// suppressed (whitelisted) event yields nothing, and an event that resolves
+// or is suppressed closes the supervision order its level raised. Any number of replicas may
 // run it: each page is applied by the first to lock the cursor. The rules'
 // actions come from monitor (ListRules), fetched again when a rule is unknown
 // or the copy is older than a few seconds. Thread-safe.

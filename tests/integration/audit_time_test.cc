@@ -294,6 +294,15 @@ TEST_CASE("A page of events applied twice, or again after a crash before the cur
   CHECK(*a.store.ApplyEvents({w}, 12, a.clock.Now()) == 0);
   CHECK(db.Query("SELECT count(*) FROM audit.supervision_orders") == "1");
   CHECK(db.Query("SELECT count(*) FROM audit.work_order_log WHERE action = 'escalated'") == "1");
+  // It resolves: its supervision order closes; the task and its order go on.
+  EventWork resolved;
+  resolved.event = w.event;
+  resolved.event.set_state(v1::EVENT_STATE_RESOLVED);
+  resolved.ended = true;
+  CHECK(db.Query("SELECT count(*) FROM audit.supervision_orders WHERE closed_at IS NULL") == "1");
+  CHECK(*a.store.ApplyEvents({resolved}, 13, a.clock.Now()) == 0);
+  CHECK(db.Query("SELECT count(*) FROM audit.supervision_orders WHERE closed_at IS NULL") == "0");
+  CHECK(db.Query("SELECT count(*) FROM audit.work_orders WHERE state = 2") == "1");
 }
 
 TEST_CASE("Deductions are corrected by new facts, and the feed carries every fact with its lineage",
