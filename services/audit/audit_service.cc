@@ -86,6 +86,15 @@ absl::StatusOr<absl::CivilDay> Day(const std::string& text, const char* field) {
   return day;
 }
 
+// `s`, a NOT_FOUND naming the request's `field` instead of the store's.
+template <typename T>
+absl::StatusOr<T> Naming(absl::StatusOr<T> s, absl::string_view field) {
+  if (s.ok() || s.status().code() != absl::StatusCode::kNotFound) return s;
+  const absl::string_view m = s.status().message();
+  const size_t colon = m.find(": ");
+  return absl::NotFoundError(absl::StrCat(field, ": ", colon == absl::string_view::npos ? m : m.substr(colon + 2)));
+}
+
 // The first answer to a retried command, as it was answered.
 absl::Status Replay(const std::string& bytes, google::protobuf::Message* answer) {
   if (!answer->ParseFromString(bytes)) return absl::InternalError("a remembered answer does not decode");
@@ -288,10 +297,7 @@ grpc::ServerUnaryReactor* AuditServiceImpl::CreateWorkOrder(Ctx* ctx, const v1::
       AW_RETURN_IF_ERROR(ValidateDeadline(req->deadline(), p_.clock->Now(), "deadline"));
     }
     AW_ASSIGN_OR_RETURN(const std::vector<std::string> path, p_.units->PathOf(req->unit_code(), "unit_code"));
-    AW_ASSIGN_OR_RETURN(const v1::AuditTask task, p_.store->GetTask(req->task_id()));
-    if (task.state() == v1::TASK_STATE_CLOSED && task.work_order_ids().empty()) {
-      return absl::FailedPreconditionError(absl::StrCat("task_id: task ", task.id(), " is closed"));
-    }
+    AW_ASSIGN_OR_RETURN(const v1::AuditTask task, Naming(p_.store->GetTask(req->task_id()), "task_id"));
     const bool inside = req->unit_code() == task.scope().unit_code() ||
                         (task.scope().include_descendants() &&
                          std::find(path.begin(), path.end(), task.scope().unit_code()) != path.end());
@@ -421,7 +427,7 @@ grpc::ServerUnaryReactor* AuditServiceImpl::GetWorkOrder(Ctx* ctx, const v1::Get
                                                          v1::WorkOrder* resp) {
   return FinishOnWorker(ctx, *p_.workers, [=, this]() -> absl::Status {
     if (req->id() <= 0) return absl::InvalidArgumentError("id: required");
-    AW_ASSIGN_OR_RETURN(*resp, p_.store->GetWorkOrder(req->id(), /*with_log=*/true));
+    AW_ASSIGN_OR_RETURN(*resp, Naming(p_.store->GetWorkOrder(req->id(), /*with_log=*/true), "id"));
     return absl::OkStatus();
   });
 }
@@ -564,7 +570,8 @@ grpc::ServerUnaryReactor* AuditServiceImpl::RegisterIncident(Ctx* ctx, const v1:
     const Command command = CommandOf(caller, "RegisterIncident", *req, req->idempotency_key());
     return Idempotent(command, resp, [&]() -> absl::Status {
       if (incident.work_order_id() != 0) {
-        AW_ASSIGN_OR_RETURN(const v1::WorkOrder order, p_.store->GetWorkOrder(incident.work_order_id(), false));
+        AW_ASSIGN_OR_RETURN(const v1::WorkOrder order, Naming(p_.store->GetWorkOrder(incident.work_order_id(), false),
+                                                              "incident.work_order_id"));
         if (incident.unit_code().empty()) incident.set_unit_code(order.unit_code());
         if (incident.period().key().empty()) *incident.mutable_period() = order.period();
       }

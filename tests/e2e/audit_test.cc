@@ -731,5 +731,73 @@ TEST_CASE("Rates per subtree match the values computed by hand, undefined where 
   CHECK(s.liu().GetRates(Deadline().get(), req, &refused).error_code() == Code::PERMISSION_DENIED);
 }
 
+TEST_CASE("Bad requests are refused naming the field, unknown records naming what is missing", "[e2e][audit]") {
+  TestDatabase db;
+  AuditStack s(db);
+  auto expect = [](const grpc::Status& st, Code code, const std::string& message) {
+    INFO(st.error_message());
+    CHECK(st.error_code() == code);
+    CHECK(st.error_message() == message);
+  };
+  v1::CreateTaskRequest task;
+  task.mutable_task()->set_source(v1::TASK_SOURCE_ROUTINE);
+  task.set_idempotency_key("t1");
+  v1::AuditTask made;
+  expect(s.centre().CreateTask(Deadline().get(), task, &made), Code::INVALID_ARGUMENT, "task.theme_code: required");
+  task.mutable_task()->set_theme_code("T-BILL");
+  task.mutable_task()->set_title("常态稽查");
+  expect(s.centre().CreateTask(Deadline().get(), task, &made), Code::INVALID_ARGUMENT, "task.period.key: required");
+  task.mutable_task()->mutable_period()->set_key("2026-13");
+  CHECK(s.centre().CreateTask(Deadline().get(), task, &made).error_code() == Code::INVALID_ARGUMENT);
+  task.mutable_task()->mutable_period()->set_key("2026-03");
+  task.mutable_task()->mutable_scope()->set_unit_code("NOPE");
+  expect(s.centre().CreateTask(Deadline().get(), task, &made), Code::NOT_FOUND, "task.scope.unit_code: no unit NOPE");
+  task.mutable_task()->set_source(v1::TASK_SOURCE_WARNING);
+  expect(s.centre().CreateTask(Deadline().get(), task, &made), Code::INVALID_ARGUMENT,
+         "task.source: tasks from warnings are opened by the service from events");
+  task.mutable_task()->set_source(v1::TASK_SOURCE_ROUTINE);
+  task.mutable_task()->mutable_scope()->set_unit_code("D1");
+  task.mutable_task()->mutable_scope()->set_include_descendants(true);
+  task.clear_idempotency_key();
+  expect(s.centre().CreateTask(Deadline().get(), task, &made), Code::INVALID_ARGUMENT,
+         "idempotency_key: required (a retry sends the same key)");
+  task.set_idempotency_key("t1");
+  REQUIRE(s.centre().CreateTask(Deadline().get(), task, &made).ok());
+  // A specialist may not create tasks (the gateway says so, naming the method's roles).
+  CHECK(s.wang().CreateTask(Deadline().get(), task, &made).error_code() == Code::PERMISSION_DENIED);
+
+  v1::CreateWorkOrderRequest order;
+  order.set_task_id(999999);
+  order.set_unit_code("S1");
+  order.set_title("x");
+  order.set_idempotency_key("o1");
+  v1::WorkOrder out;
+  expect(s.centre().CreateWorkOrder(Deadline().get(), order, &out), Code::NOT_FOUND, "task_id: no task 999999");
+  order.set_task_id(made.id());
+  order.set_unit_code("S3");
+  expect(s.centre().CreateWorkOrder(Deadline().get(), order, &out), Code::INVALID_ARGUMENT,
+         absl::StrCat("unit_code: S3 is outside the scope of task ", made.id(), " (D1)"));
+  order.set_unit_code("S1");
+  order.set_dispatch(true);
+  expect(s.centre().CreateWorkOrder(Deadline().get(), order, &out), Code::INVALID_ARGUMENT, "deadline: required");
+
+  v1::GetWorkOrderRequest get;
+  get.set_id(424242);
+  expect(s.admin().GetWorkOrder(Deadline().get(), get, &out), Code::NOT_FOUND, "id: no work order 424242");
+  v1::WorkOrderCommand cmd;
+  cmd.set_work_order_id(424242);
+  cmd.set_expected_version(1);
+  cmd.set_idempotency_key("k");
+  expect(s.wang().StartRectification(Deadline().get(), cmd, &out), Code::NOT_FOUND,
+         "work_order_id: no work order 424242");
+  cmd.clear_expected_version();
+  expect(s.wang().StartRectification(Deadline().get(), cmd, &out), Code::INVALID_ARGUMENT,
+         "command.expected_version: required (the order's audit.version as last read)");
+  v1::GetRatesRequest rates;
+  rates.mutable_scope()->set_unit_code("C1");
+  v1::GetRatesResponse r;
+  expect(s.centre().GetRates(Deadline().get(), rates, &r), Code::INVALID_ARGUMENT, "period.key: required");
+}
+
 }  // namespace
 }  // namespace aw::testing
