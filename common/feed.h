@@ -35,6 +35,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/background.h"
@@ -77,6 +78,49 @@ class FeedReader {
   virtual absl::Status Read(int64_t position, google::protobuf::Arena* arena, Batch* batch) = 0;
   // A message saying that nothing more is there up to `position`.
   virtual Message* Heartbeat(int64_t position, google::protobuf::Arena* arena) = 0;
+};
+
+// The usual reader: a store function that returns, in order, up to `limit`
+// changes after a position (each a Message whose `seq` is its position), and
+// the commit time of a change. Heartbeats are messages with only `seq` and
+// `heartbeat` set.
+//
+//   PagedFeedReader<v1::EventChange>([store](int64_t after, int limit) { return store->EventFeed(after, limit); },
+//                                    [](const v1::EventChange& c) { return TimeOf(c.event().updated_at()); });
+template <typename Message>
+class PagedFeedReader final : public FeedReader<Message> {
+ public:
+  using Fetch = std::function<absl::StatusOr<std::vector<Message>>(int64_t after, int limit)>;
+  using CommittedAt = std::function<absl::Time(const Message&)>;
+  PagedFeedReader(Fetch fetch, CommittedAt committed_at, int limit = 500)
+      : fetch_(std::move(fetch)), committed_at_(std::move(committed_at)), limit_(limit) {}
+
+  absl::Status Read(int64_t position, google::protobuf::Arena* arena,
+                    typename FeedReader<Message>::Batch* batch) override {
+    absl::StatusOr<std::vector<Message>> changes = fetch_(position, limit_);
+    if (!changes.ok()) return changes.status();
+    batch->reached = position;
+    for (Message& c : *changes) {
+      batch->reached = c.seq();
+      batch->committed.push_back(committed_at_(c));
+      auto* message = google::protobuf::Arena::CreateMessage<Message>(arena);
+      message->Swap(&c);
+      batch->messages.push_back(message);
+    }
+    return absl::OkStatus();
+  }
+
+  Message* Heartbeat(int64_t position, google::protobuf::Arena* arena) override {
+    auto* beat = google::protobuf::Arena::CreateMessage<Message>(arena);
+    beat->set_seq(position);
+    beat->set_heartbeat(true);
+    return beat;
+  }
+
+ private:
+  const Fetch fetch_;
+  const CommittedAt committed_at_;
+  const int limit_;
 };
 
 // The part of a feed that is not about its message type: the registry of

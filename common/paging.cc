@@ -16,14 +16,7 @@ uint64_t FilterHash(const google::protobuf::Message& request) {
   if (const auto* field = copy->GetDescriptor()->FindFieldByName("page")) {
     copy->GetReflection()->ClearField(copy.get(), field);
   }
-  std::string bytes;
-  {
-    google::protobuf::io::StringOutputStream stream(&bytes);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    copy->SerializeToCodedStream(&coded);
-  }
-  return StableHash(absl::StrCat(request.GetTypeName(), ":", bytes));
+  return StableHash(absl::StrCat(request.GetTypeName(), ":", DeterministicBytes(*copy)));
 }
 
 std::string Token(const auditwatch::v1::PageCursor& cursor) {
@@ -31,6 +24,17 @@ std::string Token(const auditwatch::v1::PageCursor& cursor) {
 }
 
 }  // namespace
+
+std::string DeterministicBytes(const google::protobuf::Message& message) {
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream stream(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    message.SerializeToCodedStream(&coded);
+  }
+  return bytes;
+}
 
 uint64_t StableHash(const std::string& bytes) {
   uint64_t h = 1469598103934665603ULL;

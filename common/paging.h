@@ -76,4 +76,9 @@ void PageOut(const Page& page, const std::vector<T>& all, Add add, auditwatch::v
 // Stable 64-bit FNV-1a hash (the same on every replica and release).
 uint64_t StableHash(const std::string& bytes);
 
+// A message's deterministic serialisation: equal messages give equal bytes on
+// every replica (map fields in key order), so requests can be compared by
+// their bytes (page-token filters, retried commands).
+std::string DeterministicBytes(const google::protobuf::Message& message);
+
 }  // namespace aw

@@ -189,6 +189,10 @@ v1::WorkOrder AfterTransition(const v1::WorkOrder& current, v1::WorkOrderState t
 
 // --- Validation ----------------------------------------------------------------------
 
+bool Blank(absl::string_view text, int min_chars) {
+  return static_cast<int>(absl::StripAsciiWhitespace(text).size()) < min_chars;
+}
+
 absl::Status ValidateCommand(const v1::WorkOrderCommand& command, absl::string_view field) {
   if (command.work_order_id() <= 0) {
     return absl::InvalidArgumentError(absl::StrCat(field, ".work_order_id: required"));
@@ -210,7 +214,7 @@ absl::Status ValidateCommand(const v1::WorkOrderCommand& command, absl::string_v
 }
 
 absl::Status ValidateRectification(const v1::Rectification& r) {
-  if (absl::StripAsciiWhitespace(r.result()).empty()) {
+  if (Blank(r.result())) {
     return absl::InvalidArgumentError("rectification.result: required (整改结果)");
   }
   for (const auto& [name, text] : {std::pair<const char*, const std::string*>{"cause_analysis", &r.cause_analysis()},
@@ -377,10 +381,6 @@ v1::QualityFinding Finding(const char* code, std::string subject, const std::str
   f.set_unit_code(unit);
   f.set_message(std::move(message));
   return f;
-}
-
-bool Blank(const std::string& text, int min_chars = 1) {
-  return static_cast<int>(absl::StripAsciiWhitespace(text).size()) < min_chars;
 }
 
 std::string Days(absl::Duration d) { return absl::StrCat(absl::ToDoubleHours(d) / 24.0); }

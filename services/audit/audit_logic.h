@@ -88,6 +88,9 @@ v1::WorkOrder AfterTransition(const v1::WorkOrder& current, v1::WorkOrderState t
 
 // --- Validation of commands ------------------------------------------------------------
 
+// True when `text` has fewer than `min_chars` characters besides white space.
+bool Blank(absl::string_view text, int min_chars = 1);
+
 // INVALID_ARGUMENT naming the field: work_order_id, expected_version and
 // idempotency_key are required.
 absl::Status ValidateCommand(const v1::WorkOrderCommand& command, absl::string_view field = "command");

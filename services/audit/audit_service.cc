@@ -2,10 +2,6 @@
 
 #include <cmath>
 
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
-
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/call.h"
 #include "common/grpc_util.h"
@@ -18,21 +14,9 @@
 namespace aw::audit {
 namespace {
 
-// The request's bytes, the same for the same request on every replica.
-std::string Deterministic(const google::protobuf::Message& message) {
-  std::string out;
-  {
-    google::protobuf::io::StringOutputStream stream(&out);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    message.SerializeToCodedStream(&coded);
-  }
-  return out;
-}
-
 Command CommandOf(const v1::Principal& caller, const char* method, const google::protobuf::Message& request,
                   const std::string& key) {
-  return Command{.actor = caller.subject(), .key = key, .method = method, .request = Deterministic(request)};
+  return Command{.actor = caller.subject(), .key = key, .method = method, .request = DeterministicBytes(request)};
 }
 
 absl::Status RequireKey(const std::string& key, const char* field) {
@@ -46,8 +30,6 @@ absl::Status RequireRole(const v1::Principal& caller, v1::Role role, const char*
   return absl::PermissionDeniedError(
       absl::StrCat(what, " needs the role ", v1::Role_Name(role), "; ", caller.subject(), " lacks it"));
 }
-
-bool Blank(const std::string& s) { return absl::StripAsciiWhitespace(s).empty(); }
 
 // The period keys of an inclusive range (none when the range is empty).
 absl::StatusOr<std::vector<std::string>> PeriodKeys(const v1::PeriodRange& range, const char* field) {

@@ -371,6 +371,18 @@ constexpr char kGaugesSql[] = R"sql(
 SELECT state, count(*) AS n, count(*) FILTER (WHERE overdue) AS overdue FROM work_orders GROUP BY state)sql";
 constexpr char kOpenSupervisionSql[] = "SELECT count(*) FROM supervision_orders WHERE closed_at IS NULL";
 
+// Records by id, built once from the column lists above.
+struct ByIdSql {
+  const std::string order = absl::StrCat("SELECT ", kOrderColumns, " FROM work_orders o WHERE o.id = $1");
+  const std::string task = absl::StrCat("SELECT ", kTaskColumns, " FROM tasks t WHERE t.id = $1");
+  const std::string plan = absl::StrCat("SELECT ", kPlanColumns, " FROM special_plans WHERE id = $1");
+  const std::string deduction = absl::StrCat("SELECT ", kDeductionColumns, " FROM deductions d WHERE d.id = $1");
+};
+const ByIdSql& ById() {
+  static const ByIdSql* const kSql = new ByIdSql;
+  return *kSql;
+}
+
 // --- Rows to messages ------------------------------------------------------------------
 
 void SetTime(const pqxx::field& f, google::protobuf::Timestamp* out) {
@@ -545,12 +557,10 @@ void Log(pqxx::work& tx, int64_t order, absl::Time at, const std::string& actor,
   tx.exec_params(kInsertLogSql, order, Epoch(at), actor, action, static_cast<int>(from), static_cast<int>(to), comment);
 }
 
-absl::StatusOr<v1::WorkOrder> ReadOrder(pqxx::transaction_base& tx, int64_t id, bool with_log) {
-  const pqxx::result rows = tx.exec_params(absl::StrCat("SELECT ", kOrderColumns, " FROM work_orders o WHERE o.id = $1"), id);
-  if (rows.empty()) return absl::NotFoundError(absl::StrCat("work_order_id: no work order ", id));
-  v1::WorkOrder o = OrderFromRow(rows[0]);
-  for (const auto& r : tx.exec_params(kRectificationsSql, id)) {
-    v1::Rectification* rect = o.add_rectifications();
+// Reads an order's rectifications into it, oldest first.
+void AddRectifications(pqxx::transaction_base& tx, v1::WorkOrder* order) {
+  for (const auto& r : tx.exec_params(kRectificationsSql, order->id())) {
+    v1::Rectification* rect = order->add_rectifications();
     rect->set_cause_analysis(r["cause_analysis"].as<std::string>());
     rect->set_measures(r["measures"].as<std::string>());
     rect->set_result(r["result"].as<std::string>());
@@ -558,6 +568,13 @@ absl::StatusOr<v1::WorkOrder> ReadOrder(pqxx::transaction_base& tx, int64_t id, 
     rect->set_submitted_by(r["submitted_by"].as<std::string>());
     SetTime(r["submitted_at"], rect->mutable_submitted_at());
   }
+}
+
+absl::StatusOr<v1::WorkOrder> ReadOrder(pqxx::transaction_base& tx, int64_t id, bool with_log) {
+  const pqxx::result rows = tx.exec_params(ById().order, id);
+  if (rows.empty()) return absl::NotFoundError(absl::StrCat("work_order_id: no work order ", id));
+  v1::WorkOrder o = OrderFromRow(rows[0]);
+  AddRectifications(tx, &o);
   if (with_log) {
     for (const auto& r : tx.exec_params(kLogSql, id)) {
       v1::WorkOrderLogEntry* e = o.add_log();
@@ -639,7 +656,7 @@ absl::StatusOr<v1::AuditTask> AuditStore::CreateTask(const v1::AuditTask& task, 
                         has_deadline ? std::optional<double>(Epoch(TimeOf(task.deadline()))) : std::nullopt,
                         task.owner(), task.special_plan_id(), actor, Epoch(now))[0]
             .as<int64_t>();
-    out = TaskFromRow(tx.exec_params1(absl::StrCat("SELECT ", kTaskColumns, " FROM tasks t WHERE t.id = $1"), id));
+    out = TaskFromRow(tx.exec_params1(ById().task, id));
     RecordCommand(tx, command, out, now);
     tx.commit();
     return absl::OkStatus();
@@ -651,7 +668,7 @@ absl::StatusOr<v1::AuditTask> AuditStore::GetTask(int64_t id) {
   v1::AuditTask out;
   AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
     pqxx::read_transaction tx(c);
-    const pqxx::result r = tx.exec_params(absl::StrCat("SELECT ", kTaskColumns, " FROM tasks t WHERE t.id = $1"), id);
+    const pqxx::result r = tx.exec_params(ById().task, id);
     if (r.empty()) return absl::NotFoundError(absl::StrCat("id: no task ", id));
     out = TaskFromRow(r[0]);
     return absl::OkStatus();
@@ -691,7 +708,7 @@ absl::StatusOr<v1::SpecialPlan> AuditStore::CreatePlan(const v1::SpecialPlan& pl
                         TextArray(themes), plan.scope().unit_code(), plan.scope().include_descendants(), actor,
                         Epoch(now))[0]
             .as<int64_t>();
-    out = PlanFromRow(tx.exec_params1(absl::StrCat("SELECT ", kPlanColumns, " FROM special_plans WHERE id = $1"), id));
+    out = PlanFromRow(tx.exec_params1(ById().plan, id));
     RecordCommand(tx, command, out, now);
     tx.commit();
     return absl::OkStatus();
@@ -704,7 +721,7 @@ absl::StatusOr<v1::SpecialPlan> AuditStore::GetPlan(int64_t id) {
   AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
     pqxx::read_transaction tx(c);
     const pqxx::result r =
-        tx.exec_params(absl::StrCat("SELECT ", kPlanColumns, " FROM special_plans WHERE id = $1"), id);
+        tx.exec_params(ById().plan, id);
     if (r.empty()) return absl::NotFoundError(absl::StrCat("task.special_plan_id: no special plan ", id));
     out = PlanFromRow(r[0]);
     return absl::OkStatus();
@@ -769,15 +786,7 @@ absl::StatusOr<AuditStore::Loaded> AuditStore::LoadForCommand(int64_t id, const 
     // The rectifications, for the record the transition writes (there are
     // some exactly when someone has submitted one).
     if (out.facts.last_submitter.empty()) return absl::OkStatus();
-    for (const auto& row : tx.exec_params(kRectificationsSql, id)) {
-      v1::Rectification* rect = out.order.add_rectifications();
-      rect->set_cause_analysis(row["cause_analysis"].as<std::string>());
-      rect->set_measures(row["measures"].as<std::string>());
-      rect->set_result(row["result"].as<std::string>());
-      for (auto& att : TextArrayOf(row["attachments"])) rect->add_attachments(std::move(att));
-      rect->set_submitted_by(row["submitted_by"].as<std::string>());
-      SetTime(row["submitted_at"], rect->mutable_submitted_at());
-    }
+    AddRectifications(tx, &out.order);
     return absl::OkStatus();
   }));
   return out;
@@ -1121,7 +1130,7 @@ absl::StatusOr<v1::Deduction> AuditStore::RecordFinding(const v1::RecordFindingR
     Log(tx, request.work_order_id(), now, actor, "finding", s, s,
         absl::StrCat(standard.code(), " × ", occurrences, ": deduction ", id));
     out = DeductionFromRow(
-        tx.exec_params1(absl::StrCat("SELECT ", kDeductionColumns, " FROM deductions d WHERE d.id = $1"), id));
+        tx.exec_params1(ById().deduction, id));
     AppendFact(tx, 1, out);
     RecordCommand(tx, command, out, now);
     tx.commit();
@@ -1169,7 +1178,7 @@ absl::StatusOr<v1::Incident> AuditStore::RegisterIncident(const v1::Incident& in
     AppendFact(tx, 3, out);
     AppendFact(tx, 1,
                DeductionFromRow(tx.exec_params1(
-                   absl::StrCat("SELECT ", kDeductionColumns, " FROM deductions d WHERE d.id = $1"), deduction)));
+                   ById().deduction, deduction)));
     RecordCommand(tx, command, out, now);
     tx.commit();
     return absl::OkStatus();
@@ -1200,7 +1209,7 @@ absl::StatusOr<v1::Deduction> AuditStore::CorrectDeduction(const v1::CorrectDedu
                         request.reason())[0]
             .as<int64_t>();
     out = DeductionFromRow(
-        tx.exec_params1(absl::StrCat("SELECT ", kDeductionColumns, " FROM deductions d WHERE d.id = $1"), id));
+        tx.exec_params1(ById().deduction, id));
     AppendFact(tx, 1, out);
     RecordCommand(tx, command, out, now);
     tx.commit();
@@ -1214,7 +1223,7 @@ absl::StatusOr<v1::Deduction> AuditStore::GetDeduction(int64_t id) {
   AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
     pqxx::read_transaction tx(c);
     const pqxx::result r =
-        tx.exec_params(absl::StrCat("SELECT ", kDeductionColumns, " FROM deductions d WHERE d.id = $1"), id);
+        tx.exec_params(ById().deduction, id);
     if (r.empty()) return absl::NotFoundError(absl::StrCat("deduction_id: no deduction ", id));
     out = DeductionFromRow(r[0]);
     return absl::OkStatus();
