@@ -1,14 +1,13 @@
 #include "services/modules.h"
 
 #include "auditwatch/v1/report.grpc.pb.h"
-#include "auditwatch/v1/scoring.grpc.pb.h"
 #include "services/audit/module.h"
 #include "services/gateway/module.h"
 #include "services/ingest/module.h"
 #include "services/monitor/module.h"
+#include "services/scoring/module.h"
 
 // Generated from services/<svc>/sql at build time.
-namespace aw::scoring { std::vector<db::EmbeddedFile> MigrationFiles(); }
 namespace aw::report { std::vector<db::EmbeddedFile> MigrationFiles(); }
 
 namespace aw {
@@ -26,8 +25,7 @@ const std::vector<ModuleDef>& AllModules() {
       ingest::Definition(),
       monitor::Definition(),
       audit::Definition(),
-      ModuleFor(ServiceByName(v1::ScoringService::service_full_name()), {"ingest", "audit"}, &scoring::MigrationFiles,
-                &ServiceModule<v1::ScoringService::CallbackService>::Create),
+      scoring::Definition(),
       ModuleFor(ServiceByName(v1::ReportService::service_full_name()), {"scoring", "audit"}, &report::MigrationFiles,
                 &ServiceModule<v1::ReportService::CallbackService>::Create),
       gateway::Definition(),

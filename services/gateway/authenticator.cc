@@ -3,7 +3,6 @@
 #include <jwt.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 
 #include <nlohmann/json.hpp>
 
@@ -67,12 +66,6 @@ NewKey GenerateKey() {
   k.id = RandomHex(6);
   k.secret = absl::StrCat(kKeyPrefix, k.id, "_", RandomHex(32));
   return k;
-}
-
-std::string Sha256(absl::string_view bytes) {
-  unsigned char out[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), out);
-  return std::string(reinterpret_cast<const char*>(out), sizeof out);
 }
 
 Authenticator::Authenticator(GatewayStore* store, std::string jwt_key, absl::Duration token_ttl, Clock* clock)

@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "auditwatch/v1/gateway.pb.h"
 #include "common/clock.h"
+#include "common/digest.h"
 #include "services/gateway/gateway_store.h"
 
 namespace aw::gateway {
@@ -36,7 +37,6 @@ struct NewKey {
   std::string id, secret;
 };
 NewKey GenerateKey();
-std::string Sha256(absl::string_view bytes);
 
 class Authenticator {
  public:

@@ -1,0 +1,145 @@
+#include "services/scoring/triggers.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/backoff.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "common/period.h"
+#include "common/timestamp.h"
+#include "services/scoring/scoring_logic.h"
+
+namespace aw::scoring {
+namespace {
+constexpr absl::Duration kSchemeTtl = absl::Seconds(5);
+}  // namespace
+
+Triggers::Triggers(ScoringStore* store, std::shared_ptr<grpc::Channel> ingest, std::shared_ptr<grpc::Channel> audit,
+                   ScoringMetrics* metrics, Options options)
+    : store_(store),
+      ingest_(v1::IngestService::NewStub(std::move(ingest))),
+      audit_(v1::AuditService::NewStub(std::move(audit))),
+      metrics_(metrics),
+      options_(options) {}
+
+Triggers::~Triggers() { Stop(); }
+
+void Triggers::Start() {
+  threads_.emplace_back([this] {
+    Follow<v1::WatchReadingsRequest, v1::WatchReadingsResponse>(
+        kReadingsFeed,
+        [this](grpc::ClientContext* c, const v1::WatchReadingsRequest& r) {
+          v1::WatchReadingsRequest request = r;
+          request.set_values_only(true);
+          return ingest_->WatchReadings(c, request);
+        },
+        &Triggers::HandleReadings);
+  });
+  threads_.emplace_back([this] {
+    Follow<v1::WatchAuditFactsRequest, v1::AuditFactChange>(
+        kAuditFeed,
+        [this](grpc::ClientContext* c, const v1::WatchAuditFactsRequest& r) { return audit_->WatchAuditFacts(c, r); },
+        &Triggers::HandleFacts);
+  });
+}
+
+void Triggers::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stop_.HasBeenNotified()) stop_.Notify();
+    for (auto& stop : stoppers_) stop();
+  }
+  for (std::thread& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+}
+
+template <typename Request, typename Response>
+void Triggers::Follow(const char* name, typename FeedSubscription<Request, Response>::Open open,
+                      absl::Status (Triggers::*handle)(const Response&)) {
+  auto log = Logger("scoring");
+  const Backoff backoff{.initial = absl::Milliseconds(200), .max = absl::Seconds(10)};
+  int failures = 0;
+  while (!stop_.HasBeenNotified()) {
+    // A fresh subscription resumes from the durable cursor.
+    FeedSubscription<Request, Response> feed(open, Request(), [this, name] { return store_->Cursor(name); },
+                                             {.name = name, .clock = options_.clock});
+    {
+      absl::MutexLock lock(&mu_);
+      if (stop_.HasBeenNotified()) break;
+      stoppers_.push_back([&feed] { feed.Stop(); });
+    }
+    Response message;
+    absl::Status status;
+    while ((status = feed.Next(&message)).ok()) {
+      status = (this->*handle)(message);
+      if (!status.ok()) break;
+      failures = 0;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      stoppers_.clear();
+    }
+    if (stop_.HasBeenNotified()) break;
+    log->warn("{}: {}; resuming from the cursor", name, status.ToString());
+    options_.clock->SleepFor(backoff.After(++failures), stop_);
+  }
+}
+
+absl::StatusOr<bool> Triggers::Scored(int year, const std::string& code) {
+  const absl::Time now = options_.clock->Now();
+  {
+    absl::MutexLock lock(&cache_mu_);
+    auto it = scored_.find(year);
+    if (it != scored_.end() && now - it->second.fetched < kSchemeTtl) return it->second.codes.contains(code);
+  }
+  Codes fresh{.fetched = now};
+  auto scheme = store_->GetScheme(year, 0);
+  if (!scheme.ok() && !absl::IsNotFound(scheme.status())) return scheme.status();
+  if (scheme.ok()) {
+    for (const v1::SchemeItem& it : scheme->items()) fresh.codes.insert(it.indicator_code());
+  }
+  const bool scored = fresh.codes.contains(code);
+  absl::MutexLock lock(&cache_mu_);
+  scored_[year] = std::move(fresh);
+  return scored;
+}
+
+absl::Status Triggers::HandleReadings(const v1::WatchReadingsResponse& page) {
+  std::vector<std::string> keys;
+  absl::Time newest = absl::InfinitePast();
+  for (const v1::ReadingChange& c : page.changes()) {
+    auto period = Period::Parse(c.reading().key().period().key());
+    if (!period.ok()) continue;
+    AW_ASSIGN_OR_RETURN(const bool scored,
+                        Scored(static_cast<int>(period->first_day().year()), c.reading().key().indicator_code()));
+    if (scored) {
+      for (std::string& k : PeriodsAffectedBy(*period)) keys.push_back(std::move(k));
+    }
+    if (c.reading().has_recorded_at()) newest = std::max(newest, TimeOf(c.reading().recorded_at()));
+  }
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  const absl::Time now = options_.clock->Now();
+  AW_RETURN_IF_ERROR(
+      store_->MarkDirty(keys, v1::RUN_TRIGGER_LATE_DATA, now + options_.rerun_delay, kReadingsFeed, page.last_seq())
+          .status());
+  if (newest != absl::InfinitePast()) metrics_->Lag("readings", absl::ToDoubleSeconds(now - newest));
+  return absl::OkStatus();
+}
+
+absl::Status Triggers::HandleFacts(const v1::AuditFactChange& change) {
+  std::vector<std::string> keys;
+  if (change.has_deduction()) {
+    if (auto period = Period::Parse(change.deduction().period().key()); period.ok()) keys = PeriodsAffectedBy(*period);
+  }
+  const absl::Time now = options_.clock->Now();
+  if (change.heartbeat() && change.seq() == 0) return absl::OkStatus();
+  AW_RETURN_IF_ERROR(
+      store_->MarkDirty(keys, v1::RUN_TRIGGER_DEDUCTION, now + options_.rerun_delay, kAuditFeed, change.seq())
+          .status());
+  if (change.has_committed_at()) metrics_->Lag("audit", absl::ToDoubleSeconds(now - TimeOf(change.committed_at())));
+  return absl::OkStatus();
+}
+
+}  // namespace aw::scoring
