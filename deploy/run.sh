@@ -63,6 +63,9 @@ log "the audit loop: warnings became tasks and work orders; C02-D04's two specia
 log "drive a sample through rectification and both reviews (some sent back, some overdue, one false positive):"
 "$AWCTL" audit-drive --unit=C02-D04 --unit-key-file="$keys/county.key" --unit2-key-file="$keys/county2.key" \
   --centre-key-file="$keys/centre.key" --centre2-key-file="$keys/centre2.key"
+log "the evaluation: the administrator saves the year's scheme; a centre auditor evaluates and publishes its"
+log "14 periods (the audit's deductions included); rankings, one station's breakdown, warnings on scores:"
+"$AWCTL" score-drive --unit=C02-D04 --seed=42 --key-file="$keys/admin.key" --centre-key-file="$keys/centre.key"
 
 metrics_port="${AW_METRICS_PORT:-9100}"
 series=$(curl -fsS "http://127.0.0.1:$metrics_port/metrics" | grep -c '^auditwatch_' || true)
@@ -80,6 +83,10 @@ curl -fsS "http://127.0.0.1:$metrics_port/metrics" \
 log "audit metrics:"
 curl -fsS "http://127.0.0.1:$metrics_port/metrics" \
   | grep -E '^auditwatch_audit_(work_orders|overdue_work_orders|open_supervision_orders|outbox_backlog|transitions_total)' \
+  | sed 's/^/    /' >&2 || true
+log "scoring metrics:"
+curl -fsS "http://127.0.0.1:$metrics_port/metrics" \
+  | grep -E '^auditwatch_scoring_(runs_total|units_scored_total|run_duration_seconds_(count|sum)|outbox_backlog|due_evaluations)' \
   | sed 's/^/    /' >&2 || true
 log "gateway calls by code (auditwatch_gateway_calls_total):"
 curl -fsS "http://127.0.0.1:$metrics_port/metrics" | grep '^auditwatch_gateway_calls_total' \

@@ -39,7 +39,10 @@ void Usage() {
       "      print the readings change feed from a cursor, then follow it\n"
       "  audit-drive --unit=COUNTY --unit-key-file=F --unit2-key-file=F --centre-key-file=F --centre2-key-file=F\n"
       "      drive a sample of the county's work orders through the audit loop as four people; print the\n"
-      "      orders by state and the rates of the province's cities\n\n"
+      "      orders by state and the rates of the province's cities\n"
+      "  score-drive --centre-key-file=F [--unit=C02-D04] [--seed=42] [--year=<last year>]\n"
+      "      save the demo scheme, evaluate and publish the year's 14 periods as a centre auditor; print the\n"
+      "      top and bottom stations, the county's stations, one station's breakdown; apply the score rules\n\n"
       "of each service directly:\n"
       "  health [--wait=60s] [--addr=SERVICE=HOST:PORT ...]\n"
       "      grpc.health.v1 status of every service; exit 0 when all are SERVING\n",
@@ -89,6 +92,8 @@ int main(int argc, char** argv) {
     if (known({})) return WhoAmI(flags);
   } else if (command == "token") {
     if (known({"secret-file"})) return Token(flags);
+  } else if (command == "score-drive") {
+    if (known({"centre-key-file", "unit", "seed", "year"})) return ScoreDrive(flags);
   } else if (command == "audit-drive") {
     if (known({"unit", "unit-key-file", "unit2-key-file", "centre-key-file", "centre2-key-file"})) {
       return AuditDrive(flags);

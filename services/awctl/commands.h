@@ -2,7 +2,10 @@
 // 2 bad usage) and reports to stdout (results) and stderr (progress, errors).
 #pragma once
 
+#include <optional>
+
 #include "services/awctl/client.h"
+#include "services/awctl/synthetic.h"
 
 namespace aw::awctl {
 
@@ -16,5 +19,10 @@ int Keys(const std::string& action, const Flags& flags);
 int Token(const Flags& flags);
 int WhoAmI(const Flags& flags);
 int AuditDrive(const Flags& flags);
+int ScoreDrive(const Flags& flags);
+
+// The synthetic province of --seed (42) and --year (last year); nullopt
+// (having said why) when they are not numbers.
+std::optional<aw::demo::SyntheticProvince> Province(const Flags& flags, const char* command);
 
 }  // namespace aw::awctl

@@ -29,10 +29,6 @@ namespace v1 = ::auditwatch::v1;
 using aw::demo::CatalogueLoad;
 using aw::demo::LoadCatalogue;
 
-namespace {
-
-// The synthetic province of --seed (42) and --year (last year); nullopt,
-// having said why, when either is not a number.
 std::optional<aw::demo::SyntheticProvince> Province(const Flags& flags, const char* command) {
   uint64_t seed = 0;
   int year = 0;
@@ -44,8 +40,6 @@ std::optional<aw::demo::SyntheticProvince> Province(const Flags& flags, const ch
   }
   return std::make_optional<aw::demo::SyntheticProvince>(seed, year);
 }
-
-}  // namespace
 
 int LoadSynthetic(const Flags& flags) {
   int streams = 0;

@@ -1,5 +1,6 @@
 #include "services/scoring/sources.h"
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/call.h"
 
@@ -45,31 +46,63 @@ absl::StatusOr<absl::flat_hash_map<std::string, v1::Indicator>> Sources::Indicat
 
 absl::StatusOr<std::vector<ReadingIn>> Sources::Readings(const Period& period, const std::vector<std::string>& codes,
                                                          int64_t* max_seq) {
-  v1::QueryReadingsRequest req;
-  for (const std::string& c : codes) req.add_indicator_codes(c);
-  *req.mutable_periods()->mutable_first() = ProtoOf(period);
-  *req.mutable_periods()->mutable_last() = ProtoOf(period);
-  // A half-year or year is scored on its own values: reported, else rolled
-  // up by the indicator's rule (never for rates, whose rule is NONE).
-  req.set_include_derived(period.type() == PeriodType::kHalfYear || period.type() == PeriodType::kYear);
   std::vector<ReadingIn> out;
   *max_seq = 0;
-  AW_RETURN_IF_ERROR(ForEachPage(
-      *ingest_, &v1::IngestService::Stub::QueryReadings, req, "ingest QueryReadings",
-      [&] { return CallContext(call_timeout_); },
-      [&](const v1::QueryReadingsResponse& page) -> absl::Status {
-        for (const v1::Reading& r : page.readings()) {
-          ReadingIn in{.unit = r.key().unit_code(), .indicator = r.key().indicator_code(), .value = r.value()};
-          in.ref.set_seq(r.seq());
-          in.ref.set_version(r.version());
-          in.ref.set_derived(r.derived());
-          in.ref.set_derived_by(r.derived_by());
-          in.ref.set_derived_from(r.derived_from_size());
-          *max_seq = std::max(*max_seq, r.seq());
-          out.push_back(std::move(in));
-        }
-        return absl::OkStatus();
-      }));
+  auto query = [&](v1::QueryReadingsRequest req) -> absl::Status {
+    *req.mutable_periods()->mutable_first() = ProtoOf(period);
+    *req.mutable_periods()->mutable_last() = ProtoOf(period);
+    return ForEachPage(
+        *ingest_, &v1::IngestService::Stub::QueryReadings, req, "ingest QueryReadings",
+        [&] { return CallContext(call_timeout_); },
+        [&](const v1::QueryReadingsResponse& page) -> absl::Status {
+          for (const v1::Reading& r : page.readings()) {
+            ReadingIn in{.unit = r.key().unit_code(), .indicator = r.key().indicator_code(), .value = r.value()};
+            in.ref.set_seq(r.seq());
+            in.ref.set_version(r.version());
+            in.ref.set_derived(r.derived());
+            in.ref.set_derived_by(r.derived_by());
+            in.ref.set_derived_from(r.derived_from_size());
+            *max_seq = std::max(*max_seq, r.seq());
+            out.push_back(std::move(in));
+          }
+          return absl::OkStatus();
+        });
+  };
+  // The reported values of the period, in one pass over the tree.
+  v1::QueryReadingsRequest reported;
+  for (const std::string& c : codes) reported.add_indicator_codes(c);
+  AW_RETURN_IF_ERROR(query(reported));
+  if (period.type() != PeriodType::kHalfYear && period.type() != PeriodType::kYear) return out;
+  // A half-year or year is scored on its own values: reported, else rolled
+  // up by the indicator's rule (never for rates, whose rule is NONE). Only
+  // the units missing a value of a rolled-up indicator are asked again.
+  AW_ASSIGN_OR_RETURN(const auto catalogue, Indicators(static_cast<int32_t>(period.first_day().year())));
+  AW_ASSIGN_OR_RETURN(const std::vector<UnitIn> units, UnitsOn(period.last_day()));
+  absl::flat_hash_set<std::pair<std::string, std::string>> have;
+  for (const ReadingIn& r : out) have.insert({r.unit, r.indicator});
+  absl::flat_hash_map<std::string, std::vector<std::string>> gaps;  // unit → rolled-up codes it lacks
+  for (const std::string& c : codes) {
+    auto it = catalogue.find(c);
+    if (it == catalogue.end() || it->second.rollup() == v1::ROLLUP_RULE_NONE ||
+        it->second.rollup() == v1::ROLLUP_RULE_UNSPECIFIED) {
+      continue;
+    }
+    for (const UnitIn& u : units) {
+      if (!have.contains({u.code, c})) gaps[u.code].push_back(c);
+    }
+  }
+  for (const auto& [unit, missing] : gaps) {
+    v1::QueryReadingsRequest derived;
+    derived.mutable_scope()->set_unit_code(unit);
+    for (const std::string& c : missing) derived.add_indicator_codes(c);
+    derived.set_include_derived(true);
+    const size_t before = out.size();
+    AW_RETURN_IF_ERROR(query(derived));
+    // Only the values that were missing (the reported ones are there already).
+    std::erase_if(out, [&, i = size_t{0}](const ReadingIn& r) mutable {
+      return i++ >= before && have.contains({r.unit, r.indicator});
+    });
+  }
   return out;
 }
 

@@ -9,10 +9,6 @@
 #include "services/scoring/scoring_logic.h"
 
 namespace aw::scoring {
-namespace {
-constexpr absl::Duration kSchemeTtl = absl::Seconds(5);
-}  // namespace
-
 Triggers::Triggers(ScoringStore* store, std::shared_ptr<grpc::Channel> ingest, std::shared_ptr<grpc::Channel> audit,
                    ScoringMetrics* metrics, Options options)
     : store_(store),
@@ -86,34 +82,25 @@ void Triggers::Follow(const char* name, typename FeedSubscription<Request, Respo
   }
 }
 
-absl::StatusOr<bool> Triggers::Scored(int year, const std::string& code) {
-  const absl::Time now = options_.clock->Now();
-  {
-    absl::MutexLock lock(&cache_mu_);
-    auto it = scored_.find(year);
-    if (it != scored_.end() && now - it->second.fetched < kSchemeTtl) return it->second.codes.contains(code);
-  }
-  Codes fresh{.fetched = now};
-  auto scheme = store_->GetScheme(year, 0);
-  if (!scheme.ok() && !absl::IsNotFound(scheme.status())) return scheme.status();
-  if (scheme.ok()) {
-    for (const v1::SchemeItem& it : scheme->items()) fresh.codes.insert(it.indicator_code());
-  }
-  const bool scored = fresh.codes.contains(code);
-  absl::MutexLock lock(&cache_mu_);
-  scored_[year] = std::move(fresh);
-  return scored;
-}
-
 absl::Status Triggers::HandleReadings(const v1::WatchReadingsResponse& page) {
   std::vector<std::string> keys;
   absl::Time newest = absl::InfinitePast();
+  // The codes each year's scheme scores, read once per page (a scheme saved
+  // a moment ago counts at once).
+  absl::flat_hash_map<int, absl::flat_hash_set<std::string>> scored;
   for (const v1::ReadingChange& c : page.changes()) {
     auto period = Period::Parse(c.reading().key().period().key());
     if (!period.ok()) continue;
-    AW_ASSIGN_OR_RETURN(const bool scored,
-                        Scored(static_cast<int>(period->first_day().year()), c.reading().key().indicator_code()));
-    if (scored) {
+    const int year = static_cast<int>(period->first_day().year());
+    if (!scored.contains(year)) {
+      auto scheme = store_->GetScheme(year, 0);
+      if (!scheme.ok() && !absl::IsNotFound(scheme.status())) return scheme.status();
+      auto& codes = scored[year];
+      if (scheme.ok()) {
+        for (const v1::SchemeItem& it : scheme->items()) codes.insert(it.indicator_code());
+      }
+    }
+    if (scored[year].contains(c.reading().key().indicator_code())) {
       for (std::string& k : PeriodsAffectedBy(*period)) keys.push_back(std::move(k));
     }
     if (c.reading().has_recorded_at()) newest = std::max(newest, TimeOf(c.reading().recorded_at()));

@@ -52,21 +52,12 @@ class Triggers {
   template <typename Request, typename Response>
   void Follow(const char* name, typename FeedSubscription<Request, Response>::Open open,
               absl::Status (Triggers::*handle)(const Response&));
-  // The indicator codes the scheme of `year` scores (cached for a few seconds).
-  absl::StatusOr<bool> Scored(int year, const std::string& code);
 
   ScoringStore* const store_;
   std::unique_ptr<v1::IngestService::Stub> ingest_;
   std::unique_ptr<v1::AuditService::Stub> audit_;
   ScoringMetrics* const metrics_;
   const Options options_;
-
-  absl::Mutex cache_mu_;
-  struct Codes {
-    absl::flat_hash_set<std::string> codes;
-    absl::Time fetched;
-  };
-  absl::flat_hash_map<int, Codes> scored_ ABSL_GUARDED_BY(cache_mu_);
 
   absl::Notification stop_;
   absl::Mutex mu_;
