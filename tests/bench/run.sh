@@ -4,10 +4,11 @@
 #           bash tests/bench/run.sh monitor [--seconds=60]
 #           bash tests/bench/run.sh gateway [--seconds=5] [--split]
 #           bash tests/bench/run.sh audit [--seconds=10] [--orders=10000] [--spread=60]
+#           bash tests/bench/run.sh scoring
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 source "$root/deploy/lib.sh"
-name="${1:?usage: run.sh ingest|monitor|query|memory|gateway|audit [args]}"; shift
+name="${1:?usage: run.sh ingest|monitor|query|memory|gateway|audit|scoring [args]}"; shift
 bin="$AW_BUILD_DIR/tests/bench/${name}_bench"
 [ -x "$bin" ] || die "no $bin; run deploy/build.sh first"
 dir="$AW_BUILD_DIR/bench-pg"

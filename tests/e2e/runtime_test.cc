@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "auditwatch/v1/ingest.grpc.pb.h"
 #include "auditwatch/v1/audit.grpc.pb.h"
+#include "auditwatch/v1/report.grpc.pb.h"
 #include "auditwatch/v1/scoring.grpc.pb.h"
 #include "services/modules.h"
 #include "tests/support/process.h"
@@ -46,14 +47,14 @@ TEST_CASE("Every service starts in one process and reports SERVING", "[e2e]") {
 
 TEST_CASE("RPCs of services not built yet answer UNIMPLEMENTED", "[e2e]") {
   TestDatabase db;
-  AuditwatchProcess p("scoring", db.url(), {"--ingest_addr=127.0.0.1:1", "--audit_addr=127.0.0.1:1"});
-  REQUIRE(WaitForHealth(p.address("scoring"), "", kNotServing) == kNotServing);
-  auto stub = auditwatch::v1::ScoringService::NewStub(p.Channel("scoring"));
+  AuditwatchProcess p("report", db.url(), {"--scoring_addr=127.0.0.1:1", "--audit_addr=127.0.0.1:1"});
+  REQUIRE(WaitForHealth(p.address("report"), "", kNotServing) == kNotServing);
+  auto stub = auditwatch::v1::ReportService::NewStub(p.Channel("report"));
   grpc::ClientContext ctx;
-  auditwatch::v1::GetSchemeRequest request;
-  request.set_year(2026);
-  auditwatch::v1::Scheme scheme;
-  CHECK(stub->GetScheme(&ctx, request, &scheme).error_code() == grpc::StatusCode::UNIMPLEMENTED);
+  auditwatch::v1::GetReportRequest request;
+  request.set_id(1);
+  auditwatch::v1::Report report;
+  CHECK(stub->GetReport(&ctx, request, &report).error_code() == grpc::StatusCode::UNIMPLEMENTED);
 }
 
 TEST_CASE("Health is NOT_SERVING until the database is reachable and again when it is lost",
