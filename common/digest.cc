@@ -1,5 +1,6 @@
 #include "common/digest.h"
 
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include <bit>
@@ -16,13 +17,16 @@ std::string Sha256(absl::string_view bytes) {
 }
 
 struct Sha256Stream::State {
-  SHA256_CTX ctx;
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  ~State() { EVP_MD_CTX_free(ctx); }
 };
 
-Sha256Stream::Sha256Stream() : state_(std::make_unique<State>()) { SHA256_Init(&state_->ctx); }
+Sha256Stream::Sha256Stream() : state_(std::make_unique<State>()) {
+  EVP_DigestInit_ex(state_->ctx, EVP_sha256(), nullptr);
+}
 Sha256Stream::~Sha256Stream() = default;
 
-void Sha256Stream::Raw(const void* data, size_t size) { SHA256_Update(&state_->ctx, data, size); }
+void Sha256Stream::Raw(const void* data, size_t size) { EVP_DigestUpdate(state_->ctx, data, size); }
 
 Sha256Stream& Sha256Stream::Add(int64_t n) {
   unsigned char b[8];
@@ -41,8 +45,9 @@ Sha256Stream& Sha256Stream::Add(absl::string_view bytes) {
 
 std::string Sha256Stream::Hex() {
   unsigned char out[SHA256_DIGEST_LENGTH];
-  SHA256_Final(out, &state_->ctx);
-  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(out), sizeof out));
+  unsigned int size = 0;
+  EVP_DigestFinal_ex(state_->ctx, out, &size);
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(out), size));
 }
 
 }  // namespace aw

@@ -2,6 +2,8 @@
 // it is wanted and, when the stream breaks (the server restarts, the network
 // fails), reconnects with exponential backoff from the position the consumer
 // says (its last durable cursor). Errors that retrying cannot mend end it.
+// FeedFollower runs such a subscription on a thread of its own, for
+// consumers that apply each message and keep their cursor in their store.
 //
 //   FeedSubscription<v1::WatchEventsRequest, v1::EventChange> events(
 //       [&](grpc::ClientContext* c, const v1::WatchEventsRequest& r) { return stub->WatchEvents(c, r); },
@@ -13,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/support/sync_stream.h>
@@ -131,6 +134,82 @@ class FeedSubscription {
   std::unique_ptr<grpc::ClientReaderInterface<Response>> reader_;
   int failures_ = 0;
   int connections_ = 0;
+};
+
+// A consumer that follows a feed on a thread of its own from Start() to
+// Stop(): each (re)subscription resumes from the consumer's durable cursor,
+// and each message goes to `handle`, which applies it and moves the cursor
+// in one transaction. When handling fails, or the stream ends with an error
+// a reconnect cannot mend, the follower logs it under `logger` and, after a
+// backoff, subscribes afresh from the cursor: nothing is skipped and nothing
+// is lost to a restart. Thread-safe.
+template <typename Request, typename Response>
+class FeedFollower {
+ public:
+  using Subscription = FeedSubscription<Request, Response>;
+  struct Options {
+    std::string name = "feed";  // for logs
+    std::string logger = "feed";
+    Backoff backoff{.initial = absl::Milliseconds(200), .max = absl::Seconds(10)};
+    Clock* clock = Clock::Real();
+  };
+  FeedFollower(typename Subscription::Open open, std::function<absl::StatusOr<int64_t>()> resume_from,
+               std::function<absl::Status(const Response&)> handle, Options options)
+      : open_(std::move(open)),
+        resume_from_(std::move(resume_from)),
+        handle_(std::move(handle)),
+        options_(std::move(options)) {}
+  ~FeedFollower() { Stop(); }
+  FeedFollower(const FeedFollower&) = delete;
+  FeedFollower& operator=(const FeedFollower&) = delete;
+
+  void Start() {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  void Stop() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!stop_.HasBeenNotified()) stop_.Notify();
+      if (current_ != nullptr) current_->Stop();
+    }
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void Loop() {
+    int failures = 0;
+    while (!stop_.HasBeenNotified()) {
+      Subscription feed(open_, Request(), resume_from_, {.name = options_.name, .clock = options_.clock});
+      {
+        absl::MutexLock lock(&mu_);
+        if (stop_.HasBeenNotified()) break;
+        current_ = &feed;
+      }
+      Response message;
+      absl::Status status;
+      while ((status = feed.Next(&message)).ok()) {
+        status = handle_(message);
+        if (!status.ok()) break;
+        failures = 0;
+      }
+      {
+        absl::MutexLock lock(&mu_);
+        current_ = nullptr;
+      }
+      if (stop_.HasBeenNotified()) break;
+      Logger(options_.logger)->warn("{}: {}; resuming from the cursor", options_.name, status.ToString());
+      options_.clock->SleepFor(options_.backoff.After(++failures), stop_);
+    }
+  }
+
+  const typename Subscription::Open open_;
+  const std::function<absl::StatusOr<int64_t>()> resume_from_;
+  const std::function<absl::Status(const Response&)> handle_;
+  const Options options_;
+  absl::Notification stop_;
+  absl::Mutex mu_;
+  Subscription* current_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::thread thread_;
 };
 
 }  // namespace aw

@@ -529,6 +529,22 @@ v1::Deduction DeductionFromRow(const pqxx::row& r) {
   return d;
 }
 
+// The one record `sql` ($1 = id) selects, as `from_row` makes it; NOT_FOUND
+// saying `missing` when there is none.
+template <typename T>
+absl::StatusOr<T> ReadOne(db::Pool* pool, const std::string& sql, int64_t id, T (*from_row)(const pqxx::row&),
+                          const std::string& missing) {
+  T out;
+  AW_RETURN_IF_ERROR(pool->Run([&](pqxx::connection& c) -> absl::Status {
+    pqxx::read_transaction tx(c);
+    const pqxx::result r = tx.exec_params(sql, id);
+    if (r.empty()) return absl::NotFoundError(missing);
+    out = from_row(r[0]);
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
 // The remembered answer of `command`'s key, as stored with `method` and
 // `request`; INVALID_ARGUMENT when the key came with another request.
 absl::StatusOr<std::string> Replayed(const Command& command, const pqxx::field& method, const pqxx::field& request,
@@ -665,15 +681,7 @@ absl::StatusOr<v1::AuditTask> AuditStore::CreateTask(const v1::AuditTask& task, 
 }
 
 absl::StatusOr<v1::AuditTask> AuditStore::GetTask(int64_t id) {
-  v1::AuditTask out;
-  AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
-    pqxx::read_transaction tx(c);
-    const pqxx::result r = tx.exec_params(ById().task, id);
-    if (r.empty()) return absl::NotFoundError(absl::StrCat("id: no task ", id));
-    out = TaskFromRow(r[0]);
-    return absl::OkStatus();
-  }));
-  return out;
+  return ReadOne(pool_, ById().task, id, &TaskFromRow, absl::StrCat("id: no task ", id));
 }
 
 absl::StatusOr<std::vector<v1::AuditTask>> AuditStore::ListTasks(const TaskFilter& f, const KeyPage& page) {
@@ -717,16 +725,7 @@ absl::StatusOr<v1::SpecialPlan> AuditStore::CreatePlan(const v1::SpecialPlan& pl
 }
 
 absl::StatusOr<v1::SpecialPlan> AuditStore::GetPlan(int64_t id) {
-  v1::SpecialPlan out;
-  AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
-    pqxx::read_transaction tx(c);
-    const pqxx::result r =
-        tx.exec_params(ById().plan, id);
-    if (r.empty()) return absl::NotFoundError(absl::StrCat("task.special_plan_id: no special plan ", id));
-    out = PlanFromRow(r[0]);
-    return absl::OkStatus();
-  }));
-  return out;
+  return ReadOne(pool_, ById().plan, id, &PlanFromRow, absl::StrCat("task.special_plan_id: no special plan ", id));
 }
 
 absl::StatusOr<std::vector<v1::SpecialPlan>> AuditStore::ListPlans(const KeyPage& page) {
@@ -1129,8 +1128,7 @@ absl::StatusOr<v1::Deduction> AuditStore::RecordFinding(const v1::RecordFindingR
     const auto s = static_cast<v1::WorkOrderState>(o[0]["state"].as<int>());
     Log(tx, request.work_order_id(), now, actor, "finding", s, s,
         absl::StrCat(standard.code(), " × ", occurrences, ": deduction ", id));
-    out = DeductionFromRow(
-        tx.exec_params1(ById().deduction, id));
+    out = DeductionFromRow(tx.exec_params1(ById().deduction, id));
     AppendFact(tx, 1, out);
     RecordCommand(tx, command, out, now);
     tx.commit();
@@ -1208,8 +1206,7 @@ absl::StatusOr<v1::Deduction> AuditStore::CorrectDeduction(const v1::CorrectDedu
                         o["description"].as<std::string>(), request.deduction_id(), actor, Epoch(now),
                         request.reason())[0]
             .as<int64_t>();
-    out = DeductionFromRow(
-        tx.exec_params1(ById().deduction, id));
+    out = DeductionFromRow(tx.exec_params1(ById().deduction, id));
     AppendFact(tx, 1, out);
     RecordCommand(tx, command, out, now);
     tx.commit();
@@ -1219,16 +1216,7 @@ absl::StatusOr<v1::Deduction> AuditStore::CorrectDeduction(const v1::CorrectDedu
 }
 
 absl::StatusOr<v1::Deduction> AuditStore::GetDeduction(int64_t id) {
-  v1::Deduction out;
-  AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
-    pqxx::read_transaction tx(c);
-    const pqxx::result r =
-        tx.exec_params(ById().deduction, id);
-    if (r.empty()) return absl::NotFoundError(absl::StrCat("deduction_id: no deduction ", id));
-    out = DeductionFromRow(r[0]);
-    return absl::OkStatus();
-  }));
-  return out;
+  return ReadOne(pool_, ById().deduction, id, &DeductionFromRow, absl::StrCat("deduction_id: no deduction ", id));
 }
 
 absl::StatusOr<std::vector<v1::Deduction>> AuditStore::ListDeductions(const std::string& scope_unit, bool descendants,

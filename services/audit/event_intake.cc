@@ -1,7 +1,6 @@
 #include "services/audit/event_intake.h"
 
 #include "absl/strings/str_cat.h"
-#include "common/backoff.h"
 #include "common/call.h"
 #include "common/log.h"
 #include "common/timestamp.h"
@@ -18,22 +17,18 @@ EventIntake::EventIntake(AuditStore* store, std::shared_ptr<grpc::Channel> monit
       monitor_(v1::MonitorService::NewStub(std::move(monitor))),
       units_(units),
       metrics_(metrics),
-      options_(options) {}
+      options_(options),
+      follower_([this](grpc::ClientContext* c,
+                       const v1::WatchEventsRequest& r) { return monitor_->WatchEvents(c, r); },
+                [this] { return store_->Cursor(AuditStore::kEventsFeed); },
+                [this](const v1::EventChange& change) { return Handle(change); },
+                {.name = "monitor events", .logger = "audit", .clock = options.clock}) {}
 
 EventIntake::~EventIntake() { Stop(); }
 
-void EventIntake::Start() {
-  thread_ = std::thread([this] { Loop(); });
-}
+void EventIntake::Start() { follower_.Start(); }
 
-void EventIntake::Stop() {
-  {
-    absl::MutexLock lock(&mu_);
-    if (!stop_.HasBeenNotified()) stop_.Notify();
-    if (current_ != nullptr) current_->Stop();
-  }
-  if (thread_.joinable()) thread_.join();
-}
+void EventIntake::Stop() { follower_.Stop(); }
 
 absl::StatusOr<v1::Rule> EventIntake::RuleOf(const std::string& code) {
   const absl::Time now = options_.clock->Now();
@@ -83,38 +78,6 @@ absl::Status EventIntake::Handle(const v1::EventChange& change) {
   metrics_->tasks_opened.Increment(opened);
   metrics_->feed_lag.Set(absl::ToDoubleSeconds(options_.clock->Now() - TimeOf(e.updated_at())));
   return absl::OkStatus();
-}
-
-void EventIntake::Loop() {
-  auto log = Logger("audit");
-  const Backoff backoff{.initial = absl::Milliseconds(200), .max = absl::Seconds(10)};
-  int failures = 0;
-  while (!stop_.HasBeenNotified()) {
-    // A fresh subscription resumes from the durable cursor.
-    Subscription events(
-        [this](grpc::ClientContext* c, const v1::WatchEventsRequest& r) { return monitor_->WatchEvents(c, r); },
-        v1::WatchEventsRequest(), [this] { return store_->Cursor(AuditStore::kEventsFeed); },
-        {.name = "monitor events", .clock = options_.clock});
-    {
-      absl::MutexLock lock(&mu_);
-      if (stop_.HasBeenNotified()) break;
-      current_ = &events;
-    }
-    v1::EventChange change;
-    absl::Status status;
-    while ((status = events.Next(&change)).ok()) {
-      status = Handle(change);
-      if (!status.ok()) break;
-      failures = 0;
-    }
-    {
-      absl::MutexLock lock(&mu_);
-      current_ = nullptr;
-    }
-    if (stop_.HasBeenNotified()) break;
-    log->warn("warning events: {}; resuming from the cursor", status.ToString());
-    options_.clock->SleepFor(backoff.After(++failures), stop_);
-  }
 }
 
 }  // namespace aw::audit

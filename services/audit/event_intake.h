@@ -13,13 +13,10 @@
 #pragma once
 
 #include <memory>
-#include <thread>
 
 #include <grpcpp/grpcpp.h>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "auditwatch/v1/monitor.grpc.pb.h"
 #include "common/clock.h"
@@ -49,7 +46,6 @@ class EventIntake {
   absl::Status Handle(const v1::EventChange& change);
 
  private:
-  void Loop();
   // The rule `code`, from the copy or fetched again.
   absl::StatusOr<v1::Rule> RuleOf(const std::string& code);
 
@@ -61,11 +57,7 @@ class EventIntake {
   // Owned by the loop's thread (Handle is not called concurrently).
   absl::flat_hash_map<std::string, v1::Rule> rules_;
   absl::Time rules_fetched_ = absl::InfinitePast();
-  using Subscription = FeedSubscription<v1::WatchEventsRequest, v1::EventChange>;
-  absl::Notification stop_;
-  absl::Mutex mu_;
-  Subscription* current_ ABSL_GUARDED_BY(mu_) = nullptr;  // the loop's, for Stop()
-  std::thread thread_;
+  FeedFollower<v1::WatchEventsRequest, v1::EventChange> follower_;
 };
 
 }  // namespace aw::audit

@@ -7,7 +7,7 @@
 
 namespace aw::scoring {
 
-absl::StatusOr<PeriodRow> RowOf(const Period& period) {
+PeriodRow RowOf(const Period& period) {
   return PeriodRow{.type = static_cast<int>(period.type()),
                    .key = period.key(),
                    .first_day = absl::FormatCivilTime(period.first_day()),
@@ -30,10 +30,9 @@ absl::StatusOr<Inputs> Evaluator::Gather(const Period& period, int64_t* readings
   for (const v1::SchemeItem& it : in.scheme.items()) {
     if (it.enabled()) codes.push_back(it.indicator_code());
   }
-  AW_ASSIGN_OR_RETURN(in.readings, sources_->Readings(period, codes, readings_max_seq));
+  AW_ASSIGN_OR_RETURN(in.readings, sources_->Readings(period, codes, in.units, readings_max_seq));
   AW_ASSIGN_OR_RETURN(in.deductions, sources_->Deductions(period));
-  AW_ASSIGN_OR_RETURN(const PeriodRow row, RowOf(period));
-  AW_ASSIGN_OR_RETURN(in.bonuses, store_->BonusesInside(row));
+  AW_ASSIGN_OR_RETURN(in.bonuses, store_->BonusesInside(RowOf(period)));
   AW_ASSIGN_OR_RETURN(in.selections, store_->Selections(year));
   Canonicalise(in);
   return in;
@@ -51,7 +50,7 @@ absl::StatusOr<v1::EvaluationRun> Evaluator::Run(const Period& period, v1::RunTr
     RunRecord rec;
     AW_ASSIGN_OR_RETURN(Inputs in, Gather(period, &rec.readings_max_seq));
     const Outcome outcome = Evaluate(in);
-    AW_ASSIGN_OR_RETURN(rec.period, RowOf(period));
+    rec.period = RowOf(period);
     rec.scheme_year = in.scheme.year();
     rec.scheme_version = in.scheme.audit().version();
     rec.trigger = trigger;

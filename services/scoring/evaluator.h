@@ -51,7 +51,7 @@ class Evaluator {
   const Options options_;
 };
 
-// The period of a stored key; INTERNAL when it does not parse.
-absl::StatusOr<PeriodRow> RowOf(const Period& period);
+// A period as the store keeps it.
+PeriodRow RowOf(const Period& period);
 
 }  // namespace aw::scoring

@@ -226,10 +226,10 @@ Outcome Evaluate(const Inputs& in) {
   // Items by unit type, in the scheme's order.
   absl::flat_hash_map<int, std::vector<const v1::SchemeItem*>> items_of_type;
   for (const UnitIn& u : in.units) {
-    auto& items = items_of_type[u.type];
-    if (!items.empty()) continue;
+    auto [items, added] = items_of_type.try_emplace(u.type);
+    if (!added) continue;
     for (const v1::SchemeItem& it : s.items()) {
-      if (it.enabled() && Has(it.unit_types(), u.type)) items.push_back(&it);
+      if (it.enabled() && Has(it.unit_types(), u.type)) items->second.push_back(&it);
     }
   }
   absl::flat_hash_map<std::string, std::vector<const DeductionIn*>> deductions_of;

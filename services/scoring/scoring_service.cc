@@ -171,8 +171,7 @@ grpc::ServerUnaryReactor* ScoringServiceImpl::GrantBonus(Ctx* ctx, const v1::Gra
     bonus.set_points(req->points());
     bonus.set_reason(req->reason());
     bonus.set_approved_by(caller.subject());
-    AW_ASSIGN_OR_RETURN(const PeriodRow row, RowOf(period));
-    AW_ASSIGN_OR_RETURN(*resp, p_.store->GrantBonus(bonus, row, req->idempotency_key(), DeterministicBytes(*req),
+    AW_ASSIGN_OR_RETURN(*resp, p_.store->GrantBonus(bonus, RowOf(period), req->idempotency_key(), DeterministicBytes(*req),
                                                     p_.clock->Now()));
     return absl::OkStatus();
   });
@@ -185,22 +184,17 @@ grpc::ServerUnaryReactor* ScoringServiceImpl::ListBonuses(Ctx* ctx, const v1::Li
     std::optional<PeriodRow> period;
     if (!req->period().key().empty()) {
       AW_ASSIGN_OR_RETURN(const Period p, RequiredPeriod(req->period(), "period"));
-      AW_ASSIGN_OR_RETURN(period, RowOf(p));
+      period = RowOf(p);
     }
+    // The scope's units as the tree stands today (all when unset).
     std::vector<std::string> units;
-    if (!req->scope().unit_code().empty()) {
-      units.push_back(req->scope().unit_code());
+    if (const std::string& root = req->scope().unit_code(); !root.empty()) {
+      units.push_back(root);
       if (req->scope().include_descendants()) {
-        AW_ASSIGN_OR_RETURN(const auto all, p_.sources->UnitsOn(absl::ToCivilDay(p_.clock->Now(), absl::UTCTimeZone())));
-        absl::flat_hash_map<std::string, std::string> parent;
-        for (const UnitIn& u : all) parent[u.code] = u.parent;
-        for (const UnitIn& u : all) {
-          for (std::string up = u.parent; !up.empty(); up = parent.contains(up) ? parent[up] : "") {
-            if (up == req->scope().unit_code()) {
-              units.push_back(u.code);
-              break;
-            }
-          }
+        AW_ASSIGN_OR_RETURN(const auto below,
+                            p_.sources->UnitsOn(absl::ToCivilDay(p_.clock->Now(), absl::UTCTimeZone()), root));
+        for (const UnitIn& u : below) {
+          if (u.code != root) units.push_back(u.code);
         }
       }
     }
@@ -350,8 +344,7 @@ grpc::ServerUnaryReactor* ScoringServiceImpl::GetTrend(Ctx* ctx, const v1::GetTr
     AW_RETURN_IF_ERROR(RequireUnit(req->unit_code(), "unit_code"));
     AW_ASSIGN_OR_RETURN(const auto keys, PeriodKeys(req->periods(), "periods"));
     if (keys.empty()) return absl::InvalidArgumentError("periods.first: required");
-    AW_ASSIGN_OR_RETURN(const Period first, EvaluatedPeriod(req->periods().first(), "periods.first"));
-    (void)first;
+    AW_RETURN_IF_ERROR(EvaluatedPeriod(req->periods().first(), "periods.first").status());
     AW_ASSIGN_OR_RETURN(const auto figures, p_.store->FiguresOver(req->unit_code(), keys));
     absl::flat_hash_map<std::string, const UnitFigures*> by_key;
     for (const auto& f : figures) by_key[f.period_key] = &f;

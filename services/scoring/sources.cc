@@ -13,9 +13,13 @@ v1::Period ProtoOf(const Period& p) {
   return out;
 }
 
-absl::StatusOr<std::vector<UnitIn>> Sources::UnitsOn(absl::CivilDay day) {
+absl::StatusOr<std::vector<UnitIn>> Sources::UnitsOn(absl::CivilDay day, const std::string& root) {
   v1::ListUnitsRequest req;
   req.set_as_of(absl::FormatCivilTime(day));
+  if (!root.empty()) {
+    req.mutable_scope()->set_unit_code(root);
+    req.mutable_scope()->set_include_descendants(true);
+  }
   std::vector<UnitIn> out;
   AW_RETURN_IF_ERROR(ForEachPage(
       *ingest_, &v1::IngestService::Stub::ListUnits, req, "ingest ListUnits",
@@ -45,7 +49,7 @@ absl::StatusOr<absl::flat_hash_map<std::string, v1::Indicator>> Sources::Indicat
 }
 
 absl::StatusOr<std::vector<ReadingIn>> Sources::Readings(const Period& period, const std::vector<std::string>& codes,
-                                                         int64_t* max_seq) {
+                                                         const std::vector<UnitIn>& units, int64_t* max_seq) {
   std::vector<ReadingIn> out;
   *max_seq = 0;
   auto query = [&](v1::QueryReadingsRequest req) -> absl::Status {
@@ -77,7 +81,6 @@ absl::StatusOr<std::vector<ReadingIn>> Sources::Readings(const Period& period, c
   // up by the indicator's rule (never for rates, whose rule is NONE). Only
   // the units missing a value of a rolled-up indicator are asked again.
   AW_ASSIGN_OR_RETURN(const auto catalogue, Indicators(static_cast<int32_t>(period.first_day().year())));
-  AW_ASSIGN_OR_RETURN(const std::vector<UnitIn> units, UnitsOn(period.last_day()));
   absl::flat_hash_set<std::pair<std::string, std::string>> have;
   for (const ReadingIn& r : out) have.insert({r.unit, r.indicator});
   absl::flat_hash_map<std::string, std::vector<std::string>> gaps;  // unit → rolled-up codes it lacks

@@ -28,15 +28,17 @@ class Sources {
         audit_(v1::AuditService::NewStub(std::move(audit))),
         call_timeout_(call_timeout) {}
 
-  // The units active on `day`, with their parents and types on that day.
-  absl::StatusOr<std::vector<UnitIn>> UnitsOn(absl::CivilDay day);
+  // The units active on `day`, with their parents and types on that day: the
+  // whole tree, or `root` and the units below it.
+  absl::StatusOr<std::vector<UnitIn>> UnitsOn(absl::CivilDay day, const std::string& root = "");
   // The catalogue's indicators in force in `year`, by code.
   absl::StatusOr<absl::flat_hash_map<std::string, v1::Indicator>> Indicators(int32_t year);
   // The current value of each (unit, indicator) of `codes` for `period`: the
   // reported one, or for a half-year or year ingest's roll-up where the
-  // indicator allows one. Also the highest feed sequence among them.
+  // indicator allows one and one of `units` lacks a reported value. Also the
+  // highest feed sequence among them.
   absl::StatusOr<std::vector<ReadingIn>> Readings(const Period& period, const std::vector<std::string>& codes,
-                                                  int64_t* max_seq);
+                                                  const std::vector<UnitIn>& units, int64_t* max_seq);
   // The effective (not superseded) deductions dated inside `period`.
   absl::StatusOr<std::vector<DeductionIn>> Deductions(const Period& period);
 

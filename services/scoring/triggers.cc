@@ -1,85 +1,46 @@
 #include "services/scoring/triggers.h"
 
-#include "absl/strings/str_cat.h"
-#include "common/backoff.h"
-#include "common/log.h"
-#include "common/status.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "common/period.h"
+#include "common/status.h"
 #include "common/timestamp.h"
 #include "services/scoring/scoring_logic.h"
 
 namespace aw::scoring {
+
 Triggers::Triggers(ScoringStore* store, std::shared_ptr<grpc::Channel> ingest, std::shared_ptr<grpc::Channel> audit,
                    ScoringMetrics* metrics, Options options)
     : store_(store),
       ingest_(v1::IngestService::NewStub(std::move(ingest))),
       audit_(v1::AuditService::NewStub(std::move(audit))),
       metrics_(metrics),
-      options_(options) {}
+      options_(options),
+      readings_(
+          [this](grpc::ClientContext* c, const v1::WatchReadingsRequest& r) {
+            v1::WatchReadingsRequest request = r;
+            request.set_values_only(true);
+            return ingest_->WatchReadings(c, request);
+          },
+          [this] { return store_->Cursor(kReadingsFeed); },
+          [this](const v1::WatchReadingsResponse& page) { return HandleReadings(page); },
+          {.name = kReadingsFeed, .logger = "scoring", .clock = options.clock}),
+      facts_([this](grpc::ClientContext* c,
+                    const v1::WatchAuditFactsRequest& r) { return audit_->WatchAuditFacts(c, r); },
+             [this] { return store_->Cursor(kAuditFeed); },
+             [this](const v1::AuditFactChange& change) { return HandleFacts(change); },
+             {.name = kAuditFeed, .logger = "scoring", .clock = options.clock}) {}
 
 Triggers::~Triggers() { Stop(); }
 
 void Triggers::Start() {
-  threads_.emplace_back([this] {
-    Follow<v1::WatchReadingsRequest, v1::WatchReadingsResponse>(
-        kReadingsFeed,
-        [this](grpc::ClientContext* c, const v1::WatchReadingsRequest& r) {
-          v1::WatchReadingsRequest request = r;
-          request.set_values_only(true);
-          return ingest_->WatchReadings(c, request);
-        },
-        &Triggers::HandleReadings);
-  });
-  threads_.emplace_back([this] {
-    Follow<v1::WatchAuditFactsRequest, v1::AuditFactChange>(
-        kAuditFeed,
-        [this](grpc::ClientContext* c, const v1::WatchAuditFactsRequest& r) { return audit_->WatchAuditFacts(c, r); },
-        &Triggers::HandleFacts);
-  });
+  readings_.Start();
+  facts_.Start();
 }
 
 void Triggers::Stop() {
-  {
-    absl::MutexLock lock(&mu_);
-    if (!stop_.HasBeenNotified()) stop_.Notify();
-    for (auto& stop : stoppers_) stop();
-  }
-  for (std::thread& t : threads_) {
-    if (t.joinable()) t.join();
-  }
-  threads_.clear();
-}
-
-template <typename Request, typename Response>
-void Triggers::Follow(const char* name, typename FeedSubscription<Request, Response>::Open open,
-                      absl::Status (Triggers::*handle)(const Response&)) {
-  auto log = Logger("scoring");
-  const Backoff backoff{.initial = absl::Milliseconds(200), .max = absl::Seconds(10)};
-  int failures = 0;
-  while (!stop_.HasBeenNotified()) {
-    // A fresh subscription resumes from the durable cursor.
-    FeedSubscription<Request, Response> feed(open, Request(), [this, name] { return store_->Cursor(name); },
-                                             {.name = name, .clock = options_.clock});
-    {
-      absl::MutexLock lock(&mu_);
-      if (stop_.HasBeenNotified()) break;
-      stoppers_.push_back([&feed] { feed.Stop(); });
-    }
-    Response message;
-    absl::Status status;
-    while ((status = feed.Next(&message)).ok()) {
-      status = (this->*handle)(message);
-      if (!status.ok()) break;
-      failures = 0;
-    }
-    {
-      absl::MutexLock lock(&mu_);
-      stoppers_.clear();
-    }
-    if (stop_.HasBeenNotified()) break;
-    log->warn("{}: {}; resuming from the cursor", name, status.ToString());
-    options_.clock->SleepFor(backoff.After(++failures), stop_);
-  }
+  readings_.Stop();
+  facts_.Stop();
 }
 
 absl::Status Triggers::HandleReadings(const v1::WatchReadingsResponse& page) {
@@ -116,12 +77,12 @@ absl::Status Triggers::HandleReadings(const v1::WatchReadingsResponse& page) {
 }
 
 absl::Status Triggers::HandleFacts(const v1::AuditFactChange& change) {
+  if (change.heartbeat() && change.seq() == 0) return absl::OkStatus();
   std::vector<std::string> keys;
   if (change.has_deduction()) {
     if (auto period = Period::Parse(change.deduction().period().key()); period.ok()) keys = PeriodsAffectedBy(*period);
   }
   const absl::Time now = options_.clock->Now();
-  if (change.heartbeat() && change.seq() == 0) return absl::OkStatus();
   AW_RETURN_IF_ERROR(
       store_->MarkDirty(keys, v1::RUN_TRIGGER_DEDUCTION, now + options_.rerun_delay, kAuditFeed, change.seq())
           .status());

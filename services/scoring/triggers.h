@@ -9,14 +9,9 @@
 #pragma once
 
 #include <memory>
-#include <thread>
 
 #include <grpcpp/grpcpp.h>
 
-#include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "auditwatch/v1/audit.grpc.pb.h"
 #include "auditwatch/v1/ingest.grpc.pb.h"
@@ -48,10 +43,6 @@ class Triggers {
   absl::Status HandleFacts(const v1::AuditFactChange& change);
 
  private:
-  // Follows one feed until stopped, resuming from its cursor after errors.
-  template <typename Request, typename Response>
-  void Follow(const char* name, typename FeedSubscription<Request, Response>::Open open,
-              absl::Status (Triggers::*handle)(const Response&));
 
   ScoringStore* const store_;
   std::unique_ptr<v1::IngestService::Stub> ingest_;
@@ -59,10 +50,8 @@ class Triggers {
   ScoringMetrics* const metrics_;
   const Options options_;
 
-  absl::Notification stop_;
-  absl::Mutex mu_;
-  std::vector<std::function<void()>> stoppers_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::thread> threads_;
+  FeedFollower<v1::WatchReadingsRequest, v1::WatchReadingsResponse> readings_;
+  FeedFollower<v1::WatchAuditFactsRequest, v1::AuditFactChange> facts_;
 };
 
 }  // namespace aw::scoring
