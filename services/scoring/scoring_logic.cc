@@ -154,6 +154,15 @@ absl::Time ScheduledAt(const Period& period, int evaluate_after_days) {
   return SubmissionDeadline(period, evaluate_after_days);
 }
 
+std::vector<std::pair<Period, absl::Time>> ScheduleOf(const v1::Scheme& scheme, absl::Time now) {
+  std::vector<std::pair<Period, absl::Time>> out;
+  for (const Period& period : EvaluationPeriods(scheme.year())) {
+    const absl::Time at = ScheduledAt(period, scheme.evaluate_after_days());
+    if (at > now) out.emplace_back(period, at);
+  }
+  return out;
+}
+
 // --- One evaluation ---------------------------------------------------------------------------
 
 void Canonicalise(Inputs& in) {

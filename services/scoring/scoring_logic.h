@@ -73,6 +73,9 @@ std::vector<std::string> PeriodsAffectedBy(const Period& period);
 // When the scheduled evaluation of `period` runs: the start of the day
 // `evaluate_after_days` after the period ends.
 absl::Time ScheduledAt(const Period& period, int evaluate_after_days);
+// The scheduled evaluations of `scheme`'s year still to come after `now`,
+// with when each runs.
+std::vector<std::pair<Period, absl::Time>> ScheduleOf(const v1::Scheme& scheme, absl::Time now);
 
 // --- One evaluation ---------------------------------------------------------------------
 

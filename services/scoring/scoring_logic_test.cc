@@ -318,6 +318,15 @@ TEST_CASE("A year has 14 evaluations and a value changes its own and the longer 
   CHECK(PeriodsAffectedBy(*Period::Parse("2026-W09")).empty());
   // March ends on the 31st; ten whole days later (April 1st to 10th) the run starts on the 11th.
   CHECK(ScheduledAt(*Period::Parse("2026-03"), 10) == absl::FromCivil(absl::CivilDay(2026, 4, 11), absl::UTCTimeZone()));
+  // Of a scheme saved on April 20th, March's evaluation has passed; April's and later are to come.
+  v1::Scheme s;
+  s.set_year(2026);
+  s.set_evaluate_after_days(10);
+  const auto schedule = ScheduleOf(s, absl::FromCivil(absl::CivilDay(2026, 4, 20), absl::UTCTimeZone()));
+  REQUIRE(schedule.size() == 11);  // April … December, H1, the year
+  CHECK(schedule.front().first.key() == "2026-04");
+  CHECK(schedule.front().second == absl::FromCivil(absl::CivilDay(2026, 5, 11), absl::UTCTimeZone()));
+  CHECK(schedule.back().first.key() == "2026");
 }
 
 }  // namespace

@@ -78,9 +78,7 @@ grpc::ServerUnaryReactor* ScoringServiceImpl::UpsertScheme(Ctx* ctx, const v1::U
     // The year's evaluations not yet due are scheduled.
     const absl::Time now = p_.clock->Now();
     std::vector<Due> schedule;
-    for (const Period& period : EvaluationPeriods(scheme.year())) {
-      const absl::Time at = ScheduledAt(period, scheme.evaluate_after_days());
-      if (at <= now) continue;
+    for (const auto& [period, at] : ScheduleOf(scheme, now)) {
       schedule.push_back(Due{.period_key = period.key(),
                              .period_type = static_cast<int>(period.type()),
                              .trigger = v1::RUN_TRIGGER_SCHEDULE,
