@@ -135,7 +135,8 @@ std::string Month(int year, int m) { return absl::StrFormat("%04d-%02d", year, m
 
 }  // namespace
 
-SyntheticProvince::SyntheticProvince(uint64_t seed, int year) : seed_(seed), year_(year) {
+SyntheticProvince::SyntheticProvince(uint64_t seed, int year, bool yearly_noise)
+    : seed_(seed), year_(year), yearly_noise_(yearly_noise) {
   Rng rng(seed);
   const std::string from = absl::StrFormat("%04d-01-01", year);
   auto add = [&](std::string code, std::string name, v1::UnitType type, std::string parent) {
@@ -243,7 +244,7 @@ void SyntheticProvince::ForEachBatch(
   };
   for (size_t u = 0; u < units_.size(); ++u) {
     const v1::CreateUnitRequest& unit = units_[u];
-    Rng rng(seed_ * 1000003 + u);
+    Rng rng(seed_ * 1000003 + u + (yearly_noise_ ? static_cast<uint64_t>(year_) * 0x9E3779B97F4A7C15ULL : 0));
     for (size_t k = 0; k < indicators_.size(); ++k) {
       const v1::Indicator& ind = indicators_[k];
       const IndicatorSpec& spec = kSpecs[k];

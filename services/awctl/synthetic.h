@@ -19,7 +19,12 @@ namespace aw::demo {
 
 class SyntheticProvince {
  public:
-  SyntheticProvince(uint64_t seed, int year);
+  // With `yearly_noise`, the values' noise differs from year to year (the
+  // units' quality, the tree and the catalogue do not): consecutive years of
+  // one seed then look like one province over time, for forecasts judged
+  // against the year before. Without it every year of a seed has the same
+  // values (the default, which the demos and tests rely on).
+  SyntheticProvince(uint64_t seed, int year, bool yearly_noise = false);
 
   int year() const { return year_; }
 
@@ -47,6 +52,7 @@ class SyntheticProvince {
   struct Spec;
   uint64_t seed_;
   int year_;
+  bool yearly_noise_;
   std::vector<auditwatch::v1::CreateUnitRequest> units_;
   std::vector<auditwatch::v1::Indicator> indicators_;
   std::vector<double> unit_quality_;  // by unit index; negative = weaker
