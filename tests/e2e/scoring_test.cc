@@ -1,13 +1,16 @@
 // The scoring service end to end, through the gateway, with every service in
 // one process over real gRPC and a real PostgreSQL: a small province built
 // through ingest and audit, whose every score is checked against values
-// computed by hand; reproducible runs; a late correction that makes a new run
-// and leaves the published one intact; a half-year scored on its own values;
-// a unit moved in July scored under its old parent for January; ranking with
-// ties; score readings that trigger a monitor rule; refused requests.
+// computed by hand; reproducible runs; a late correction and a deduction
+// registered afterwards, each making a new run that leaves the published one
+// intact; a half-year and a year scored on their own values, a missing volume
+// on ingest's roll-up; a unit moved in July scored under its old parent for
+// January; ranking with ties; score readings that trigger a monitor rule;
+// refused requests.
 #include <catch2/catch.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "auditwatch/v1/audit.grpc.pb.h"
 #include "auditwatch/v1/monitor.grpc.pb.h"
@@ -72,7 +75,8 @@ class ScoringStack {
     }
     for (const char* code : {"RATE", "LOSS"}) {
       CreateIndicator(gw_.ingest(), {.code = code,
-                                     .period_types = {v1::PERIOD_TYPE_MONTH, v1::PERIOD_TYPE_HALF_YEAR},
+                                     .period_types = {v1::PERIOD_TYPE_MONTH, v1::PERIOD_TYPE_HALF_YEAR,
+                                                      v1::PERIOD_TYPE_YEAR},
                                      .direction = std::string(code) == "RATE" ? v1::DIRECTION_HIGHER_IS_BETTER
                                                                               : v1::DIRECTION_LOWER_IS_BETTER});
     }
@@ -137,6 +141,22 @@ class ScoringStack {
     INFO(s.error_message());
     REQUIRE(s.ok());
     return run;
+  }
+
+  // The first run of `period` made by `trigger`, waited for (an empty run after 30 s).
+  v1::EvaluationRun RunBy(const std::string& period, v1::RunTrigger trigger) {
+    const absl::Time give_up = absl::Now() + absl::Seconds(30);
+    while (absl::Now() < give_up) {
+      v1::ListRunsRequest list;
+      *list.mutable_period() = P(period);
+      v1::ListRunsResponse runs;
+      REQUIRE(centre_->ListRuns(Deadline().get(), list, &runs).ok());
+      for (auto it = runs.runs().rbegin(); it != runs.runs().rend(); ++it) {
+        if (it->trigger() == trigger) return *it;
+      }
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    return v1::EvaluationRun();
   }
 
   v1::Evaluation Of(const std::string& unit, const std::string& period, int64_t run_id = 0) {
@@ -258,18 +278,7 @@ TEST_CASE("Runs are reproducible and a late correction makes a new run beside th
   correct.set_reason("重新核对");
   v1::Reading corrected;
   REQUIRE(s.gw_.ingest().CorrectReading(Deadline().get(), correct, &corrected).ok());
-  v1::EvaluationRun late;
-  const absl::Time give_up = absl::Now() + absl::Seconds(30);
-  while (late.id() == 0 && absl::Now() < give_up) {
-    v1::ListRunsRequest list;
-    *list.mutable_period() = P("2025-01");
-    v1::ListRunsResponse runs;
-    REQUIRE(s.centre_->ListRuns(Deadline().get(), list, &runs).ok());
-    for (const auto& r : runs.runs()) {
-      if (r.trigger() == v1::RUN_TRIGGER_LATE_DATA) late = r;
-    }
-    absl::SleepFor(absl::Milliseconds(100));
-  }
+  const v1::EvaluationRun late = s.RunBy("2025-01", v1::RUN_TRIGGER_LATE_DATA);
   REQUIRE(late.id() > 0);
   CHECK_FALSE(late.published());
   CHECK(late.inputs_digest() != first.inputs_digest());
@@ -296,6 +305,74 @@ TEST_CASE("Runs are reproducible and a late correction makes a new run beside th
   CHECK(old.results_digest() == first.results_digest());
   CHECK(db.Query(absl::StrCat("SELECT composite FROM scoring.run_units WHERE run_id = ", first.id(),
                               " AND unit_code = 'S1'")) == "88");
+
+  // A direct deduction registered in audit afterwards: another run follows, from audit's facts feed.
+  auto audit = v1::AuditService::NewStub(s.gw_.Channel(s.gw_.admin_key()));
+  v1::RegisterIncidentRequest incident;
+  incident.mutable_incident()->set_kind(v1::INCIDENT_KIND_MARKETING_ERROR);
+  incident.mutable_incident()->set_level(2);
+  incident.mutable_incident()->set_unit_code("S1");
+  *incident.mutable_incident()->mutable_period() = P("2025-01");
+  incident.mutable_incident()->set_description("错发电费通知单");
+  incident.set_idempotency_key("incident-s1");
+  v1::Incident registered;
+  REQUIRE(audit->RegisterIncident(Deadline().get(), incident, &registered).ok());
+  const v1::EvaluationRun deducted = s.RunBy("2025-01", v1::RUN_TRIGGER_DEDUCTION);
+  REQUIRE(deducted.id() > 0);
+  CHECK_FALSE(deducted.published());
+  const v1::Evaluation after = s.Of("S1", "2025-01", deducted.id());
+  CHECK(after.composite() == Approx(93).epsilon(1e-12));  // 98 − 5
+  REQUIRE(after.direct_size() == 1);
+  CHECK(after.direct(0).incident_id() == registered.id());
+}
+
+TEST_CASE("A year is scored on its own values and a missing volume on ingest's roll-up", "[e2e][scoring]") {
+  TestDatabase db;
+  ScoringStack s(db);
+  CreateIndicator(s.gw_.ingest(), {.code = "CNT",
+                                   .rollup = v1::ROLLUP_RULE_SUM,
+                                   .unit_of_measure = "件",
+                                   .max_value = 1000,
+                                   .period_types = {v1::PERIOD_TYPE_MONTH, v1::PERIOD_TYPE_HALF_YEAR,
+                                                    v1::PERIOD_TYPE_YEAR},
+                                   .direction = v1::DIRECTION_LOWER_IS_BETTER});
+  // CNT for every month (a sum rolls up only from a whole half or year): 1 + 2 + 0 × 10.
+  std::vector<Row> rows = {{"S1", "RATE", "2025", 92}};
+  for (int m = 1; m <= 12; ++m) rows.emplace_back("S1", "CNT", absl::StrFormat("2025-%02d", m), m <= 2 ? m : 0);
+  s.Readings("cnt", rows);
+  v1::UpsertSchemeRequest up;
+  *up.mutable_scheme() = s.scheme_;
+  up.mutable_scheme()->clear_audit();
+  *up.mutable_scheme()->add_items() = Item("CNT", v1::INDICATOR_CLASS_PROCESS, 10, 2);
+  up.set_expected_version(1);
+  up.set_reason("差错件数纳入评价");
+  v1::Scheme v2;
+  const grpc::Status saved = s.admin_->UpsertScheme(Deadline().get(), up, &v2);
+  INFO(saved.error_message());
+  REQUIRE(saved.ok());
+  CHECK(v2.audit().version() == 2);
+
+  // H1: RATE 100 and LOSS 1 reported for the half; CNT rolled up from its months, 1 + 2 + 0 = 3:
+  // progress 7/8, 10 × (0.6 + 0.4 × 0.875) = 9.5. Process (10 + 9.5)/20; 50 + 9.75 + 40.
+  s.Run("2025-H1", false);
+  const v1::Evaluation h1 = s.Of("S1", "2025-H1");
+  CHECK(h1.scheme_version() == 2);
+  REQUIRE(h1.indicators_size() == 3);
+  CHECK(h1.indicators(2).indicator_code() == "CNT");
+  CHECK(h1.indicators(2).value() == 3);
+  CHECK(h1.indicators(2).reading().derived());
+  CHECK(h1.indicators(2).reading().derived_by() == v1::ROLLUP_RULE_SUM);
+  CHECK(h1.indicators(2).score() == Approx(9.5).epsilon(1e-12));
+  CHECK(h1.composite() == Approx(99.75).epsilon(1e-12));
+  // The year: RATE 92 reported for the year (6.8 of 10: main 68); LOSS has no year value and
+  // is never rolled up (0 of 10); CNT rolled up again (9.5): 34 + 4.75 + 40.
+  s.Run("2025", false);
+  const v1::Evaluation year = s.Of("S1", "2025");
+  CHECK(year.indicators(0).value() == 92);
+  CHECK_FALSE(year.indicators(0).reading().derived());
+  CHECK(year.indicators(1).missing());
+  CHECK(year.indicators(2).value() == 3);
+  CHECK(year.composite() == Approx(78.75).epsilon(1e-12));
 }
 
 TEST_CASE("Published scores become readings that a monitor rule alarms on", "[e2e][scoring]") {
