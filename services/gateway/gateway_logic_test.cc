@@ -21,7 +21,7 @@ namespace {
 // contract's file is reached through one of its messages, which links it in.
 const RouteTable& Routes() {
   for (const auto* linked : {v1::Reading::descriptor(), v1::Rule::descriptor(), v1::AuditTask::descriptor(),
-                             v1::SchemeItem::descriptor(), v1::Report::descriptor(), v1::ApiKey::descriptor()}) {
+                             v1::SchemeItem::descriptor(), v1::ReportJob::descriptor(), v1::ApiKey::descriptor()}) {
     (void)linked;
   }
   static const RouteTable* const kRoutes = new RouteTable(RouteTable::FromGeneratedPool());
