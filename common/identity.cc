@@ -101,14 +101,20 @@ absl::StatusOr<std::string> RequiredActor(const grpc::ServerContextBase& ctx, co
   return actor;
 }
 
-absl::StatusOr<auditwatch::v1::Principal> RequiredPrincipal(const grpc::ServerContextBase& ctx) {
+absl::StatusOr<auditwatch::v1::Identity> RequiredIdentity(const grpc::ServerContextBase& ctx) {
   auto identity = ProcessIdentityKey().Verify(ctx);
   if (!identity.ok()) return identity.status();
   if (!identity->has_value()) {
     return absl::UnauthenticatedError("this command needs the caller's verified identity: call through the gateway");
   }
   if ((*identity)->principal().subject().empty()) return absl::UnauthenticatedError("the identity names no subject");
-  return (*identity)->principal();
+  return **identity;
+}
+
+absl::StatusOr<auditwatch::v1::Principal> RequiredPrincipal(const grpc::ServerContextBase& ctx) {
+  auto identity = RequiredIdentity(ctx);
+  if (!identity.ok()) return identity.status();
+  return identity->principal();
 }
 
 }  // namespace aw

@@ -62,5 +62,8 @@ absl::StatusOr<std::string> RequiredActor(const grpc::ServerContextBase& ctx, co
 // roles and over which units: UNAUTHENTICATED when the call carries no
 // identity (it did not come through the gateway) or a forged one.
 absl::StatusOr<auditwatch::v1::Principal> RequiredPrincipal(const grpc::ServerContextBase& ctx);
+// The same, with the gateway's request id: for work done later on the
+// caller's behalf (a report gathered with the requester's identity).
+absl::StatusOr<auditwatch::v1::Identity> RequiredIdentity(const grpc::ServerContextBase& ctx);
 
 }  // namespace aw

@@ -87,19 +87,4 @@ ModuleDef ModuleFor(const google::protobuf::ServiceDescriptor* service, std::vec
                     std::function<std::unique_ptr<Module>(const ModuleContext&)> create,
                     std::vector<Setting> settings = {});
 
-// A module that serves one gRPC service implementation and has no background
-// work. With the generated `CallbackService` base as ServiceImpl every method
-// answers UNIMPLEMENTED.
-template <typename ServiceImpl>
-class ServiceModule : public Module {
- public:
-  static std::unique_ptr<Module> Create(const ModuleContext&) {
-    return std::make_unique<ServiceModule>();
-  }
-  std::vector<grpc::Service*> Services() override { return {&service_}; }
-
- private:
-  ServiceImpl service_;
-};
-
 }  // namespace aw

@@ -33,4 +33,11 @@ absl::StatusOr<std::vector<std::string>> PeriodKeys(const auditwatch::v1::Period
   return out;
 }
 
+auditwatch::v1::Period ProtoOf(const Period& period) {
+  auditwatch::v1::Period out;
+  out.set_type(static_cast<auditwatch::v1::PeriodType>(period.type()));
+  out.set_key(period.key());
+  return out;
+}
+
 }  // namespace aw

@@ -19,4 +19,7 @@ absl::StatusOr<Period> RequiredPeriod(const auditwatch::v1::Period& period, cons
 // empty; `last` defaults to `first`), at most 1000.
 absl::StatusOr<std::vector<std::string>> PeriodKeys(const auditwatch::v1::PeriodRange& range, const char* field);
 
+// `period` as messages carry it.
+auditwatch::v1::Period ProtoOf(const Period& period);
+
 }  // namespace aw

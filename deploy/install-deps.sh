@@ -14,10 +14,15 @@ PACKAGES=(
   prometheus-cpp-dev prometheus libspdlog-dev libcurl4-openssl-dev nlohmann-json3-dev
   # identities: HMAC (OpenSSL) and bearer tokens (libjwt)
   libssl-dev libjwt-dev
-  # CSV files (awctl import-readings)
+  # CSV files (awctl import-readings, reports)
   libcsv-dev
+  # reports: Excel workbooks (with charts), XML and HTML
+  libxlsxwriter-dev libxml2-dev
   # tests and benchmarks
   catch2 libbenchmark-dev python3 python3-grpcio python3-protobuf
+  # report tests: workbooks read back (zip), XML checked against its schema,
+  # HTML opened in headless Chromium (DevTools protocol), Chinese fonts for it
+  libzip-dev libxml2-utils chromium python3-websocket fonts-wqy-microhei
 )
 
 missing=()

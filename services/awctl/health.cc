@@ -39,7 +39,7 @@ std::vector<Target> Services() {
   const std::vector<std::pair<const google::protobuf::FileDescriptor*, const char*>> contracts = {
       {v1::Reading::descriptor()->file(), "IngestService"},     {v1::Rule::descriptor()->file(), "MonitorService"},
       {v1::AuditTask::descriptor()->file(), "AuditService"},     {v1::SchemeItem::descriptor()->file(), "ScoringService"},
-      {v1::Report::descriptor()->file(), "ReportService"},       {v1::ApiKey::descriptor()->file(), "GatewayService"},
+      {v1::ReportJob::descriptor()->file(), "ReportService"},       {v1::ApiKey::descriptor()->file(), "GatewayService"},
   };
   std::vector<Target> out;
   for (const auto& [file, name] : contracts) {

@@ -427,6 +427,14 @@ bool Terminal(v1::ReportState state) {
          state == v1::REPORT_STATE_CANCELLED || state == v1::REPORT_STATE_EXPIRED;
 }
 
+bool MayRead(const std::optional<v1::Principal>& principal, const std::vector<std::string>& scope_path) {
+  if (!principal || principal->unit_codes().empty()) return true;
+  return std::any_of(scope_path.begin(), scope_path.end(), [&](const std::string& unit) {
+    return std::find(principal->unit_codes().begin(), principal->unit_codes().end(), unit) !=
+           principal->unit_codes().end();
+  });
+}
+
 // --- Schedules ------------------------------------------------------------------------
 
 absl::StatusOr<v1::ReportSchedule> NormalisedSchedule(const v1::ReportSchedule& in, absl::string_view field) {

@@ -41,6 +41,11 @@ std::string ContentType(v1::ExportFormat format);
 
 bool Terminal(v1::ReportState state);
 
+// True when `principal` may see a report or schedule whose scope unit has
+// `scope_path` (root first): an unrestricted principal, or one whose units
+// include a unit on the path. A call from inside (no principal) may.
+bool MayRead(const std::optional<v1::Principal>& principal, const std::vector<std::string>& scope_path);
+
 // --- Schedules -------------------------------------------------------------------
 
 // `schedule` checked and completed (offset defaulted to UTC+8, enabled):

@@ -6,13 +6,6 @@
 
 namespace aw::scoring {
 
-v1::Period ProtoOf(const Period& p) {
-  v1::Period out;
-  out.set_type(static_cast<v1::PeriodType>(p.type()));
-  out.set_key(p.key());
-  return out;
-}
-
 absl::StatusOr<std::vector<UnitIn>> Sources::UnitsOn(absl::CivilDay day, const std::string& root) {
   v1::ListUnitsRequest req;
   req.set_as_of(absl::FormatCivilTime(day));

@@ -17,6 +17,7 @@
 #include "auditwatch/v1/audit.grpc.pb.h"
 #include "auditwatch/v1/ingest.grpc.pb.h"
 #include "common/period.h"
+#include "common/period_field.h"
 #include "services/scoring/scoring_logic.h"
 
 namespace aw::scoring {
@@ -49,8 +50,5 @@ class Sources {
   std::unique_ptr<v1::AuditService::Stub> audit_;
   const absl::Duration call_timeout_;
 };
-
-// The proto form of a period.
-v1::Period ProtoOf(const Period& p);
 
 }  // namespace aw::scoring

@@ -254,7 +254,7 @@ int EndToEnd() {
     std::printf("%-34s %10.3f   reading its inputs alone %.3f s (%d units, %d readings)\n",
                 absl::StrCat("one month (", month, "), rep ", rep + 1).c_str(), secs, base, r.units(), r.readings());
   }
-  for (const std::string p : {absl::StrCat(kYear, "-H1"), absl::StrCat(kYear)}) {
+  for (const std::string& p : {absl::StrCat(kYear, "-H1"), absl::StrCat(kYear)}) {
     v1::EvaluationRun r;
     const double base = read_inputs(p);
     const double secs = run(p, &r);

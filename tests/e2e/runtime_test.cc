@@ -45,18 +45,6 @@ TEST_CASE("Every service starts in one process and reports SERVING", "[e2e]") {
   CHECK(p.Logs().find("\"shutdown complete\"") != std::string::npos);
 }
 
-TEST_CASE("RPCs of services not built yet answer UNIMPLEMENTED", "[e2e]") {
-  TestDatabase db;
-  AuditwatchProcess p("report", db.url(), {"--scoring_addr=127.0.0.1:1", "--audit_addr=127.0.0.1:1"});
-  REQUIRE(WaitForHealth(p.address("report"), "", kNotServing) == kNotServing);
-  auto stub = auditwatch::v1::ReportService::NewStub(p.Channel("report"));
-  grpc::ClientContext ctx;
-  auditwatch::v1::GetReportRequest request;
-  request.set_id(1);
-  auditwatch::v1::Report report;
-  CHECK(stub->GetReport(&ctx, request, &report).error_code() == grpc::StatusCode::UNIMPLEMENTED);
-}
-
 TEST_CASE("Health is NOT_SERVING until the database is reachable and again when it is lost",
           "[e2e]") {
   TestDatabase db;

@@ -22,7 +22,7 @@ class Gateway {
  public:
   explicit Gateway(const TestDatabase& db, std::vector<std::string> args = {})
       : process_("all", db.url(), std::move(args)) {
-    for (const char* backend : {"ingest", "monitor", "audit", "scoring"}) {
+    for (const char* backend : {"ingest", "monitor", "audit", "scoring", "report"}) {
       REQUIRE(WaitForHealth(process_.address(backend), "", "SERVING") == "SERVING");
     }
     REQUIRE(WaitForHealth(process_.address("gateway"), "auditwatch.v1.GatewayService", "SERVING") == "SERVING");
