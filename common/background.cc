@@ -17,15 +17,40 @@ PeriodicTask::~PeriodicTask() { Stop(); }
 
 void PeriodicTask::Start() {
   thread_ = NamedThread(name_, [this] {
-    while (!clock_->SleepFor(interval_, stop_)) {
+    std::shared_ptr<absl::Notification> wake = Fresh();
+    for (;;) {
+      clock_->SleepFor(interval_, *wake);
+      if (Stopping()) return;
+      wake = Fresh();  // a Wake() from here on cuts the next sleep short
       if (absl::Status s = step_(); !s.ok()) Logger(logger_)->warn("{}: {}", name_, s.ToString());
     }
   });
 }
 
+void PeriodicTask::Wake() {
+  absl::MutexLock lock(&mu_);
+  if (wake_ != nullptr && !wake_->HasBeenNotified()) wake_->Notify();
+}
+
 void PeriodicTask::Stop() {
-  if (!stop_.HasBeenNotified()) stop_.Notify();
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    if (wake_ != nullptr && !wake_->HasBeenNotified()) wake_->Notify();
+  }
   if (thread_.joinable()) thread_.join();
+}
+
+std::shared_ptr<absl::Notification> PeriodicTask::Fresh() {
+  absl::MutexLock lock(&mu_);
+  wake_ = std::make_shared<absl::Notification>();
+  if (stopping_) wake_->Notify();
+  return wake_;
+}
+
+bool PeriodicTask::Stopping() {
+  absl::MutexLock lock(&mu_);
+  return stopping_;
 }
 
 absl::StatusOr<int> DrainDue(const std::function<absl::StatusOr<bool>()>& run_one) {

@@ -5,10 +5,13 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
@@ -16,8 +19,8 @@
 namespace aw {
 
 // Runs `step` every `interval` (on `clock`) on a thread named `name` from
-// Start() until Stop(); a failed step is logged under `logger` and the loop
-// goes on. Thread-safe.
+// Start() until Stop(), and at once after a Wake() (work was queued here); a
+// failed step is logged under `logger` and the loop goes on. Thread-safe.
 class PeriodicTask {
  public:
   PeriodicTask(std::string name, std::string logger, absl::Duration interval, Clock* clock,
@@ -27,14 +30,22 @@ class PeriodicTask {
   PeriodicTask& operator=(const PeriodicTask&) = delete;
 
   void Start();
+  // Runs the step now (or right after the one in progress).
+  void Wake();
   void Stop();
 
  private:
+  std::shared_ptr<absl::Notification> Fresh();
+  bool Stopping();
+
   const std::string name_, logger_;
   const absl::Duration interval_;
   Clock* const clock_;
   const std::function<absl::Status()> step_;
-  absl::Notification stop_;
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // The notification the loop sleeps on: Wake() and Stop() end the sleep.
+  std::shared_ptr<absl::Notification> wake_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };
 

@@ -67,6 +67,23 @@ log "the evaluation: the administrator saves the year's scheme; a centre auditor
 log "14 periods (the audit's deductions included); rankings, one station's breakdown, warnings on scores:"
 "$AWCTL" score-drive --unit=C02-D04 --seed=42 --key-file="$keys/admin.key" --centre-key-file="$keys/centre.key"
 
+year=$(( $(date -u +%Y) - 1 ))
+reports="$AW_LOCAL_DIR/reports"
+log "reports (三报一评): a centre auditor has the province's monthly summary for $year-12 and station C02-D04-S01's"
+log "evaluation written in Excel and HTML; the county's specialist has the county's theme analysis by region and time:"
+for format in xlsx html; do
+  "$AWCTL" report --kind=monthly-summary --unit=P --period="$year-12" --format=$format --out="$reports" \
+    --key-file="$keys/centre.key"
+  "$AWCTL" report --kind=evaluation --unit=C02-D04-S01 --period="$year-12" --format=$format --out="$reports" \
+    --key-file="$keys/centre.key"
+done
+"$AWCTL" report --kind=theme-analysis --unit=C02-D04 --period="$year" --format=html --out="$reports" \
+  --key-file="$keys/county.key"
+log "a report of the whole province is refused to the county's specialist:"
+"$AWCTL" report --kind=monthly-summary --unit=P --period="$year-12" --key-file="$keys/county.key" \
+  && die "the county's specialist had the province's report"
+log "reports saved in $reports (open the .html in a browser, the .xlsx in Excel)"
+
 metrics_port="${AW_METRICS_PORT:-9100}"
 series=$(curl -fsS "http://127.0.0.1:$metrics_port/metrics" | grep -c '^auditwatch_' || true)
 log "Prometheus metrics: http://127.0.0.1:$metrics_port/metrics ($series auditwatch series)"
@@ -87,6 +104,10 @@ curl -fsS "http://127.0.0.1:$metrics_port/metrics" \
 log "scoring metrics:"
 curl -fsS "http://127.0.0.1:$metrics_port/metrics" \
   | grep -E '^auditwatch_scoring_(runs_total|units_scored_total|run_duration_seconds_(count|sum)|outbox_backlog|due_evaluations)' \
+  | sed 's/^/    /' >&2 || true
+log "report metrics:"
+curl -fsS "http://127.0.0.1:$metrics_port/metrics" \
+  | grep -E '^auditwatch_report(s_total|_generation_seconds_(count|sum)|_stored_bytes|_jobs)' \
   | sed 's/^/    /' >&2 || true
 log "gateway calls by code (auditwatch_gateway_calls_total):"
 curl -fsS "http://127.0.0.1:$metrics_port/metrics" | grep '^auditwatch_gateway_calls_total' \

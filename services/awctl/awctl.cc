@@ -42,7 +42,11 @@ void Usage() {
       "      orders by state and the rates of the province's cities\n"
       "  score-drive --centre-key-file=F [--unit=C02-D04] [--seed=42] [--year=<last year>]\n"
       "      save the demo scheme, evaluate and publish the year's 14 periods as a centre auditor; print the\n"
-      "      top and bottom stations, the county's stations, one station's breakdown; apply the score rules\n\n"
+      "      top and bottom stations, the county's stations, one station's breakdown; apply the score rules\n"
+      "  report --kind=KIND --unit=CODE --period=KEY [--format=xlsx|html|csv|xml|json] [--descendants=true]\n"
+      "         [--measure=composite] [--depth=2] [--out=reports] [--request-id=KEY] | report --id=N [--out=DIR]\n"
+      "      generate a report (evaluation, daily-audit, weekly-analysis, monthly-summary, theme-analysis)\n"
+      "      with its progress; download it, check its SHA-256, print where it was saved\n\n"
       "of each service directly:\n"
       "  health [--wait=60s] [--addr=SERVICE=HOST:PORT ...]\n"
       "      grpc.health.v1 status of every service; exit 0 when all are SERVING\n",
@@ -94,6 +98,10 @@ int main(int argc, char** argv) {
     if (known({"secret-file"})) return Token(flags);
   } else if (command == "score-drive") {
     if (known({"centre-key-file", "unit", "seed", "year"})) return ScoreDrive(flags);
+  } else if (command == "report") {
+    if (known({"kind", "format", "unit", "descendants", "period", "measure", "depth", "out", "request-id", "id"})) {
+      return Report(flags);
+    }
   } else if (command == "audit-drive") {
     if (known({"unit", "unit-key-file", "unit2-key-file", "centre-key-file", "centre2-key-file"})) {
       return AuditDrive(flags);

@@ -1,11 +1,14 @@
 #include "services/awctl/client.h"
 
+#include <openssl/evp.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -167,6 +170,18 @@ int Failed(const std::string& what, const grpc::Status& status) {
                absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())).c_str(),
                status.error_message().c_str());
   return 1;
+}
+
+std::string Sha256Hex(std::istream& in) {
+  EVP_MD_CTX* md = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(md, EVP_sha256(), nullptr);
+  char buf[1 << 16];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) EVP_DigestUpdate(md, buf, in.gcount());
+  unsigned char digest[32];
+  unsigned int n = 0;
+  EVP_DigestFinal_ex(md, digest, &n);
+  EVP_MD_CTX_free(md);
+  return absl::BytesToHexString(std::string(reinterpret_cast<char*>(digest), n));
 }
 
 }  // namespace aw::awctl

@@ -8,6 +8,7 @@
 // --tls-ca=PEM or AW_GATEWAY_CA makes the channel TLS, trusting that CA.
 #pragma once
 
+#include <istream>
 #include <memory>
 #include <string>
 #include <utility>
@@ -61,5 +62,8 @@ absl::StatusOr<std::string> ApiKey(const Flags& flags);
 
 // Prints "awctl: <what>: <status>" to stderr; returns 1.
 int Failed(const std::string& what, const grpc::Status& status);
+
+// The SHA-256 of everything `in` holds, in hex.
+std::string Sha256Hex(std::istream& in);
 
 }  // namespace aw::awctl

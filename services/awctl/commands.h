@@ -20,6 +20,7 @@ int Token(const Flags& flags);
 int WhoAmI(const Flags& flags);
 int AuditDrive(const Flags& flags);
 int ScoreDrive(const Flags& flags);
+int Report(const Flags& flags);
 
 // The synthetic province of --seed (42) and --year (last year); nullopt
 // (having said why) when they are not numbers.

@@ -10,8 +10,6 @@
 #include <mutex>
 #include <thread>
 
-#include <openssl/evp.h>
-
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -30,15 +28,7 @@ namespace v1 = ::auditwatch::v1;
 // make importing the same file again apply nothing twice.
 std::string FileDigest(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  EVP_MD_CTX* md = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(md, EVP_sha256(), nullptr);
-  char buf[1 << 16];
-  while (in.read(buf, sizeof buf) || in.gcount() > 0) EVP_DigestUpdate(md, buf, in.gcount());
-  unsigned char digest[32];
-  unsigned int n = 0;
-  EVP_DigestFinal_ex(md, digest, &n);
-  EVP_MD_CTX_free(md);
-  return absl::BytesToHexString(std::string(reinterpret_cast<char*>(digest), 8));
+  return Sha256Hex(in).substr(0, 16);
 }
 
 // One line of progress on stderr: redrawn in place on a terminal, every tenth

@@ -139,6 +139,7 @@ absl::StatusOr<bool> Generator::RunOne() {
   const std::string kind = Label(job->params.kind()), format = Label(job->params.format());
   auto ended = [&](const std::string& result) {
     metrics_->Ended(kind, format, result, absl::ToDoubleSeconds(options_.clock->Now() - started));
+    options_.changed();
   };
   if (job->attempts > options_.max_attempts) {
     AW_RETURN_IF_ERROR(store_->Fail(job->id, absl::StrCat("gave up after ", options_.max_attempts, " attempts"),
@@ -147,7 +148,9 @@ absl::StatusOr<bool> Generator::RunOne() {
     return true;
   }
   const Step step = [&](int percent, const std::string& stage) {
-    return store_->Progress(job->id, percent, stage, options_.clock->Now() + options_.lease);
+    auto go_on = store_->Progress(job->id, percent, stage, options_.clock->Now() + options_.lease);
+    options_.changed();
+    return go_on;
   };
   auto cancelled = [&]() -> absl::StatusOr<bool> {
     AW_RETURN_IF_ERROR(store_->MarkCancelled(job->id, options_.clock->Now()));

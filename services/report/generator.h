@@ -26,6 +26,9 @@ class Generator {
     absl::Duration retention = absl::Hours(24 * 90);
     int max_attempts = 3;
     Clock* clock = nullptr;
+    // Called after each change of a job's row (progress, its end): the
+    // progress streams of this replica look at once.
+    std::function<void()> changed = [] {};
   };
   Generator(ReportStore* store, Sources* sources, ReportMetrics* metrics, Options options)
       : store_(store), sources_(sources), metrics_(metrics), options_(options) {}

@@ -145,7 +145,11 @@ grpc::ServerWriteReactor<v1::ReportJob>* JobWatch::Watch(int64_t id, std::option
     shutting_down = shutting_down_;
     if (!shutting_down) streams_.insert(stream);
   }
-  if (shutting_down) stream->EndForShutdown();
+  if (shutting_down) {
+    stream->EndForShutdown();
+  } else {
+    loop_.Wake();  // its first state now
+  }
   return stream;
 }
 

@@ -29,6 +29,8 @@ class JobWatch {
   grpc::ServerWriteReactor<v1::ReportJob>* Watch(int64_t id, std::optional<v1::Principal> principal);
 
   void Start() { loop_.Start(); }
+  // A job may have changed: look now rather than at the next poll.
+  void Poke() { loop_.Wake(); }
   // Ends every stream with UNAVAILABLE (watch again on any replica).
   void Shutdown();
   void Stop() { loop_.Stop(); }

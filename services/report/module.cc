@@ -27,8 +27,8 @@ std::vector<Setting> Settings() {
       {.flag = "report_generators",
        .kind = Kind::kCount,
        .default_value = "2",
-       .help = "report jobs this process runs at once",
-       .min = 1,
+       .help = "report jobs this process runs at once (0: it serves the API and fires schedules, other replicas generate)",
+       .min = 0,
        .max = 16},
       {.flag = "report_lease",
        .kind = Kind::kDuration,
@@ -61,12 +61,18 @@ class ReportModule final : public Module {
         generator_(&store_, &sources_, &metrics_,
                    {.lease = ctx.config->settings.Duration("report_lease"),
                     .retention = ctx.config->settings.Duration("report_retention"),
-                    .clock = ctx.clock}),
+                    .clock = ctx.clock,
+                    .changed = [this] { watch_.Poke(); }}),
         watch_(&store_, ctx.config->settings.Duration("report_watch_poll"), ctx.clock),
         schedules_("report-schedules", "report", ctx.config->settings.Duration("report_tick"), ctx.clock,
                    [this] { return FireAndExpire(); }),
         gauges_("report-gauges", "report", absl::Seconds(5), ctx.clock, [this] { return RefreshGauges(); }),
-        service_({.store = &store_, .sources = &sources_, .watch = &watch_, .workers = ctx.workers, .clock = ctx.clock}) {
+        service_({.store = &store_,
+                  .sources = &sources_,
+                  .watch = &watch_,
+                  .workers = ctx.workers,
+                  .clock = ctx.clock,
+                  .queued = [this] { WakeGenerators(); }}) {
     for (int i = 0; i < ctx.config->settings.Count("report_generators"); ++i) {
       generators_.push_back(std::make_unique<PeriodicTask>(
           "report-gen", "report", ctx.config->settings.Duration("report_tick"), ctx.clock,
@@ -94,8 +100,12 @@ class ReportModule final : public Module {
 
  private:
   absl::Status FireAndExpire() {
-    AW_RETURN_IF_ERROR(DrainDue([this] { return generator_.FireOne(); }).status());
+    AW_ASSIGN_OR_RETURN(const int fired, DrainDue([this] { return generator_.FireOne(); }));
+    if (fired > 0) WakeGenerators();
     return generator_.Expire().status();
+  }
+  void WakeGenerators() {
+    for (auto& g : generators_) g->Wake();
   }
   absl::Status RefreshGauges() {
     AW_ASSIGN_OR_RETURN(const ReportStore::Gauges g, store_.ReadGauges());

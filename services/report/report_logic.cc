@@ -114,6 +114,7 @@ std::string UnitTypeName(v1::UnitType type) {
     case v1::UNIT_TYPE_SUPPLY_STATION: return "供电所";
     case v1::UNIT_TYPE_CUSTOMER_SERVICE_CENTRE: return "客户服务中心";
     case v1::UNIT_TYPE_METERING_CENTRE: return "计量中心";
+    case v1::UNIT_TYPE_AUDIT_CENTRE: return "稽查监控中心";
     default: return "单位";
   }
 }

@@ -187,7 +187,7 @@ TEST_CASE("The evaluation document carries the evaluation's figures part by part
   CHECK(PartOf(doc, "forecast").rows_size() == 0);
 }
 
-TEST_CASE("Daily and weekly documents count warnings by level, theme and unit; the worst are weighted by level",
+TEST_CASE("Daily and weekly documents count warnings by level, theme and unit, the worst weighted by level",
           "[report][logic]") {
   auto event = [](const std::string& unit, const std::string& theme, int level) {
     v1::WarningEvent e;
@@ -233,7 +233,7 @@ TEST_CASE("Daily and weekly documents count warnings by level, theme and unit; t
   CHECK(PartOf(daily, "summary").rows(0).cells(1).number() == 4);
 }
 
-TEST_CASE("The monthly document ranks every type and bands the scores; the theme document links level to level",
+TEST_CASE("The monthly document ranks every type and bands the scores, the theme document links level to level",
           "[report][logic]") {
   auto row = [](const std::string& unit, int rank, double composite) {
     v1::RankingRow r;

@@ -54,6 +54,7 @@ grpc::ServerUnaryReactor* ReportServiceImpl::GenerateReport(Ctx* ctx, const v1::
     NewJob job{.params = params, .identity = identity, .idempotency_key = req->idempotency_key()};
     AW_ASSIGN_OR_RETURN(job.scope_path, from.UnitPath(params.scope().unit_code(), "params.scope.unit_code"));
     AW_ASSIGN_OR_RETURN(*resp, p_.store->CreateJob(job, p_.clock->Now()));
+    if (resp->state() == v1::REPORT_STATE_QUEUED) p_.queued();
     return absl::OkStatus();
   });
 }
@@ -70,6 +71,7 @@ grpc::ServerUnaryReactor* ReportServiceImpl::CancelReport(Ctx* ctx, const v1::Ca
     AW_RETURN_IF_ERROR(RequiredPrincipal(*ctx).status());
     AW_RETURN_IF_ERROR(Readable(*ctx, req->id()).status());
     AW_ASSIGN_OR_RETURN(JobRecord rec, p_.store->Cancel(req->id(), p_.clock->Now()));
+    p_.watch->Poke();
     *resp = std::move(rec.job);
     return absl::OkStatus();
   });

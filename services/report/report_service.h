@@ -5,6 +5,8 @@
 // work runs on the worker pool.
 #pragma once
 
+#include <functional>
+
 #include "auditwatch/v1/report.grpc.pb.h"
 #include "common/clock.h"
 #include "common/worker_pool.h"
@@ -23,6 +25,8 @@ class ReportServiceImpl final : public v1::ReportService::CallbackService {
     JobWatch* watch;
     WorkerPool* workers;
     Clock* clock;
+    // Called when a job is queued here: the generators start it at once.
+    std::function<void()> queued = [] {};
     int64_t chunk_bytes = 256 * 1024;
   };
   explicit ReportServiceImpl(Parts parts) : p_(parts) {}

@@ -5,10 +5,11 @@
 #           bash tests/bench/run.sh gateway [--seconds=5] [--split]
 #           bash tests/bench/run.sh audit [--seconds=10] [--orders=10000] [--spread=60]
 #           bash tests/bench/run.sh scoring
+#           bash tests/bench/run.sh report
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 source "$root/deploy/lib.sh"
-name="${1:?usage: run.sh ingest|monitor|query|memory|gateway|audit|scoring [args]}"; shift
+name="${1:?usage: run.sh ingest|monitor|query|memory|gateway|audit|scoring|report [args]}"; shift
 bin="$AW_BUILD_DIR/tests/bench/${name}_bench"
 [ -x "$bin" ] || die "no $bin; run deploy/build.sh first"
 dir="$AW_BUILD_DIR/bench-pg"
