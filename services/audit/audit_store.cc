@@ -4,6 +4,7 @@
 #include "absl/strings/str_replace.h"
 #include "common/period.h"
 #include "common/pg_arrays.h"
+#include "common/pg_rows.h"
 #include "common/status.h"
 #include "common/timestamp.h"
 
@@ -35,7 +36,7 @@ std::string Sql(const char* text) {
   return absl::StrReplaceAll(text, *kNames);
 }
 
-double Epoch(absl::Time t) { return absl::ToDoubleSeconds(t - absl::UnixEpoch()); }
+using db::Epoch;
 
 // --- Statements ----------------------------------------------------------------------
 
@@ -385,15 +386,8 @@ const ByIdSql& ById() {
 
 // --- Rows to messages ------------------------------------------------------------------
 
-void SetTime(const pqxx::field& f, google::protobuf::Timestamp* out) {
-  if (!f.is_null()) db::SetTimestamp(f.as<double>(), out);
-}
-
-std::vector<std::string> TextArrayOf(const pqxx::field& f) {
-  std::vector<std::string> out;
-  if (!f.is_null()) db::ParseTextArray(f.c_str(), out);
-  return out;
-}
+using db::SetTime;
+using db::TextArrayOf;
 
 void SetPeriod(const std::string& key, v1::Period* out) {
   out->set_key(key);
@@ -418,12 +412,7 @@ v1::AuditTask TaskFromRow(const pqxx::row& r) {
   t.set_special_plan_id(r["special_plan_id"].as<int64_t>());
   t.set_state(static_cast<v1::TaskState>(r["state"].as<int>()));
   for (const std::string& id : TextArrayOf(r["work_order_ids"])) t.add_work_order_ids(std::stoll(id));
-  v1::AuditInfo* a = t.mutable_audit();
-  a->set_created_by(r["created_by"].as<std::string>());
-  SetTime(r["created_at"], a->mutable_created_at());
-  a->set_updated_by(r["updated_by"].as<std::string>());
-  SetTime(r["updated_at"], a->mutable_updated_at());
-  a->set_version(r["version"].as<int64_t>());
+  db::FillAuditInfo(r, t.mutable_audit(), /*with_reason=*/false);
   return t;
 }
 
@@ -457,13 +446,7 @@ v1::WorkOrder OrderFromRow(const pqxx::row& r) {
   SetPeriod(r["period_key"].as<std::string>(), o.mutable_period());
   o.set_theme_code(r["theme_code"].as<std::string>());
   o.set_whitelist_entry_id(r["whitelist_entry_id"].as<int64_t>());
-  v1::AuditInfo* a = o.mutable_audit();
-  a->set_created_by(r["created_by"].as<std::string>());
-  SetTime(r["created_at"], a->mutable_created_at());
-  a->set_updated_by(r["updated_by"].as<std::string>());
-  SetTime(r["updated_at"], a->mutable_updated_at());
-  a->set_version(r["version"].as<int64_t>());
-  a->set_reason(r["reason"].as<std::string>());
+  db::FillAuditInfo(r, o.mutable_audit(), /*with_reason=*/true);
   return o;
 }
 

@@ -57,38 +57,35 @@ absl::StatusOr<std::optional<v1::ReportDocument>> Generator::Document(const v1::
       doc = BuildEvaluation(head, data);
       break;
     }
-    case v1::REPORT_KIND_DAILY_AUDIT: {
-      AW_STEP(20, "gathering the day's warnings, tasks and orders");
-      const absl::Time from_t = StartOf(period.first_day());
-      AW_ASSIGN_OR_RETURN(const ActivityData data, from.Activity(subtree, from_t, from_t + absl::Hours(24)));
-      AW_STEP(60, "reading the themes");
-      AW_ASSIGN_OR_RETURN(const Names themes, from.ThemeNames());
-      head.as_of = options_.clock->Now();
-      doc = BuildDaily(head, data, tree.names, themes);
-      break;
-    }
+    case v1::REPORT_KIND_DAILY_AUDIT:
     case v1::REPORT_KIND_WEEKLY_ANALYSIS: {
-      AW_STEP(20, "gathering the week's warnings, tasks and orders");
+      const bool weekly = params.kind() == v1::REPORT_KIND_WEEKLY_ANALYSIS;
+      AW_STEP(20, weekly ? "gathering the week's warnings, tasks and orders"
+                         : "gathering the day's warnings, tasks and orders");
       WeeklyData data;
-      const absl::Time from_t = StartOf(period.first_day());
-      AW_ASSIGN_OR_RETURN(data.week, from.Activity(subtree, from_t, from_t + absl::Hours(24 * 7), &data.previous_events));
-      AW_STEP(50, "gathering the rates");
-      auto children = tree.children.find(root);
-      data.groups = children == tree.children.end() ? std::vector<std::string>{root} : children->second;
-      for (const v1::Unit& u : tree.units) {
-        const std::string group = tree.GroupOf(u.code());
-        data.group_of[u.code()] = group.empty() ? root : group;
-      }
-      AW_ASSIGN_OR_RETURN(auto rates, from.Rates(subtree, Period::Containing(PeriodType::kMonth, period.last_day()), 1));
-      for (auto& r : rates) {
-        if (std::find(data.groups.begin(), data.groups.end(), r.unit_code()) != data.groups.end()) {
-          data.rates.push_back(std::move(r));
+      AW_ASSIGN_OR_RETURN(data.week, from.Activity(subtree, StartOf(period.first_day()),
+                                                   StartOf(period.last_day()) + absl::Hours(24),
+                                                   weekly ? &data.previous_events : nullptr));
+      if (weekly) {
+        AW_STEP(50, "gathering the rates");
+        auto children = tree.children.find(root);
+        data.groups = children == tree.children.end() ? std::vector<std::string>{root} : children->second;
+        for (const v1::Unit& u : tree.units) {
+          const std::string group = tree.GroupOf(u.code());
+          data.group_of[u.code()] = group.empty() ? root : group;
+        }
+        AW_ASSIGN_OR_RETURN(auto rates,
+                            from.Rates(subtree, Period::Containing(PeriodType::kMonth, period.last_day()), 1));
+        for (auto& r : rates) {
+          if (std::find(data.groups.begin(), data.groups.end(), r.unit_code()) != data.groups.end()) {
+            data.rates.push_back(std::move(r));
+          }
         }
       }
       AW_STEP(60, "reading the themes");
       AW_ASSIGN_OR_RETURN(const Names themes, from.ThemeNames());
       head.as_of = options_.clock->Now();
-      doc = BuildWeekly(head, data, tree.names, themes);
+      doc = weekly ? BuildWeekly(head, data, tree.names, themes) : BuildDaily(head, data.week, tree.names, themes);
       break;
     }
     case v1::REPORT_KIND_MONTHLY_SUMMARY: {

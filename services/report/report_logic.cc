@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <map>
 #include <tuple>
 
@@ -716,12 +717,24 @@ v1::ReportDocument BuildWeekly(const DocumentHead& head, const WeeklyData& data,
 }
 
 std::vector<std::pair<std::string, int>> ScoreBands(const std::vector<v1::RankingRow>& rows) {
-  std::vector<std::pair<std::string, int>> bands = {{"<60", 0}, {"60–70", 0}, {"70–80", 0}, {"80–90", 0}, {"≥90", 0}};
+  if (rows.empty()) return {};
+  double lo = rows[0].composite(), hi = lo;
   for (const auto& r : rows) {
-    const double c = r.composite();
-    const size_t band = c < 60 ? 0 : c < 70 ? 1 : c < 80 ? 2 : c < 90 ? 3 : 4;
-    bands[band].second++;
+    lo = std::min(lo, r.composite());
+    hi = std::max(hi, r.composite());
   }
+  // About five bands of a round width (1, 2 or 5 times a power of ten, at
+  // least 1 point) over the scores there are.
+  const double raw = std::max((hi - lo) / 5, 1.0);
+  const double power = std::pow(10, std::floor(std::log10(raw)));
+  const double width = raw <= power ? power : raw <= 2 * power ? 2 * power : raw <= 5 * power ? 5 * power : 10 * power;
+  const double start = std::floor(lo / width) * width;
+  const int n = static_cast<int>(std::floor((hi - start) / width)) + 1;
+  std::vector<std::pair<std::string, int>> bands;
+  for (int i = 0; i < n; ++i) {
+    bands.emplace_back(absl::StrCat(RoundedText(start + i * width), "–", RoundedText(start + (i + 1) * width)), 0);
+  }
+  for (const auto& r : rows) bands[std::min(n - 1, static_cast<int>((r.composite() - start) / width))].second++;
   return bands;
 }
 
@@ -739,8 +752,7 @@ v1::ReportDocument BuildMonthly(const DocumentHead& head, const MonthlyData& dat
   }
   int ranked = 0;
   for (const auto& [type, rows] : data.by_type) ranked += static_cast<int>(rows.size());
-  RowOut(summary).Text("参评单位").Number(ranked);
-  RowOut(summary).Text("督办中").Number(static_cast<double>(data.supervision.size()));
+  summary->add_notes(absl::StrCat("参评单位 ", ranked, " 个；督办中 ", data.supervision.size(), " 件"));
   if (data.scope_evaluation) AddChart(summary, v1::CHART_TYPE_GAUGE, "综合得分", 0, {1}, 1, 100);
 
   auto ranking_columns = std::initializer_list<Column>{

@@ -129,7 +129,9 @@ v1::ReportDocument BuildTheme(const DocumentHead& head, const ThemeData& data);
 std::string RegionPartId(const std::string& unit_code);
 std::string TimePartId(const std::string& period_key);
 
-// Score bands of the monthly summary's distribution: "<60", "60–70", … "≥90".
+// Score bands of the monthly summary's distribution: about five of a round
+// width over the scores there are ("85–90", "90–95", …), each with its count;
+// a band holds its lower bound.
 std::vector<std::pair<std::string, int>> ScoreBands(const std::vector<v1::RankingRow>& rows);
 
 }  // namespace aw::report

@@ -250,9 +250,20 @@ TEST_CASE("The monthly document ranks every type and bands the scores, the theme
   CHECK(PartOf(doc, "type-5").title() == "供电所排名");
   CHECK(PartOf(doc, "type-5").charts(0).rows() == 20);
   const v1::ReportPart& bands = PartOf(doc, "distribution");
+  std::vector<std::string> labels;
   std::vector<double> counts;
-  for (const auto& r : bands.rows()) counts.push_back(r.cells(1).number());
+  for (const auto& r : bands.rows()) {
+    labels.push_back(r.cells(0).text());
+    counts.push_back(r.cells(1).number());
+  }
+  // 59.5 to 95: a width of 10 from 50.
+  CHECK(labels == std::vector<std::string>{"50–60", "60–70", "70–80", "80–90", "90–100"});
   CHECK(counts == std::vector<double>{1, 0, 0, 1, 1});
+  // Close scores get narrow bands; the top score falls in the last band.
+  const auto close = ScoreBands({row("A", 1, 96.2), row("B", 2, 93.1), row("C", 3, 91.0), row("D", 4, 90)});
+  CHECK(close == std::vector<std::pair<std::string, int>>{{"90–92", 2}, {"92–94", 1}, {"94–96", 0}, {"96–98", 1}});
+  CHECK(ScoreBands({}).empty());
+  CHECK(PartOf(doc, "summary").notes(0) == "参评单位 5 个；督办中 0 件");
 
   ThemeData t;
   t.measure_name = "综合得分";

@@ -3,24 +3,17 @@
 #include "absl/strings/str_cat.h"
 #include "common/paging.h"
 #include "common/pg_arrays.h"
+#include "common/pg_rows.h"
 #include "common/status.h"
 #include "common/timestamp.h"
 
 namespace aw::report {
 namespace {
 
-double Epoch(absl::Time t) { return absl::ToDoubleSeconds(t - absl::UnixEpoch()); }
-std::string Bytes(const pqxx::field& f) { return pqxx::binarystring(f).str(); }
-
-std::vector<std::string> TextArrayOf(const pqxx::field& f) {
-  std::vector<std::string> out;
-  db::ParseTextArray(f.c_str(), out);
-  return out;
-}
-
-void SetTime(const pqxx::field& f, google::protobuf::Timestamp* out) {
-  if (!f.is_null()) db::SetTimestamp(f.as<double>(), out);
-}
+using db::Bytes;
+using db::Epoch;
+using db::SetTime;
+using db::TextArrayOf;
 
 // --- Jobs -------------------------------------------------------------------------------
 
@@ -150,13 +143,7 @@ v1::ReportSchedule ScheduleOf(const pqxx::row& r) {
   s.set_enabled(r["enabled"].as<bool>());
   SetTime(r["next_run_at"], s.mutable_next_run_at());
   SetTime(r["last_run_at"], s.mutable_last_run_at());
-  v1::AuditInfo* a = s.mutable_audit();
-  a->set_created_by(r["created_by"].as<std::string>());
-  SetTime(r["created_at"], a->mutable_created_at());
-  a->set_updated_by(r["updated_by"].as<std::string>());
-  SetTime(r["updated_at"], a->mutable_updated_at());
-  a->set_version(r["version"].as<int64_t>());
-  a->set_reason(r["reason"].as<std::string>());
+  db::FillAuditInfo(r, s.mutable_audit(), /*with_reason=*/true);
   return s;
 }
 

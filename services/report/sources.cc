@@ -218,17 +218,22 @@ absl::StatusOr<ActivityData> Sources::For::Activity(const v1::UnitScope& scope, 
   };
   AW_RETURN_IF_ERROR(orders(false, &data.orders));
   AW_RETURN_IF_ERROR(orders(true, &data.overdue));
-  v1::ListSupervisionOrdersRequest supervision;
-  *supervision.mutable_scope() = scope;
-  supervision.set_open_only(true);
-  AW_RETURN_IF_ERROR(ForEachPage(*s_->audit_, &v1::AuditService::Stub::ListSupervisionOrders, supervision,
+  AW_ASSIGN_OR_RETURN(data.supervision, OpenSupervision(scope));
+  return data;
+}
+
+absl::StatusOr<std::vector<v1::SupervisionOrder>> Sources::For::OpenSupervision(const v1::UnitScope& scope) {
+  v1::ListSupervisionOrdersRequest req;
+  *req.mutable_scope() = scope;
+  req.set_open_only(true);
+  std::vector<v1::SupervisionOrder> out;
+  AW_RETURN_IF_ERROR(ForEachPage(*s_->audit_, &v1::AuditService::Stub::ListSupervisionOrders, req,
                                  "audit ListSupervisionOrders", [&] { return Context(); },
                                  [&](const v1::ListSupervisionOrdersResponse& page) -> absl::Status {
-                                   data.supervision.insert(data.supervision.end(), page.orders().begin(),
-                                                           page.orders().end());
+                                   out.insert(out.end(), page.orders().begin(), page.orders().end());
                                    return absl::OkStatus();
                                  }));
-  return data;
+  return out;
 }
 
 absl::StatusOr<std::vector<v1::UnitRates>> Sources::For::Rates(const v1::UnitScope& scope, const Period& period,
@@ -287,16 +292,7 @@ absl::StatusOr<MonthlyData> Sources::For::Monthly(const std::string& root, const
   scope.set_unit_code(root);
   scope.set_include_descendants(true);
   AW_ASSIGN_OR_RETURN(data.rates, Rates(scope, month, 0));
-  v1::ListSupervisionOrdersRequest supervision;
-  *supervision.mutable_scope() = scope;
-  supervision.set_open_only(true);
-  AW_RETURN_IF_ERROR(ForEachPage(*s_->audit_, &v1::AuditService::Stub::ListSupervisionOrders, supervision,
-                                 "audit ListSupervisionOrders", [&] { return Context(); },
-                                 [&](const v1::ListSupervisionOrdersResponse& page) -> absl::Status {
-                                   data.supervision.insert(data.supervision.end(), page.orders().begin(),
-                                                           page.orders().end());
-                                   return absl::OkStatus();
-                                 }));
+  AW_ASSIGN_OR_RETURN(data.supervision, OpenSupervision(scope));
   return data;
 }
 

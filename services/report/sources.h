@@ -76,6 +76,8 @@ class Sources {
     friend class Sources;
     For(const Sources* s, v1::Identity identity) : s_(s), identity_(std::move(identity)) {}
     std::unique_ptr<grpc::ClientContext> Context() const;
+    // The open supervision orders of `scope` now.
+    absl::StatusOr<std::vector<v1::SupervisionOrder>> OpenSupervision(const v1::UnitScope& scope);
     // The measure's value of each unit of `units` in each period of `periods`
     // (unit code → period key → value); absent when none.
     absl::StatusOr<absl::flat_hash_map<std::string, absl::flat_hash_map<std::string, double>>> Values(

@@ -5,6 +5,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/pg_arrays.h"
+#include "common/pg_rows.h"
 #include "common/status.h"
 
 namespace aw::scoring {
@@ -16,9 +17,8 @@ using db::ParseTextArray;
 using db::SetTimestamp;
 using db::TextArray;
 
-double Epoch(absl::Time t) { return absl::ToDoubleSeconds(t - absl::UnixEpoch()); }
-
-std::string Bytes(const pqxx::field& f) { return pqxx::binarystring(f).str(); }
+using db::Bytes;
+using db::Epoch;
 
 // --- Schemes -----------------------------------------------------------------------------------
 

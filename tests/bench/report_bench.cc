@@ -35,27 +35,19 @@
 #include "services/awctl/synthetic.h"
 #include "services/report/render.h"
 #include "tests/support/process.h"
+#include "tests/support/report_params.h"
+#include "tests/support/signed.h"
 #include "tests/support/test_db.h"
 
 namespace {
 
 namespace v1 = ::auditwatch::v1;
+using aw::testing::SignedContext;
 using aw::demo::SyntheticProvince;
 
 constexpr uint64_t kSeed = 42;
 constexpr int kYear = 2025;
 
-std::unique_ptr<grpc::ClientContext> Signed(const aw::IdentityKey& key, int seconds = 600) {
-  auto ctx = std::make_unique<grpc::ClientContext>();
-  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
-  v1::Identity id;
-  id.mutable_principal()->set_subject("bench.centre");
-  id.mutable_principal()->add_roles(v1::ROLE_CENTRE_ADMIN);
-  id.mutable_principal()->add_roles(v1::ROLE_CENTRE_AUDITOR);
-  id.set_request_id("bench");
-  key.Sign(id, ctx.get());
-  return ctx;
-}
 
 double Seconds(const google::protobuf::Timestamp& from, const google::protobuf::Timestamp& to) {
   return absl::ToDoubleSeconds(absl::FromUnixNanos(google::protobuf::util::TimeUtil::TimestampToNanoseconds(to)) -
@@ -75,13 +67,13 @@ Timed Generate(v1::ReportService::Stub& stub, const aw::IdentityKey& key, const 
   *req.mutable_params() = params;
   req.set_idempotency_key(absl::StrCat("bench-", ++n, "-", absl::ToUnixNanos(absl::Now())));
   const absl::Time t0 = absl::Now();
-  if (const grpc::Status s = stub.GenerateReport(Signed(key).get(), req, &t.job); !s.ok()) {
+  if (const grpc::Status s = stub.GenerateReport(SignedContext(key).get(), req, &t.job); !s.ok()) {
     std::fprintf(stderr, "GenerateReport: %s\n", s.error_message().c_str());
     return t;
   }
   v1::WatchReportRequest watch;
   watch.set_id(t.job.id());
-  auto ctx = Signed(key);
+  auto ctx = SignedContext(key);
   auto reader = stub.WatchReport(ctx.get(), watch);
   v1::ReportJob state;
   while (reader->Read(&state)) t.job = state;
@@ -99,7 +91,7 @@ Timed Generate(v1::ReportService::Stub& stub, const aw::IdentityKey& key, const 
 std::string Download(v1::ReportService::Stub& stub, const aw::IdentityKey& key, int64_t id) {
   v1::DownloadReportRequest req;
   req.set_id(id);
-  auto ctx = Signed(key);
+  auto ctx = SignedContext(key);
   auto reader = stub.DownloadReport(ctx.get(), req);
   std::string bytes;
   v1::ReportChunk chunk;
@@ -120,31 +112,18 @@ double Time(Fn fn) {
   return absl::ToDoubleSeconds(absl::Now() - t0);
 }
 
-v1::ReportParams Params(v1::ReportKind kind, v1::ExportFormat format, const std::string& unit,
-                        const std::string& period) {
-  v1::ReportParams p;
-  p.set_kind(kind);
-  p.set_format(format);
-  p.mutable_scope()->set_unit_code(unit);
-  p.mutable_scope()->set_include_descendants(true);
-  p.mutable_period()->set_key(period);
-  return p;
-}
 
 int Run() {
   aw::testing::TestDatabase db;
-  char dir[] = "/tmp/aw-bench-XXXXXX";
-  if (mkdtemp(dir) == nullptr) return 1;
-  const std::string key_file = std::string(dir) + "/identity";
   const std::string secret = "the benchmark's identity key";
-  std::ofstream(key_file) << secret << "\n";
+  const std::string key_file = aw::testing::IdentityKeyFile(secret);
   aw::testing::AuditwatchProcess process("ingest,monitor,audit,scoring,report", db.url(),
                                          {"--identity_key_file=" + key_file});
   if (aw::testing::WaitForHealth(process.address("report"), "", "SERVING") != "SERVING") {
     std::fprintf(stderr, "report did not start: %s\n", process.Logs().c_str());
     return 1;
   }
-  std::filesystem::remove_all(dir);
+  std::filesystem::remove_all(std::filesystem::path(key_file).parent_path());
   const aw::IdentityKey key(secret);
   auto ingest = v1::IngestService::NewStub(process.Channel("ingest"));
   auto scoring = v1::ScoringService::NewStub(process.Channel("scoring"));
@@ -163,13 +142,13 @@ int Run() {
   v1::UpsertSchemeRequest up;
   *up.mutable_scheme() = aw::demo::DefaultScheme(province);
   v1::Scheme scheme;
-  if (!scoring->UpsertScheme(Signed(key).get(), up, &scheme).ok()) return 1;
+  if (!scoring->UpsertScheme(SignedContext(key).get(), up, &scheme).ok()) return 1;
   for (int m = 1; m <= 12; ++m) {
     v1::RunEvaluationRequest run;
     run.mutable_period()->set_key(absl::StrFormat("%d-%02d", kYear, m));
     run.set_publish(true);
     v1::EvaluationRun out;
-    if (const grpc::Status s = scoring->RunEvaluation(Signed(key).get(), run, &out); !s.ok()) {
+    if (const grpc::Status s = scoring->RunEvaluation(SignedContext(key).get(), run, &out); !s.ok()) {
       std::fprintf(stderr, "RunEvaluation: %s\n", s.error_message().c_str());
       return 1;
     }
@@ -184,8 +163,8 @@ int Run() {
   std::printf("  %-44s %9s %9s %10s\n", "", "stored s", "client s", "bytes");
   v1::ReportDocument doc;
   for (int rep = 1; rep <= 3; ++rep) {
-    const Timed xlsx = Generate(*report, key, Params(v1::REPORT_KIND_MONTHLY_SUMMARY, v1::EXPORT_FORMAT_XLSX, "P", month));
-    const Timed json = Generate(*report, key, Params(v1::REPORT_KIND_MONTHLY_SUMMARY, v1::EXPORT_FORMAT_JSON, "P", month));
+    const Timed xlsx = Generate(*report, key, aw::testing::ReportParamsOf(v1::REPORT_KIND_MONTHLY_SUMMARY, v1::EXPORT_FORMAT_XLSX, "P", month));
+    const Timed json = Generate(*report, key, aw::testing::ReportParamsOf(v1::REPORT_KIND_MONTHLY_SUMMARY, v1::EXPORT_FORMAT_JSON, "P", month));
     if (xlsx.server < 0 || json.server < 0) return 1;
     if (rep == 1 &&
         !google::protobuf::util::JsonStringToMessage(Download(*report, key, json.job.id()), &doc).ok()) {
@@ -214,7 +193,7 @@ int Run() {
   std::vector<double> server, client, direct, render;
   v1::ReportDocument eval_doc;
   for (int rep = 0; rep < 20; ++rep) {
-    const Timed html = Generate(*report, key, Params(v1::REPORT_KIND_EVALUATION, v1::EXPORT_FORMAT_HTML, station, month));
+    const Timed html = Generate(*report, key, aw::testing::ReportParamsOf(v1::REPORT_KIND_EVALUATION, v1::EXPORT_FORMAT_HTML, station, month));
     if (html.server < 0) return 1;
     server.push_back(html.server);
     client.push_back(html.client);
@@ -224,22 +203,22 @@ int Run() {
       ge.mutable_period()->set_key(month);
       ge.set_weakest(5);
       v1::Evaluation e;
-      scoring->GetEvaluation(Signed(key).get(), ge, &e);
+      scoring->GetEvaluation(SignedContext(key).get(), ge, &e);
       v1::GetTrendRequest tr;
       tr.set_unit_code(station);
       tr.mutable_periods()->mutable_first()->set_key(absl::StrCat(kYear, "-01"));
       tr.mutable_periods()->mutable_last()->set_key(month);
       v1::GetTrendResponse t;
-      scoring->GetTrend(Signed(key).get(), tr, &t);
+      scoring->GetTrend(SignedContext(key).get(), tr, &t);
       v1::ForecastRequest fr;
       fr.set_unit_code(station);
       fr.mutable_through()->set_key(month);
       v1::ForecastResponse f;
-      scoring->Forecast(Signed(key).get(), fr, &f);
+      scoring->Forecast(SignedContext(key).get(), fr, &f);
     }));
     if (rep == 0) {
       const Timed json =
-          Generate(*report, key, Params(v1::REPORT_KIND_EVALUATION, v1::EXPORT_FORMAT_JSON, station, month));
+          Generate(*report, key, aw::testing::ReportParamsOf(v1::REPORT_KIND_EVALUATION, v1::EXPORT_FORMAT_JSON, station, month));
       if (!google::protobuf::util::JsonStringToMessage(Download(*report, key, json.job.id()), &eval_doc).ok()) return 1;
     }
     render.push_back(Time([&] { (void)aw::report::RenderHtml(eval_doc); }));

@@ -34,11 +34,13 @@
 #include "services/awctl/synthetic.h"
 #include "services/scoring/scoring_logic.h"
 #include "tests/support/process.h"
+#include "tests/support/signed.h"
 #include "tests/support/test_db.h"
 
 namespace {
 
 namespace v1 = ::auditwatch::v1;
+using aw::testing::SignedContext;
 using aw::demo::SyntheticProvince;
 constexpr uint64_t kSeed = 42;
 constexpr int kYear = 2021;
@@ -166,32 +168,18 @@ void Backtest() {
   std::fflush(stdout);  // before the benchmark starts processes (a forked child would print it again)
 }
 
-std::unique_ptr<grpc::ClientContext> Signed(const aw::IdentityKey& key, int seconds = 600) {
-  auto ctx = std::make_unique<grpc::ClientContext>();
-  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
-  v1::Identity id;
-  id.mutable_principal()->set_subject("bench.centre");
-  id.mutable_principal()->add_roles(v1::ROLE_CENTRE_ADMIN);
-  id.mutable_principal()->add_roles(v1::ROLE_CENTRE_AUDITOR);
-  id.set_request_id("bench");
-  key.Sign(id, ctx.get());
-  return ctx;
-}
 
 int EndToEnd() {
   aw::testing::TestDatabase db;
-  char dir[] = "/tmp/aw-bench-XXXXXX";
-  if (mkdtemp(dir) == nullptr) return 1;
-  const std::string key_file = std::string(dir) + "/identity";
   const std::string secret = "the benchmark's identity key";
-  std::ofstream(key_file) << secret << "\n";
+  const std::string key_file = aw::testing::IdentityKeyFile(secret);
   aw::testing::AuditwatchProcess process("ingest,monitor,audit,scoring", db.url(),
                                          {"--identity_key_file=" + key_file});
   if (aw::testing::WaitForHealth(process.address("scoring"), "", "SERVING") != "SERVING") {
     std::fprintf(stderr, "scoring did not start: %s\n", process.Logs().c_str());
     return 1;
   }
-  std::filesystem::remove_all(dir);
+  std::filesystem::remove_all(std::filesystem::path(key_file).parent_path());
   const aw::IdentityKey key(secret);
   auto ingest = v1::IngestService::NewStub(process.Channel("ingest"));
   auto scoring = v1::ScoringService::NewStub(process.Channel("scoring"));
@@ -214,7 +202,7 @@ int EndToEnd() {
   v1::UpsertSchemeRequest up;
   *up.mutable_scheme() = aw::demo::DefaultScheme(province);
   v1::Scheme scheme;
-  if (const grpc::Status s = scoring->UpsertScheme(Signed(key).get(), up, &scheme); !s.ok()) {
+  if (const grpc::Status s = scoring->UpsertScheme(SignedContext(key).get(), up, &scheme); !s.ok()) {
     std::fprintf(stderr, "UpsertScheme: %s\n", s.error_message().c_str());
     return 1;
   }
@@ -222,7 +210,7 @@ int EndToEnd() {
     v1::RunEvaluationRequest req;
     req.mutable_period()->set_key(period);
     const absl::Time t0 = absl::Now();
-    const grpc::Status s = scoring->RunEvaluation(Signed(key).get(), req, out);
+    const grpc::Status s = scoring->RunEvaluation(SignedContext(key).get(), req, out);
     if (!s.ok()) std::fprintf(stderr, "RunEvaluation %s: %s\n", period.c_str(), s.error_message().c_str());
     return s.ok() ? absl::ToDoubleSeconds(absl::Now() - t0) : -1.0;
   };

@@ -17,6 +17,7 @@
 #include "auditwatch/v1/scoring.grpc.pb.h"
 #include "tests/support/gateway.h"
 #include "tests/support/readings.h"
+#include "tests/support/report_params.h"
 #include "tests/support/rules.h"
 
 namespace aw::testing {
@@ -25,17 +26,6 @@ inline std::unique_ptr<grpc::ClientContext> ReportDeadline(int seconds = 60) {
   auto ctx = std::make_unique<grpc::ClientContext>();
   ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
   return ctx;
-}
-
-inline auditwatch::v1::ReportParams ReportParamsOf(auditwatch::v1::ReportKind kind, auditwatch::v1::ExportFormat format,
-                                                   const std::string& unit, const std::string& period) {
-  auditwatch::v1::ReportParams p;
-  p.set_kind(kind);
-  p.set_format(format);
-  p.mutable_scope()->set_unit_code(unit);
-  p.mutable_scope()->set_include_descendants(true);
-  p.mutable_period()->set_key(period);
-  return p;
 }
 
 // What a generation went through: each state WatchReport sent, and the end.
