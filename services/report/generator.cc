@@ -6,7 +6,9 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "common/timestamp.h"
+#include "services/report/documents.h"
 #include "services/report/render.h"
+#include "services/report/report_logic.h"
 
 namespace aw::report {
 namespace {

@@ -13,7 +13,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "services/report/render.h"
+#include "services/report/layout.h"
+#include "services/report/html_writer.h"
 
 namespace aw::report {
 namespace {

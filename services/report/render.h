@@ -1,13 +1,9 @@
-// Writes a report document in each format: Excel (libxlsxwriter, native
-// charts), a self-contained HTML page (libxml2's HTML tree, inline SVG
-// charts), CSV (libcsv, UTF-8 with BOM), XML (libxml2's writer, valid against
-// schema/report.xsd) and JSON (protobuf's JSON mapping). Pure: a document in,
+// Writes a report document in the format asked for: Excel (xlsx_writer),
+// HTML (html_writer), CSV, XML or JSON (data_writers). Pure: a document in,
 // the file's bytes out.
 #pragma once
 
 #include <string>
-#include <utility>
-#include <vector>
 
 #include "absl/status/statusor.h"
 #include "auditwatch/v1/report.pb.h"
@@ -17,37 +13,5 @@ namespace aw::report {
 namespace v1 = ::auditwatch::v1;
 
 absl::StatusOr<std::string> Render(const v1::ReportDocument& doc, v1::ExportFormat format);
-
-absl::StatusOr<std::string> RenderXlsx(const v1::ReportDocument& doc);
-absl::StatusOr<std::string> RenderHtml(const v1::ReportDocument& doc);
-absl::StatusOr<std::string> RenderCsv(const v1::ReportDocument& doc);
-absl::StatusOr<std::string> RenderXml(const v1::ReportDocument& doc);
-absl::StatusOr<std::string> RenderJson(const v1::ReportDocument& doc);
-
-// The XML namespace of the XML format (schema/report.xsd).
-inline constexpr char kXmlNamespace[] = "urn:auditwatch:report:v1";
-
-// --- What the writers share ---------------------------------------------------------
-
-// The rows a chart of `part` draws: the first `chart.rows()` (every row when 0).
-int ChartRows(const v1::ReportPart& part, const v1::ReportChart& chart);
-
-// A chart's data as drawn: one category per row, one series per value column
-// (an empty cell counts 0). A pie or gauge draws the first series only.
-struct ChartData {
-  std::vector<std::string> categories;
-  std::vector<std::pair<std::string, std::vector<double>>> series;  // name, values
-};
-ChartData ChartDataOf(const v1::ReportPart& part, const v1::ReportChart& chart);
-
-// A cell as text: numbers by column type (2 decimals, integers, percentages
-// with one decimal), "" for an empty cell.
-std::string DisplayText(const v1::ReportCell& cell, v1::ColumnType type);
-// A cell as data: the shortest text that reads back as the same number.
-std::string DataText(const v1::ReportCell& cell);
-
-// Excel sheet names for the parts, in order: the part's title cut to 31
-// characters (whole UTF-8 characters), without []:*?/\, unique.
-std::vector<std::string> SheetNames(const v1::ReportDocument& doc);
 
 }  // namespace aw::report

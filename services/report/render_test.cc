@@ -1,7 +1,10 @@
 // Every format of one hand-made document, read back: the workbook's sheets,
 // cells, links and charts (type and series ranges); the HTML's sections,
 // charts and links; CSV, XML and JSON parsed back and compared.
-#include "services/report/render.h"
+#include "services/report/data_writers.h"
+#include "services/report/html_writer.h"
+#include "services/report/layout.h"
+#include "services/report/xlsx_writer.h"
 
 #include <csv.h>
 #include <google/protobuf/util/json_util.h>

@@ -8,6 +8,7 @@
 #include "common/period_field.h"
 #include "common/status.h"
 #include "common/timestamp.h"
+#include "services/report/report_logic.h"
 
 namespace aw::report {
 namespace {

@@ -21,7 +21,7 @@
 #include "auditwatch/v1/monitor.grpc.pb.h"
 #include "auditwatch/v1/scoring.grpc.pb.h"
 #include "common/period.h"
-#include "services/report/report_logic.h"
+#include "services/report/documents.h"
 
 namespace aw::report {
 

@@ -16,7 +16,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "services/report/render.h"
+#include "services/report/layout.h"
+#include "services/report/xlsx_writer.h"
 
 namespace aw::report {
 namespace {
