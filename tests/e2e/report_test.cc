@@ -12,6 +12,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 
@@ -257,6 +258,42 @@ TEST_CASE("The monthly summary validates as XML, and its JSON and CSV read back 
   const auto pie = x.Charts(SheetIndex(x, "得分分布"));
   REQUIRE(pie.size() == 1);
   CHECK(pie[0].type == "pieChart");
+
+  // One level of the drill-down as data: the composite of the city's counties
+  // as scoring ranks them, and an indicator of a station over the half's months.
+  v1::DrillDownRequest drill;
+  drill.set_unit_code("C1");
+  drill.mutable_period()->set_key("2025-03");
+  v1::DrillDownResponse level;
+  REQUIRE(s.centre->DrillDown(ReportDeadline().get(), drill, &level).ok());
+  CHECK(level.measure() == "composite");
+  CHECK(level.unit().value() == EvaluationOf(s.province.scoring(), "C1", "2025-03").composite());
+  const auto counties = Rankings(s.province.scoring(), "C1", v1::UNIT_TYPE_UNSPECIFIED, "2025-03");
+  REQUIRE(level.children_size() == 2);
+  for (const auto& c : level.children()) {
+    CHECK(c.has_children());
+    const auto it = std::find_if(counties.begin(), counties.end(),
+                                 [&](const v1::RankingRow& r) { return r.unit_code() == c.unit_code(); });
+    REQUIRE(it != counties.end());
+    CHECK(c.value() == it->composite());
+  }
+  CHECK(level.periods_size() == 0);  // a month has no parts
+  drill.set_unit_code("S1");
+  drill.mutable_period()->set_key("2025-H1");
+  drill.set_measure("RATE");
+  REQUIRE(s.centre->DrillDown(ReportDeadline().get(), drill, &level).ok());
+  REQUIRE(level.periods_size() == 6);
+  CHECK(level.periods(0).value() == 95);
+  CHECK(level.periods(2).value() == 97);
+  CHECK_FALSE(level.periods(3).has_value());  // April: not reported
+  CHECK_FALSE(level.children_size());
+  drill.set_measure("NO-SUCH");
+  CHECK(s.centre->DrillDown(ReportDeadline().get(), drill, &level).error_code() == Code::INVALID_ARGUMENT);
+  drill.set_measure("");
+  drill.mutable_period()->set_key("2025-W10");
+  const grpc::Status week = s.centre->DrillDown(ReportDeadline().get(), drill, &level);
+  CHECK(week.error_code() == Code::INVALID_ARGUMENT);
+  CHECK(week.error_message() == "period: a year, half-year or month");
 }
 
 TEST_CASE("The daily and weekly reports count the warnings, tasks and orders monitor and audit hold",
