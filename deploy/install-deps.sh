@@ -18,6 +18,8 @@ PACKAGES=(
   libcsv-dev
   # reports: Excel workbooks (with charts), XML and HTML
   libxlsxwriter-dev libxml2-dev
+  # the theft model: gradient-boosted trees
+  libxgboost-dev
   # tests and benchmarks
   catch2 libbenchmark-dev python3 python3-grpcio python3-protobuf
   # report tests: workbooks read back (zip), XML checked against its schema,
