@@ -1,6 +1,7 @@
 #include "services/monitor/theft_logic.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <map>
 #include <numeric>
 #include <utility>
@@ -282,6 +283,33 @@ int LevelOf(double score, const std::array<double, 3>& cutoffs) {
     if (score >= cutoffs[i]) return i + 1;
   }
   return 4;
+}
+
+bool HeldBack(const std::string& customer_id, int percent) {
+  // FNV-1a: the same split on every machine and in every release.
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : customer_id) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return static_cast<int>(h % 100) < percent;
+}
+
+Choice ChooseModel(const std::vector<double>& champion, const std::vector<double>& challenger,
+                   const std::vector<int>& labels, int min_labels, double margin) {
+  Choice c;
+  c.held_back = static_cast<int>(labels.size());
+  const long thefts = std::count(labels.begin(), labels.end(), 1);
+  if (c.held_back < min_labels || thefts == 0 || thefts == c.held_back) {
+    c.why = "too few held-back outcomes of both kinds to judge a model";
+    return c;
+  }
+  c.champion_auc = Auc(champion, labels);
+  c.challenger_auc = Auc(challenger, labels);
+  c.challenger_wins = c.challenger_auc > c.champion_auc + margin;
+  c.why = c.challenger_wins ? "the retrained model ranks the held-back outcomes better"
+                            : "the retrained model does not rank the held-back outcomes better";
+  return c;
 }
 
 double Auc(const std::vector<double>& scores, const std::vector<int>& labels) {

@@ -91,6 +91,25 @@ Scored TransparentScore(const Features& f, const Weights& w, int top = 3);
 int LevelOf(double score, const std::array<double, 3>& cutoffs);
 inline constexpr std::array<double, 3> kDefaultCutoffs = {0.9, 0.75, 0.5};
 
+// --- Which method ranks ----------------------------------------------------------
+
+// True for the customers whose labels are held back from training, to judge
+// models on (a stable ~`percent` % by a hash of the customer id).
+bool HeldBack(const std::string& customer_id, int percent = 30);
+
+// Whether a retrained model (the challenger) replaces the one in use (the
+// champion: the transparent score until a model has won): only when there
+// are at least `min_labels` held-back outcomes of both kinds and its AUC on
+// them is higher by more than `margin`.
+struct Choice {
+  bool challenger_wins = false;
+  double champion_auc = 0, challenger_auc = 0;
+  int held_back = 0;
+  std::string why;
+};
+Choice ChooseModel(const std::vector<double>& champion, const std::vector<double>& challenger,
+                   const std::vector<int>& labels, int min_labels = 30, double margin = 0.005);
+
 // --- Judging a ranking ---------------------------------------------------------
 
 // Area under the ROC curve of `scores` for `labels` (1 = theft); ties count half.

@@ -177,5 +177,38 @@ TEST_CASE("AUC and MAP@N as computed by hand", "[theft]") {
   CHECK(std::isnan(Auc({0.1}, {1})));
 }
 
+TEST_CASE("A retrained model replaces the one in use only when it ranks enough held-back outcomes better",
+          "[theft]") {
+  // The held-back share is stable and near the asked percentage.
+  int held = 0;
+  for (int i = 0; i < 10000; ++i) held += HeldBack("C" + std::to_string(i)) ? 1 : 0;
+  CHECK(held > 2700);
+  CHECK(held < 3300);
+  CHECK(HeldBack("C42") == HeldBack("C42"));
+  CHECK_FALSE(HeldBack("C42", 0));
+
+  std::vector<int> labels;
+  std::vector<double> good, bad;
+  for (int i = 0; i < 40; ++i) {
+    labels.push_back(i % 4 == 0 ? 1 : 0);
+    good.push_back(labels.back() == 1 ? 0.9 : 0.1);  // separates them
+    bad.push_back(0.5);                             // knows nothing
+  }
+  const Choice better = ChooseModel(bad, good, labels);
+  CHECK(better.challenger_wins);
+  CHECK(better.challenger_auc == 1.0);
+  CHECK(better.champion_auc == 0.5);
+  CHECK(better.held_back == 40);
+  const Choice worse = ChooseModel(good, bad, labels);
+  CHECK_FALSE(worse.challenger_wins);
+  CHECK(worse.why == "the retrained model does not rank the held-back outcomes better");
+  CHECK_FALSE(ChooseModel(good, good, labels).challenger_wins);  // equal is not better
+  const std::vector<int> few(labels.begin(), labels.begin() + 20);
+  const Choice early = ChooseModel(std::vector<double>(bad.begin(), bad.begin() + 20),
+                                   std::vector<double>(good.begin(), good.begin() + 20), few);
+  CHECK_FALSE(early.challenger_wins);
+  CHECK(early.why == "too few held-back outcomes of both kinds to judge a model");
+}
+
 }  // namespace
 }  // namespace aw::monitor::theft
