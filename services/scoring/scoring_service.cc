@@ -38,8 +38,8 @@ v1::TrendPoint PointOf(const UnitFigures& f) {
   v1::TrendPoint t;
   t.set_evaluated(true);
   t.set_composite(f.composite);
-  t.set_main_total(f.main_total.value_or(0));
-  t.set_process_total(f.process_total.value_or(0));
+  if (f.main_total) t.set_main_total(*f.main_total);
+  if (f.process_total) t.set_process_total(*f.process_total);
   t.set_business_total(f.business_total);
   t.set_rank(f.rank);
   t.set_run_id(f.run_id);
@@ -316,8 +316,8 @@ grpc::ServerUnaryReactor* ScoringServiceImpl::ListRankings(Ctx* ctx, const v1::L
       r.set_unit_code(rows[i].unit_code);
       r.set_unit_type(static_cast<v1::UnitType>(rows[i].unit_type));
       r.set_composite(rows[i].composite);
-      r.set_main_total(rows[i].main_total.value_or(0));
-      r.set_process_total(rows[i].process_total.value_or(0));
+      if (rows[i].main_total) r.set_main_total(*rows[i].main_total);
+      if (rows[i].process_total) r.set_process_total(*rows[i].process_total);
       r.set_business_total(rows[i].business_total);
       r.set_percentile(Percentile(ranks[i], static_cast<int>(rows.size())));
       if (auto b = before.find(rows[i].unit_code); b != before.end()) {
