@@ -2,17 +2,13 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/support/report_params.h"
+
 namespace aw::report {
 namespace {
 
 v1::ReportParams Params(v1::ReportKind kind, const std::string& period) {
-  v1::ReportParams p;
-  p.set_kind(kind);
-  p.set_format(v1::EXPORT_FORMAT_XLSX);
-  p.mutable_scope()->set_unit_code("P");
-  p.mutable_scope()->set_include_descendants(true);
-  p.mutable_period()->set_key(period);
-  return p;
+  return testing::ReportParamsOf(kind, v1::EXPORT_FORMAT_XLSX, "P", period);
 }
 
 DocumentHead Head(v1::ReportKind kind, const std::string& period) {
