@@ -31,6 +31,9 @@ void Usage() {
       "  events [--unit=CODE [--descendants=false]] [--level=N …] [--state=open …] [--theme=CODE …]\n"
       "         [--limit=20] [--json]\n"
       "      the warning events the caller may see\n"
+      "  load-sgcc FILE.csv --station=CODE [--category=residential] [--source=sgcc]\n"
+      "      customers' daily kWh in the SGCC layout (CONS_NO,FLAG,<day>…), with a progress bar; the file's wrong\n"
+      "      rows are reported by line; loading the same file again applies nothing twice\n"
       "  load-synthetic [--seed=42] [--year=<last year>] [--streams=2] [--part=all|catalogue|readings]\n"
       "      load the synthetic province (units, indicators, a year of readings)\n"
       "  apply-rules [--seed=42] [--year=<last year>]\n"
@@ -98,6 +101,8 @@ int main(int argc, char** argv) {
     if (known({"secret-file"})) return Token(flags);
   } else if (command == "score-drive") {
     if (known({"centre-key-file", "unit", "seed", "year"})) return ScoreDrive(flags);
+  } else if (command == "load-sgcc") {
+    if (known({"station", "category", "source"}, 1)) return LoadSgcc(flags);
   } else if (command == "report") {
     if (known({"kind", "format", "unit", "descendants", "period", "measure", "depth", "out", "request-id", "id"})) {
       return Report(flags);

@@ -1,7 +1,9 @@
 #include "services/awctl/client.h"
 
 #include <openssl/evp.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -182,6 +184,24 @@ std::string Sha256Hex(std::istream& in) {
   EVP_DigestFinal_ex(md, digest, &n);
   EVP_MD_CTX_free(md);
   return absl::BytesToHexString(std::string(reinterpret_cast<char*>(digest), n));
+}
+
+ProgressBar::ProgressBar(std::string verb, int64_t total)
+    : verb_(std::move(verb)), total_(std::max<int64_t>(total, 1)), tty_(isatty(2)) {}
+
+void ProgressBar::Show(int64_t done, const std::string& detail, bool last) {
+  const int percent = static_cast<int>(100 * std::min(done, total_) / total_);
+  if (!tty_ && !last && percent / 10 == last_tenth_) return;
+  last_tenth_ = percent / 10;
+  constexpr int kWidth = 30;
+  const int filled = kWidth * percent / 100;
+  std::fprintf(stderr, "%s%s [%s%s] %3d%%  %s%s", tty_ ? "\r" : "", verb_.c_str(), std::string(filled, '#').c_str(),
+               std::string(kWidth - filled, '.').c_str(), percent, detail.c_str(), tty_ ? "" : "\n");
+  std::fflush(stderr);
+}
+
+void ProgressBar::Done() {
+  if (tty_) std::fputc('\n', stderr);
 }
 
 }  // namespace aw::awctl

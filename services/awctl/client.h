@@ -63,6 +63,22 @@ absl::StatusOr<std::string> ApiKey(const Flags& flags);
 // Prints "awctl: <what>: <status>" to stderr; returns 1.
 int Failed(const std::string& what, const grpc::Status& status);
 
+// One line of progress on stderr: "<verb> [####....]  42%  <detail>",
+// redrawn in place on a terminal, every tenth on a log.
+class ProgressBar {
+ public:
+  ProgressBar(std::string verb, int64_t total);
+  // `last`: the final state, shown whatever was shown before.
+  void Show(int64_t done, const std::string& detail, bool last = false);
+  void Done();
+
+ private:
+  const std::string verb_;
+  const int64_t total_;
+  const bool tty_;
+  int last_tenth_ = -1;
+};
+
 // The SHA-256 of everything `in` holds, in hex.
 std::string Sha256Hex(std::istream& in);
 

@@ -21,6 +21,7 @@ int WhoAmI(const Flags& flags);
 int AuditDrive(const Flags& flags);
 int ScoreDrive(const Flags& flags);
 int Report(const Flags& flags);
+int LoadSgcc(const Flags& flags);
 
 // The synthetic province of --seed (42) and --year (last year); nullopt
 // (having said why) when they are not numbers.

@@ -31,33 +31,6 @@ std::string FileDigest(const std::string& path) {
   return Sha256Hex(in).substr(0, 16);
 }
 
-// One line of progress on stderr: redrawn in place on a terminal, every tenth
-// on a log.
-class Progress {
- public:
-  explicit Progress(int64_t total_bytes) : total_(std::max<int64_t>(total_bytes, 1)), tty_(isatty(2)) {}
-  // `last`: the final state, shown whatever was shown before.
-  void Show(int64_t bytes, int rows, int batches_done, bool last = false) {
-    const int percent = static_cast<int>(100 * bytes / total_);
-    if (!tty_ && !last && percent / 10 == last_tenth_) return;
-    last_tenth_ = percent / 10;
-    constexpr int kWidth = 30;
-    const int filled = kWidth * percent / 100;
-    std::fprintf(stderr, "%simporting [%s%s] %3d%%  %d rows read, %d batches applied%s", tty_ ? "\r" : "",
-                 std::string(filled, '#').c_str(), std::string(kWidth - filled, '.').c_str(), percent, rows,
-                 batches_done, tty_ ? "" : "\n");
-    std::fflush(stderr);
-  }
-  void Done() {
-    if (tty_) std::fputc('\n', stderr);
-  }
-
- private:
-  const int64_t total_;
-  const bool tty_;
-  int last_tenth_ = -1;
-};
-
 // Writes `errors` as CSV (row,code,field,message) with libcsv's quoting.
 bool WriteErrors(const std::string& path, const std::vector<v1::RowError>& errors) {
   FILE* out = std::fopen(path.c_str(), "w");
@@ -165,21 +138,21 @@ int ImportReadings(const Flags& flags) {
     rows.push_back(row);
     if (batch.rows_size() >= batch_size) send();
   });
-  Progress progress(size);
+  ProgressBar progress("importing", size);
   char buf[1 << 16];
   int64_t read = 0;
   bool readable = true;
   while (readable && stream_open && (in.read(buf, sizeof buf) || in.gcount() > 0)) {
     read += in.gcount();
     readable = csv.Feed(buf, in.gcount());
-    progress.Show(read, csv.rows(), applied_batches);
+    progress.Show(read, absl::StrCat(csv.rows(), " rows read, ", applied_batches.load(), " batches applied"));
   }
   if (readable) readable = csv.Finish();
   if (readable) send();
   stream->WritesDone();
   reader.join();
   const grpc::Status status = stream->Finish();
-  progress.Show(size, csv.rows(), applied_batches, /*last=*/true);
+  progress.Show(size, absl::StrCat(csv.rows(), " rows read, ", applied_batches.load(), " batches applied"), /*last=*/true);
   progress.Done();
 
   for (const auto& e : csv.errors()) errors.push_back(e);

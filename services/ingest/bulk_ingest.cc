@@ -10,16 +10,19 @@
 namespace aw::ingest {
 
 // Reads batches ahead (up to kReadAhead), applies them one at a time on the
-// worker pool in arrival order and writes each result once the batch is durable.
-class BulkIngestStream final : public grpc::ServerBidiReactor<v1::ReadingBatch, v1::BatchResult> {
+// worker pool in arrival order and writes each result once the batch is
+// durable. `Batch` is a ReadingBatch or a ConsumptionBatch; `apply` writes one.
+template <typename Batch>
+class BulkIngestStream final : public grpc::ServerBidiReactor<Batch, v1::BatchResult>, public BulkIngest::Stream {
  public:
-  explicit BulkIngestStream(BulkIngest* owner) : owner_(owner) {}
+  using Apply = std::function<absl::StatusOr<v1::BatchResult>(const Batch&)>;
+  BulkIngestStream(BulkIngest* owner, Apply apply) : owner_(owner), apply_(std::move(apply)) {}
 
   // Starts reading (or, during the drain, ends at once).
   void Start(bool draining) { Replan(draining); }
 
   // The drain has begun: read nothing more, answer what was taken in, end.
-  void Drain() { Replan(true); }
+  void Drain() override { Replan(true); }
 
   void OnReadDone(bool ok) override {
     Actions act;
@@ -61,6 +64,10 @@ class BulkIngestStream final : public grpc::ServerBidiReactor<v1::ReadingBatch, 
   // Leaving the registry frees the stream: nothing may follow.
   void OnDone() override { owner_->Closed(this); }
 
+  using grpc::ServerBidiReactor<Batch, v1::BatchResult>::StartRead;
+  using grpc::ServerBidiReactor<Batch, v1::BatchResult>::StartWrite;
+  using grpc::ServerBidiReactor<Batch, v1::BatchResult>::Finish;
+
  private:
   static constexpr size_t kReadAhead = 2;
 
@@ -68,7 +75,7 @@ class BulkIngestStream final : public grpc::ServerBidiReactor<v1::ReadingBatch, 
   struct Actions {
     bool read = false;
     const v1::BatchResult* write = nullptr;
-    std::optional<v1::ReadingBatch> process;
+    std::optional<Batch> process;
     std::optional<grpc::Status> finish;
   };
 
@@ -123,7 +130,7 @@ class BulkIngestStream final : public grpc::ServerBidiReactor<v1::ReadingBatch, 
     if (act.read) StartRead(&incoming_);
     if (act.write != nullptr) StartWrite(act.write);
     if (act.process) {
-      auto batch = std::make_shared<v1::ReadingBatch>(std::move(*act.process));
+      auto batch = std::make_shared<Batch>(std::move(*act.process));
       if (!owner_->workers_->TrySubmit([this, batch] { Process(*batch); })) {
         Actions next;
         {
@@ -138,9 +145,9 @@ class BulkIngestStream final : public grpc::ServerBidiReactor<v1::ReadingBatch, 
     if (act.finish) Finish(*act.finish);
   }
 
-  void Process(const v1::ReadingBatch& batch) {
+  void Process(const Batch& batch) {
     const absl::Time start = absl::Now();
-    auto result = owner_->store_->IngestBatch(batch);
+    auto result = apply_(batch);
     owner_->metrics_->batch_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - start));
     if (result.ok() && !result->duplicate()) owner_->metrics_->CountRows(batch.source(), *result);
     Actions act;
@@ -159,10 +166,11 @@ class BulkIngestStream final : public grpc::ServerBidiReactor<v1::ReadingBatch, 
   }
 
   BulkIngest* const owner_;
+  const Apply apply_;
   absl::Mutex mu_;
-  v1::ReadingBatch incoming_;  // owned by the read in flight
-  v1::BatchResult current_;    // owned by the write in flight
-  std::deque<v1::ReadingBatch> queue_ ABSL_GUARDED_BY(mu_);
+  Batch incoming_;           // owned by the read in flight
+  v1::BatchResult current_;  // owned by the write in flight
+  std::deque<Batch> queue_ ABSL_GUARDED_BY(mu_);
   std::deque<v1::BatchResult> results_ ABSL_GUARDED_BY(mu_);
   bool reading_ ABSL_GUARDED_BY(mu_) = false;
   bool read_done_ ABSL_GUARDED_BY(mu_) = false;
@@ -241,8 +249,10 @@ grpc::ServerReadReactor<v1::ReadingBatch>* BulkIngest::OpenImport(v1::ImportRead
   return new BulkImportCall(this, response);
 }
 
-grpc::ServerBidiReactor<v1::ReadingBatch, v1::BatchResult>* BulkIngest::Open() {
-  auto stream = std::make_shared<BulkIngestStream>(this);
+template <typename Batch>
+grpc::ServerBidiReactor<Batch, v1::BatchResult>* BulkIngest::OpenStream(
+    std::function<absl::StatusOr<v1::BatchResult>(const Batch&)> apply) {
+  auto stream = std::make_shared<BulkIngestStream<Batch>>(this, std::move(apply));
   bool draining = false;
   {
     absl::MutexLock lock(&mu_);
@@ -253,8 +263,17 @@ grpc::ServerBidiReactor<v1::ReadingBatch, v1::BatchResult>* BulkIngest::Open() {
   return stream.get();
 }
 
+grpc::ServerBidiReactor<v1::ReadingBatch, v1::BatchResult>* BulkIngest::Open() {
+  return OpenStream<v1::ReadingBatch>([this](const v1::ReadingBatch& b) { return store_->IngestBatch(b); });
+}
+
+grpc::ServerBidiReactor<v1::ConsumptionBatch, v1::BatchResult>* BulkIngest::OpenConsumption(
+    std::function<absl::StatusOr<v1::BatchResult>(const v1::ConsumptionBatch&)> apply) {
+  return OpenStream<v1::ConsumptionBatch>(std::move(apply));
+}
+
 void BulkIngest::Drain() {
-  std::vector<std::shared_ptr<BulkIngestStream>> streams;
+  std::vector<std::shared_ptr<Stream>> streams;
   {
     absl::MutexLock lock(&mu_);
     draining_ = true;
@@ -263,8 +282,8 @@ void BulkIngest::Drain() {
   for (const auto& s : streams) s->Drain();
 }
 
-void BulkIngest::Closed(BulkIngestStream* stream) {
-  std::shared_ptr<BulkIngestStream> last;  // freed after the lock is released
+void BulkIngest::Closed(Stream* stream) {
+  std::shared_ptr<Stream> last;  // freed after the lock is released
   absl::MutexLock lock(&mu_);
   auto it = open_.find(stream);
   if (it == open_.end()) return;

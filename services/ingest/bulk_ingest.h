@@ -6,6 +6,7 @@
 // that no committed batch goes unanswered; the client re-sends the rest.
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include <grpcpp/grpcpp.h>
@@ -20,6 +21,7 @@
 
 namespace aw::ingest {
 
+template <typename Batch>
 class BulkIngestStream;
 
 // The open bulk-ingest streams of a service. Thread-safe.
@@ -28,21 +30,34 @@ class BulkIngest {
   BulkIngest(IngestStore* store, WorkerPool* workers, IngestMetrics* metrics)
       : store_(store), workers_(workers), metrics_(metrics) {}
 
-  // A new stream; one that opens during the drain ends at once (UNAVAILABLE).
+  // A new IngestReadings stream; one that opens during the drain ends at once (UNAVAILABLE).
   grpc::ServerBidiReactor<v1::ReadingBatch, v1::BatchResult>* Open();
+  // A new IngestConsumption stream, each batch written by `apply`.
+  grpc::ServerBidiReactor<v1::ConsumptionBatch, v1::BatchResult>* OpenConsumption(
+      std::function<absl::StatusOr<v1::BatchResult>(const v1::ConsumptionBatch&)> apply);
   // A new ImportReadings call answering into `response`.
   grpc::ServerReadReactor<v1::ReadingBatch>* OpenImport(v1::ImportReadingsResponse* response);
   // Streams answer what they took in and end.
   void Drain();
 
  private:
+  template <typename Batch>
   friend class BulkIngestStream;
   friend class BulkImportCall;
+  // What the registry holds of a stream of any kind of batch.
+  class Stream {
+   public:
+    virtual ~Stream() = default;
+    virtual void Drain() = 0;
+  };
+  template <typename Batch>
+  grpc::ServerBidiReactor<Batch, v1::BatchResult>* OpenStream(
+      std::function<absl::StatusOr<v1::BatchResult>(const Batch&)> apply);
   bool draining() {
     absl::MutexLock lock(&mu_);
     return draining_;
   }
-  void Closed(BulkIngestStream* stream);
+  void Closed(Stream* stream);
 
   IngestStore* const store_;
   WorkerPool* const workers_;
@@ -51,7 +66,7 @@ class BulkIngest {
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   // The registry owns the streams: Drain() can reach a stream that ends
   // meanwhile, and a stream is freed when it leaves the registry (OnDone).
-  absl::flat_hash_map<BulkIngestStream*, std::shared_ptr<BulkIngestStream>> open_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<Stream*, std::shared_ptr<Stream>> open_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace aw::ingest

@@ -1,5 +1,7 @@
 #include "services/ingest/ingest_logic.h"
 
+#include "services/ingest/consumption_logic.h"
+
 #include <cmath>
 #include <limits>
 
@@ -392,6 +394,85 @@ TEST_CASE("Pull bindings are checked against the data sources and the catalogue"
   CHECK(PullParameters("SELECT $1 WHERE d BETWEEN $2 AND $3", march) ==
         std::vector<std::string>{"2026-03", "2026-03-01", "2026-03-31"});
   CHECK(PullParameters("SELECT 1", march).empty());
+}
+
+v1::ConsumptionRow ConsumerRow(const std::string& id, const std::string& station) {
+  v1::ConsumptionRow row;
+  row.mutable_customer()->set_customer_id(id);
+  row.mutable_customer()->set_station_code(station);
+  return row;
+}
+
+v1::ConsumptionRow Days(const std::string& id, const std::string& first, std::vector<float> kwh) {
+  v1::ConsumptionRow row;
+  row.mutable_daily()->set_customer_id(id);
+  row.mutable_daily()->set_first_day(first);
+  row.mutable_daily()->mutable_kwh()->Add(kwh.begin(), kwh.end());
+  return row;
+}
+
+TEST_CASE("Consumption rows: customers of active stations, days packed a month to a row, each bad row named",
+          "[ingest][consumption]") {
+  const Catalogue c = TestCatalogue();
+  const float none = std::nanf("");
+  v1::ConsumptionBatch batch;
+  *batch.add_rows() = ConsumerRow("A", "S1");
+  *batch.add_rows() = ConsumerRow("B", "D1");                     // not a station
+  *batch.add_rows() = ConsumerRow("C", "S2");                     // deactivated
+  *batch.add_rows() = Days("A", "2025-01-30", {1, none, 3, 4});   // into February
+  *batch.add_rows() = Days("A", "2025-02-01", {9});               // the same day again: the later wins
+  *batch.add_rows() = Days("K", "2025-01-01", {1});               // stored before
+  *batch.add_rows() = Days("Z", "2025-01-01", {1});               // unknown
+  *batch.add_rows() = Days("A", "2025-01-01", {1, 2, -3});
+  v1::ConsumptionRow bill;
+  bill.mutable_billing()->set_customer_id("A");
+  bill.mutable_billing()->set_month("2025-1");
+  *batch.add_rows() = bill;
+  v1::ConsumptionRow event;
+  event.mutable_event()->set_customer_id("A");
+  event.mutable_event()->set_day("2025-02-01");
+  *batch.add_rows() = event;
+  const ConsumptionPlan plan = PlanConsumption(c, batch, [](const std::string& id) { return id == "K"; });
+  REQUIRE(plan.customers.size() == 1);
+  CHECK(plan.customers[0].status == 1);  // ACTIVE when unset
+  CHECK(plan.accepted == 4);
+  std::vector<std::pair<int, std::string>> errors;
+  for (const auto& e : plan.errors) errors.emplace_back(e.index(), e.field() + " " + e.code());
+  CHECK(errors == std::vector<std::pair<int, std::string>>{{1, "customer.station_code UNIT_TYPE_NOT_APPLICABLE"},
+                                                           {2, "customer.station_code UNIT_INACTIVE"},
+                                                           {6, "customer_id UNKNOWN_CUSTOMER"},
+                                                           {7, "daily.kwh[2] OUT_OF_RANGE"},
+                                                           {8, "billing.month INVALID_PERIOD"},
+                                                           {9, "event.type MISSING_FIELD"}});
+  REQUIRE(plan.months.size() == 3);  // A January, A February, K January
+  CHECK(plan.months[0].month == Day(2025, 1, 1));
+  CHECK(plan.months[0].kwh[29] == 1);
+  CHECK(std::isnan(plan.months[0].kwh[30]));
+  CHECK(std::isnan(plan.months[0].kwh[0]));
+  CHECK(plan.months[1].month == Day(2025, 2, 1));
+  CHECK(plan.months[1].kwh[0] == 9);
+  CHECK(plan.months[1].kwh[1] == 4);
+  CHECK(plan.months[2].customer == "K");
+
+  batch.set_all_or_nothing(true);
+  const ConsumptionPlan none_applied = PlanConsumption(c, batch, [](const std::string&) { return true; });
+  CHECK(none_applied.accepted == 0);
+  CHECK(none_applied.customers.empty());
+  CHECK(none_applied.months.empty());
+  CHECK(!none_applied.errors.empty());
+  CHECK(NamedCustomers(batch) == std::vector<std::string>{"A", "B", "C", "K", "Z"});
+}
+
+TEST_CASE("A stored month is laid out a value a day, its days only", "[ingest][consumption]") {
+  std::vector<float> out(5, std::nanf(""));
+  // February 2025 has 28 days: the 31 slots past them are ignored.
+  std::vector<float> feb(31, 1);
+  feb[27] = 28;
+  LayMonth(Day(2025, 2, 1), feb, Day(2025, 2, 27), &out);
+  CHECK(out[0] == 1);
+  CHECK(out[1] == 28);
+  CHECK(std::isnan(out[2]));  // March 1st: not February's
+  CHECK(std::isnan(out[4]));
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "common/identity.h"
 #include "common/paging.h"
 #include "common/status.h"
+#include "services/ingest/consumption_logic.h"
 
 namespace aw::ingest {
 namespace {
@@ -220,6 +221,43 @@ grpc::ServerBidiReactor<v1::ReadingBatch, v1::BatchResult>* IngestServiceImpl::I
     return new FailedBidiReactor<v1::ReadingBatch, v1::BatchResult>(s);
   }
   return p_.bulk->Open();
+}
+
+grpc::ServerBidiReactor<v1::ConsumptionBatch, v1::BatchResult>* IngestServiceImpl::IngestConsumption(Ctx* ctx) {
+  if (grpc::Status s = CheckIdentity(*ctx); !s.ok()) {
+    return new FailedBidiReactor<v1::ConsumptionBatch, v1::BatchResult>(s);
+  }
+  return p_.bulk->OpenConsumption([this](const v1::ConsumptionBatch& batch) -> absl::StatusOr<v1::BatchResult> {
+    AW_ASSIGN_OR_RETURN(auto catalogue, p_.store->GetCatalogue());
+    return p_.consumption->Apply(batch, *catalogue, p_.clock->Now());
+  });
+}
+
+grpc::ServerUnaryReactor* IngestServiceImpl::QueryConsumption(Ctx* ctx, const v1::QueryConsumptionRequest* req,
+                                                              v1::QueryConsumptionResponse* resp) {
+  return FinishOnWorker(ctx, *p_.workers, [=, this]() -> absl::Status {
+    AW_ASSIGN_OR_RETURN(const Page page, ParsePage(req->page(), *req));
+    absl::CivilDay first, last;
+    if (!ParseIsoDay(req->first_day(), &first)) return InvalidField("first_day", "an ISO date, e.g. 2025-01-01");
+    if (!ParseIsoDay(req->last_day(), &last)) return InvalidField("last_day", "an ISO date, e.g. 2025-12-31");
+    if (last < first) return InvalidField("last_day", "before first_day");
+    if (last - first + 1 > kMaxConsumptionDays) {
+      return InvalidField("last_day", absl::StrCat("at most ", kMaxConsumptionDays, " days after first_day"));
+    }
+    if (req->scope().unit_code().empty()) return InvalidField("scope.unit_code", "required");
+    AW_ASSIGN_OR_RETURN(auto catalogue, p_.store->GetCatalogue());
+    AW_ASSIGN_OR_RETURN(auto units, ScopeUnits(*catalogue, req->scope(), last, true));
+    std::vector<std::string> stations;
+    for (const UnitInfo* u : units) {
+      if (u->type == v1::UNIT_TYPE_SUPPLY_STATION) stations.push_back(u->code);
+    }
+    const std::vector<std::string> ids(req->customer_ids().begin(), req->customer_ids().end());
+    AW_ASSIGN_OR_RETURN(const int64_t total, p_.consumption->Count(stations, ids));
+    AW_ASSIGN_OR_RETURN(auto rows, p_.consumption->Read(stations, ids, first, last, page.offset, page.size));
+    for (auto& r : rows) *resp->add_customers() = std::move(r);
+    FillPageResponse(page, total, resp->mutable_page());
+    return absl::OkStatus();
+  });
 }
 
 grpc::ServerReadReactor<v1::ReadingBatch>* IngestServiceImpl::ImportReadings(Ctx* ctx,

@@ -8,6 +8,7 @@
 #include "common/clock.h"
 #include "common/worker_pool.h"
 #include "services/ingest/bulk_ingest.h"
+#include "services/ingest/consumption_store.h"
 #include "services/ingest/ingest_metrics.h"
 #include "services/ingest/ingest_store.h"
 #include "services/ingest/puller.h"
@@ -19,6 +20,7 @@ class IngestServiceImpl final : public v1::IngestService::CallbackService {
  public:
   struct Parts {
     IngestStore* store;
+    ConsumptionStore* consumption;
     WorkerPool* workers;
     BulkIngest* bulk;
     ReadingsFeed* feed;
@@ -54,6 +56,9 @@ class IngestServiceImpl final : public v1::IngestService::CallbackService {
   Unary* GetReadingHistory(Ctx*, const v1::ReadingKey*, v1::ReadingHistory*) override;
   Unary* QueryReadings(Ctx*, const v1::QueryReadingsRequest*, v1::QueryReadingsResponse*) override;
   Unary* GetCompleteness(Ctx*, const v1::GetCompletenessRequest*, v1::GetCompletenessResponse*) override;
+  // IngestService — customer consumption
+  grpc::ServerBidiReactor<v1::ConsumptionBatch, v1::BatchResult>* IngestConsumption(Ctx*) override;
+  Unary* QueryConsumption(Ctx*, const v1::QueryConsumptionRequest*, v1::QueryConsumptionResponse*) override;
   grpc::ServerWriteReactor<v1::WatchReadingsResponse>* WatchReadings(Ctx*, const v1::WatchReadingsRequest*) override;
   // IngestService — scheduled pulls
   Unary* ListDataSources(Ctx*, const v1::ListDataSourcesRequest*, v1::ListDataSourcesResponse*) override;

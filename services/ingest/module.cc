@@ -2,6 +2,7 @@
 
 #include "auditwatch/v1/ingest.grpc.pb.h"
 #include "services/ingest/bulk_ingest.h"
+#include "services/ingest/consumption_store.h"
 #include "services/ingest/ingest_service.h"
 #include "services/ingest/puller.h"
 #include "services/ingest/readings_feed.h"
@@ -30,12 +31,14 @@ class IngestModule final : public Module {
       : metrics_(ctx.metrics->registry()),
         feed_(ReadingsFeedOptions(ctx.config->feed_max_subscribers), ctx.metrics->registry(), ctx.clock),
         store_(ctx.db, {.validation = {}, .on_commit = [this](int64_t seq) { BatchCommitted(seq); }, .clock = ctx.clock}),
+        consumption_(ctx.db),
         bulk_(&store_, ctx.workers, &metrics_),
         puller_(&store_, &metrics_,
                 {.data_sources = ctx.config->settings.NamedUrls("data_sources"),
                  .interval = ctx.config->timer_interval,
                  .clock = ctx.clock}),
         service_({.store = &store_,
+                  .consumption = &consumption_,
                   .workers = ctx.workers,
                   .bulk = &bulk_,
                   .feed = &feed_,
@@ -73,6 +76,7 @@ class IngestModule final : public Module {
   IngestMetrics metrics_;
   ReadingsFeed feed_;
   IngestStore store_;
+  ConsumptionStore consumption_;
   BulkIngest bulk_;
   Puller puller_;
   IngestServiceImpl service_;

@@ -6,11 +6,12 @@
 #           bash tests/bench/run.sh audit [--seconds=10] [--orders=10000] [--spread=60]
 #           bash tests/bench/run.sh scoring
 #           bash tests/bench/run.sh report
+#           bash tests/bench/run.sh consumption [--customers=42372]
 #           bash tests/bench/run.sh theft [--customers=10000] [--whole] [--quality] [--file=SGCC.csv]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 source "$root/deploy/lib.sh"
-name="${1:?usage: run.sh ingest|monitor|query|memory|gateway|audit|scoring|report|theft [args]}"; shift
+name="${1:?usage: run.sh ingest|monitor|query|memory|gateway|audit|scoring|report|consumption|theft [args]}"; shift
 bin="$AW_BUILD_DIR/tests/bench/${name}_bench"
 [ -x "$bin" ] || die "no $bin; run deploy/build.sh first"
 # The theft harness works in memory: no database.
