@@ -15,15 +15,6 @@ namespace {
 constexpr float kNone = std::numeric_limits<float>::quiet_NaN();
 constexpr size_t kMaxIdLength = 64;
 
-v1::RowError Error(int index, const char* code, std::string field, std::string message) {
-  v1::RowError e;
-  e.set_index(index);
-  e.set_code(code);
-  e.set_field(std::move(field));
-  e.set_message(std::move(message));
-  return e;
-}
-
 const std::string& CustomerOf(const v1::ConsumptionRow& row) {
   switch (row.row_case()) {
     case v1::ConsumptionRow::kCustomer: return row.customer().customer_id();
@@ -65,44 +56,44 @@ ConsumptionPlan PlanConsumption(const Catalogue& catalogue, const v1::Consumptio
     const v1::ConsumptionRow& row = batch.rows(i);
     const std::string& id = CustomerOf(row);
     if (row.row_case() == v1::ConsumptionRow::ROW_NOT_SET) {
-      plan.errors.push_back(Error(i, kMissingField, "row", "a customer, daily values, a bill or an event"));
+      plan.errors.push_back(Reject(i, kMissingField, "row", "a customer, daily values, a bill or an event"));
       continue;
     }
     if (id.empty()) {
-      plan.errors.push_back(Error(i, kMissingField, "customer_id", "required"));
+      plan.errors.push_back(Reject(i, kMissingField, "customer_id", "required"));
       continue;
     }
     if (id.size() > kMaxIdLength) {
-      plan.errors.push_back(Error(i, kTooLong, "customer_id", absl::StrCat("at most ", kMaxIdLength, " characters")));
+      plan.errors.push_back(Reject(i, kTooLong, "customer_id", absl::StrCat("at most ", kMaxIdLength, " characters")));
       continue;
     }
     if (row.row_case() == v1::ConsumptionRow::kCustomer) {
       const v1::Customer& c = row.customer();
       const UnitInfo* unit = catalogue.FindUnit(c.station_code());
       if (unit == nullptr) {
-        plan.errors.push_back(Error(i, kUnknownUnit, "customer.station_code", absl::StrCat("no unit ", c.station_code())));
+        plan.errors.push_back(Reject(i, kUnknownUnit, "customer.station_code", absl::StrCat("no unit ", c.station_code())));
         continue;
       }
       if (unit->type != v1::UNIT_TYPE_SUPPLY_STATION) {
-        plan.errors.push_back(Error(i, kUnitTypeNotApplicable, "customer.station_code",
+        plan.errors.push_back(Reject(i, kUnitTypeNotApplicable, "customer.station_code",
                                     absl::StrCat(c.station_code(), " is not a supply station")));
         continue;
       }
       if (!unit->latest().active) {
-        plan.errors.push_back(Error(i, kUnitInactive, "customer.station_code",
+        plan.errors.push_back(Reject(i, kUnitInactive, "customer.station_code",
                                     absl::StrCat(c.station_code(), " is not active")));
         continue;
       }
       if (!std::isfinite(c.contract_capacity_kva()) || c.contract_capacity_kva() < 0) {
-        plan.errors.push_back(Error(i, kOutOfRange, "customer.contract_capacity_kva", "must be 0 (unknown) or more"));
+        plan.errors.push_back(Reject(i, kOutOfRange, "customer.contract_capacity_kva", "must be 0 (unknown) or more"));
         continue;
       }
       if (c.category().size() > kMaxIdLength) {
-        plan.errors.push_back(Error(i, kTooLong, "customer.category", absl::StrCat("at most ", kMaxIdLength, " characters")));
+        plan.errors.push_back(Reject(i, kTooLong, "customer.category", absl::StrCat("at most ", kMaxIdLength, " characters")));
         continue;
       }
       if (!v1::CustomerStatus_IsValid(c.status())) {
-        plan.errors.push_back(Error(i, kOutOfRange, "customer.status", "not a customer status"));
+        plan.errors.push_back(Reject(i, kOutOfRange, "customer.status", "not a customer status"));
         continue;
       }
       plan.customers.push_back({.id = id,
@@ -115,18 +106,18 @@ ConsumptionPlan PlanConsumption(const Catalogue& catalogue, const v1::Consumptio
       continue;
     }
     if (!brought.contains(id) && !known_customer(id)) {
-      plan.errors.push_back(Error(i, "UNKNOWN_CUSTOMER", "customer_id", absl::StrCat("no customer ", id)));
+      plan.errors.push_back(Reject(i, "UNKNOWN_CUSTOMER", "customer_id", absl::StrCat("no customer ", id)));
       continue;
     }
     if (row.row_case() == v1::ConsumptionRow::kDaily) {
       const v1::DailyConsumption& d = row.daily();
       absl::CivilDay first;
       if (!ParseIsoDay(d.first_day(), &first)) {
-        plan.errors.push_back(Error(i, kInvalidPeriod, "daily.first_day", "an ISO date, e.g. 2025-03-01"));
+        plan.errors.push_back(Reject(i, kInvalidPeriod, "daily.first_day", "an ISO date, e.g. 2025-03-01"));
         continue;
       }
       if (d.kwh_size() == 0 || d.kwh_size() > kMaxConsumptionDays) {
-        plan.errors.push_back(Error(i, kOutOfRange, "daily.kwh", absl::StrCat("1 to ", kMaxConsumptionDays, " values")));
+        plan.errors.push_back(Reject(i, kOutOfRange, "daily.kwh", absl::StrCat("1 to ", kMaxConsumptionDays, " values")));
         continue;
       }
       int bad = -1;
@@ -135,7 +126,7 @@ ConsumptionPlan PlanConsumption(const Catalogue& catalogue, const v1::Consumptio
         if (!std::isnan(v) && (!std::isfinite(v) || v < 0)) bad = k;
       }
       if (bad >= 0) {
-        plan.errors.push_back(Error(i, kOutOfRange, absl::StrCat("daily.kwh[", bad, "]"),
+        plan.errors.push_back(Reject(i, kOutOfRange, absl::StrCat("daily.kwh[", bad, "]"),
                                     "a kWh value is 0 or more (NaN for a day without one)"));
         continue;
       }
@@ -156,11 +147,11 @@ ConsumptionPlan PlanConsumption(const Catalogue& catalogue, const v1::Consumptio
       const v1::MonthlyBilling& b = row.billing();
       auto month = Period::Parse(PeriodType::kMonth, b.month());
       if (!month.ok()) {
-        plan.errors.push_back(Error(i, kInvalidPeriod, "billing.month", "a month, e.g. 2025-03"));
+        plan.errors.push_back(Reject(i, kInvalidPeriod, "billing.month", "a month, e.g. 2025-03"));
         continue;
       }
       if (!std::isfinite(b.billed_kwh()) || b.billed_kwh() < 0) {
-        plan.errors.push_back(Error(i, kOutOfRange, "billing.billed_kwh", "0 or more"));
+        plan.errors.push_back(Reject(i, kOutOfRange, "billing.billed_kwh", "0 or more"));
         continue;
       }
       plan.bills.push_back({.customer = id, .month = month->first_day(), .billed_kwh = b.billed_kwh()});
@@ -168,15 +159,15 @@ ConsumptionPlan PlanConsumption(const Catalogue& catalogue, const v1::Consumptio
       const v1::MeterEvent& e = row.event();
       absl::CivilDay day;
       if (!ParseIsoDay(e.day(), &day)) {
-        plan.errors.push_back(Error(i, kInvalidPeriod, "event.day", "an ISO date, e.g. 2025-03-01"));
+        plan.errors.push_back(Reject(i, kInvalidPeriod, "event.day", "an ISO date, e.g. 2025-03-01"));
         continue;
       }
       if (e.type() == v1::METER_EVENT_TYPE_UNSPECIFIED || !v1::MeterEventType_IsValid(e.type())) {
-        plan.errors.push_back(Error(i, kMissingField, "event.type", "a meter event type"));
+        plan.errors.push_back(Reject(i, kMissingField, "event.type", "a meter event type"));
         continue;
       }
       if (e.count() < 0) {
-        plan.errors.push_back(Error(i, kOutOfRange, "event.count", "0 or more"));
+        plan.errors.push_back(Reject(i, kOutOfRange, "event.count", "0 or more"));
         continue;
       }
       plan.events.push_back({.customer = id, .day = day, .type = e.type(), .count = e.count() == 0 ? 1 : e.count()});

@@ -15,6 +15,14 @@
 namespace aw::ingest {
 namespace {
 
+bool Allows(const google::protobuf::RepeatedField<int>& list, int value) {
+  return std::find(list.begin(), list.end(), value) != list.end();
+}
+
+constexpr size_t kMaxTextBytes = 1000;
+
+}  // namespace
+
 v1::RowError Reject(int index, const char* code, std::string field, std::string message) {
   v1::RowError e;
   e.set_index(index);
@@ -23,14 +31,6 @@ v1::RowError Reject(int index, const char* code, std::string field, std::string 
   e.set_message(std::move(message));
   return e;
 }
-
-bool Allows(const google::protobuf::RepeatedField<int>& list, int value) {
-  return std::find(list.begin(), list.end(), value) != list.end();
-}
-
-constexpr size_t kMaxTextBytes = 1000;
-
-}  // namespace
 
 // --- Checks of requests --------------------------------------------------------
 

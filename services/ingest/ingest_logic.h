@@ -112,6 +112,9 @@ inline constexpr char kDuplicateInBatch[] = "DUPLICATE_IN_BATCH";
 inline constexpr char kFuturePeriod[] = "FUTURE_PERIOD";
 inline constexpr char kTooLong[] = "TOO_LONG";
 
+// A row's rejection: its index in the batch, a code above, the field, why.
+v1::RowError Reject(int index, const char* code, std::string field, std::string message);
+
 struct ValidRow {
   int index = 0;
   int unit_id = 0;
