@@ -184,11 +184,11 @@ ConsumptionPlan PlanConsumption(const Catalogue& catalogue, const v1::Consumptio
   return plan;
 }
 
-void LayMonth(absl::CivilDay month, const std::vector<float>& kwh, absl::CivilDay first, std::vector<float>* out) {
-  const int64_t days = absl::CivilDay(absl::CivilMonth(month) + 1) - month;
-  for (size_t d = 0; d < kwh.size() && static_cast<int64_t>(d) < days; ++d) {
+void LayMonth(absl::CivilDay month, const std::vector<float>& kwh, absl::CivilDay first, float* out, size_t days) {
+  const int64_t in_month = absl::CivilDay(absl::CivilMonth(month) + 1) - month;
+  for (size_t d = 0; d < kwh.size() && static_cast<int64_t>(d) < in_month; ++d) {
     const int64_t at = (month + static_cast<int64_t>(d)) - first;
-    if (at >= 0 && at < static_cast<int64_t>(out->size())) (*out)[at] = kwh[d];
+    if (at >= 0 && at < static_cast<int64_t>(days)) out[at] = kwh[d];
   }
 }
 

@@ -64,8 +64,8 @@ ConsumptionPlan PlanConsumption(const Catalogue& catalogue, const v1::Consumptio
 std::vector<std::string> NamedCustomers(const v1::ConsumptionBatch& batch);
 
 // Lays the stored month `kwh` (day d at [d − 1], NaN where none) into `out`,
-// one value a day from `first` (out.size() days).
-void LayMonth(absl::CivilDay month, const std::vector<float>& kwh, absl::CivilDay first, std::vector<float>* out);
+// one value a day from `first` (`days` of them).
+void LayMonth(absl::CivilDay month, const std::vector<float>& kwh, absl::CivilDay first, float* out, size_t days);
 
 // "2025-03-15" → a day; false when it is not one.
 bool ParseIsoDay(const std::string& text, absl::CivilDay* day);

@@ -41,7 +41,7 @@ constexpr char kEnsureMonthSql[] = "SELECT ensure_consumption_month($1::date)";
 constexpr char kUpsertDailySql[] = R"sql(
   INSERT INTO consumption_daily (month, customer_id, kwh)
   SELECT month, customer_id, kwh FROM incoming_daily
-  ON CONFLICT (month, customer_id) DO UPDATE SET kwh = merge_kwh(consumption_daily.kwh, EXCLUDED.kwh))sql";
+  ON CONFLICT (customer_id, month) DO UPDATE SET kwh = merge_kwh(consumption_daily.kwh, EXCLUDED.kwh))sql";
 constexpr char kUpsertBillingSql[] = R"sql(
   INSERT INTO billing_monthly (customer_id, month, billed_kwh) VALUES ($1, $2::date, $3)
   ON CONFLICT (customer_id, month) DO UPDATE SET billed_kwh = EXCLUDED.billed_kwh)sql";
@@ -191,14 +191,11 @@ absl::StatusOr<std::vector<v1::CustomerConsumption>> ConsumptionStore::Read(
     }
     if (ids.empty()) return absl::OkStatus();
     const std::string id_array = TextArray(ids);
-    std::vector<float> laid(days);
     for (const auto& r : tx.exec_params(kDailySql, id_array, IsoDay(first), IsoDay(last))) {
       v1::CustomerConsumption& cc = out[at[r["customer_id"].as<std::string>()]];
       absl::CivilDay month;
       ParseIsoDay(r["month"].as<std::string>(), &month);
-      std::copy(cc.kwh().begin(), cc.kwh().end(), laid.begin());
-      LayMonth(month, ParseMonthArray(r["kwh"].c_str()), first, &laid);
-      std::copy(laid.begin(), laid.end(), cc.mutable_kwh()->begin());
+      LayMonth(month, ParseMonthArray(r["kwh"].c_str()), first, cc.mutable_kwh()->mutable_data(), days);
     }
     for (const auto& r : tx.exec_params(kBillingSql, id_array, IsoDay(first), IsoDay(last))) {
       v1::MonthlyBilling* b = out[at[r["customer_id"].as<std::string>()]].add_billing();

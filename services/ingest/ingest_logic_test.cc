@@ -468,7 +468,7 @@ TEST_CASE("A stored month is laid out a value a day, its days only", "[ingest][c
   // February 2025 has 28 days: the 31 slots past them are ignored.
   std::vector<float> feb(31, 1);
   feb[27] = 28;
-  LayMonth(Day(2025, 2, 1), feb, Day(2025, 2, 27), &out);
+  LayMonth(Day(2025, 2, 1), feb, Day(2025, 2, 27), out.data(), out.size());
   CHECK(out[0] == 1);
   CHECK(out[1] == 28);
   CHECK(std::isnan(out[2]));  // March 1st: not February's
