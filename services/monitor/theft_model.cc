@@ -1,5 +1,6 @@
 #include "services/monitor/theft_model.h"
 
+#include <nlohmann/json.hpp>
 #include <xgboost/c_api.h>
 
 #include <algorithm>
@@ -93,8 +94,8 @@ absl::StatusOr<TheftModel> TheftModel::Load(const std::string& bytes) {
 absl::StatusOr<std::string> TheftModel::Save() const {
   bst_ulong len = 0;
   const char* out = nullptr;
-  AW_XGB(XGBoosterSaveModelToBuffer(booster_->handle, R"({"format": "json"})", &len, &out),
-         "XGBoosterSaveModelToBuffer");
+  const std::string config = nlohmann::json{{"format", "json"}}.dump();
+  AW_XGB(XGBoosterSaveModelToBuffer(booster_->handle, config.c_str(), &len, &out), "XGBoosterSaveModelToBuffer");
   return std::string(out, len);
 }
 

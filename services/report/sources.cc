@@ -27,10 +27,8 @@ bool Absent(const absl::Status& s) {
 }  // namespace
 
 const v1::Unit* Tree::Find(const std::string& code) const {
-  for (const v1::Unit& u : units) {
-    if (u.code() == code) return &u;
-  }
-  return nullptr;
+  auto it = index.find(code);
+  return it == index.end() ? nullptr : &units[it->second];
 }
 
 std::string Tree::GroupOf(const std::string& code) const {
@@ -79,6 +77,7 @@ absl::StatusOr<Tree> Sources::For::TreeOf(const std::string& root) {
     });
     if (!covered) return absl::PermissionDeniedError(absl::StrCat("unit ", root, ": outside the requester's units"));
   }
+  for (size_t i = 0; i < tree.units.size(); ++i) tree.index[tree.units[i].code()] = i;
   for (const v1::Unit& u : tree.units) {
     tree.names[u.code()] = u.name();
     if (u.code() != root) tree.children[u.parent_code()].push_back(u.code());

@@ -29,6 +29,7 @@ namespace aw::report {
 struct Tree {
   std::string root;
   std::vector<v1::Unit> units;  // the root first
+  absl::flat_hash_map<std::string, size_t> index;  // code → its place in `units`
   absl::flat_hash_map<std::string, std::vector<std::string>> children;
   Names names;
   const v1::Unit* Find(const std::string& code) const;
