@@ -156,6 +156,12 @@ class GatewayModule final : public Module {
       args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
       args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
       args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+      // What the gateway holds of one answer stream is bounded: a fixed
+      // receive window per stream instead of one that grows with the
+      // measured bandwidth-delay product, which on a fast link reaches
+      // megabytes per stream.
+      args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+      args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 1 << 20);
       out[backend] = ctx.channel_to(backend, args);
     }
     return out;
