@@ -1,5 +1,8 @@
 #include "common/pg_rows.h"
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+
 #include "common/pg_arrays.h"
 
 namespace aw::db {
@@ -17,6 +20,8 @@ std::vector<std::string> TextArrayOf(const pqxx::field& f) {
 }
 
 std::string Bytes(const pqxx::field& f) { return pqxx::binarystring(f).str(); }
+
+std::string ByteaText(absl::string_view bytes) { return absl::StrCat("\\x", absl::BytesToHexString(bytes)); }
 
 void FillAuditInfo(const pqxx::row& r, auditwatch::v1::AuditInfo* out, bool with_reason) {
   out->set_created_by(r["created_by"].as<std::string>());

@@ -10,6 +10,7 @@
 #include <google/protobuf/timestamp.pb.h>
 #include <pqxx/pqxx>
 
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "auditwatch/v1/common.pb.h"
 
@@ -24,6 +25,9 @@ void SetTime(const pqxx::field& f, google::protobuf::Timestamp* out);
 std::vector<std::string> TextArrayOf(const pqxx::field& f);
 // A bytea column.
 std::string Bytes(const pqxx::field& f);
+// Bytes in bytea's text input form ("\\x" and two hex digits a byte), for
+// COPY into a bytea column.
+std::string ByteaText(absl::string_view bytes);
 
 // The columns created_by, created_at, updated_by, updated_at (epoch seconds)
 // and version, and reason when `with_reason`.

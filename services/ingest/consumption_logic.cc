@@ -4,6 +4,8 @@
 #include <limits>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/base/casts.h"
+#include "absl/base/internal/endian.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/period.h"
@@ -184,11 +186,23 @@ ConsumptionPlan PlanConsumption(const Catalogue& catalogue, const v1::Consumptio
   return plan;
 }
 
-void LayMonth(absl::CivilDay month, const std::vector<float>& kwh, absl::CivilDay first, float* out, size_t days) {
+std::string MonthBytes(const MonthRow& month) {
+  const int64_t in_month = absl::CivilDay(absl::CivilMonth(month.month) + 1) - month.month;
+  std::string out(static_cast<size_t>(in_month) * 4, '\0');
+  for (int64_t d = 0; d < in_month; ++d) {
+    const float v = std::isnan(month.kwh[d]) ? kNone : month.kwh[d];
+    absl::big_endian::Store32(out.data() + d * 4, absl::bit_cast<uint32_t>(v));
+  }
+  return out;
+}
+
+void LayMonth(absl::CivilDay month, std::string_view bytes, absl::CivilDay first, float* out, size_t days) {
   const int64_t in_month = absl::CivilDay(absl::CivilMonth(month) + 1) - month;
-  for (size_t d = 0; d < kwh.size() && static_cast<int64_t>(d) < in_month; ++d) {
-    const int64_t at = (month + static_cast<int64_t>(d)) - first;
-    if (at >= 0 && at < static_cast<int64_t>(days)) out[at] = kwh[d];
+  const int64_t stored = std::min<int64_t>(in_month, static_cast<int64_t>(bytes.size() / 4));
+  const int64_t from = std::max<int64_t>(0, first - month);
+  const int64_t to = std::min<int64_t>(stored, static_cast<int64_t>(days) + (first - month));
+  for (int64_t d = from; d < to; ++d) {
+    out[(month + d) - first] = absl::bit_cast<float>(absl::big_endian::Load32(bytes.data() + d * 4));
   }
 }
 

@@ -17,6 +17,7 @@ namespace aw::ingest {
 namespace v1 = ::auditwatch::v1;
 
 inline constexpr int kMaxConsumptionDays = 1100;  // days in one row, and in one query
+inline constexpr int kDefaultConsumptionPage = 500;  // customers a StreamConsumption page
 
 struct CustomerRow {
   std::string id, station, category;
@@ -63,9 +64,14 @@ ConsumptionPlan PlanConsumption(const Catalogue& catalogue, const v1::Consumptio
 // The customer ids the rows of `batch` name (for one lookup of those stored).
 std::vector<std::string> NamedCustomers(const v1::ConsumptionBatch& batch);
 
-// Lays the stored month `kwh` (day d at [d − 1], NaN where none) into `out`,
-// one value a day from `first` (`days` of them).
-void LayMonth(absl::CivilDay month, const std::vector<float>& kwh, absl::CivilDay first, float* out, size_t days);
+// A month as it is stored: four bytes a day, IEEE float32 big-endian (as
+// PostgreSQL's float4send writes it), as many days as the month has, NaN
+// (7fc00000) where a day has no value.
+std::string MonthBytes(const MonthRow& month);
+
+// Lays the stored month `bytes` (MonthBytes' layout) into `out`, one value a
+// day from `first` (`days` of them); bytes past the month's days are ignored.
+void LayMonth(absl::CivilDay month, std::string_view bytes, absl::CivilDay first, float* out, size_t days);
 
 // "2025-03-15" → a day; false when it is not one.
 bool ParseIsoDay(const std::string& text, absl::CivilDay* day);

@@ -14,6 +14,7 @@
 namespace aw::ingest {
 namespace {
 
+using db::ByteaText;
 using db::Bytes;
 using db::Epoch;
 using db::TextArray;
@@ -29,7 +30,7 @@ constexpr char kTempTablesSql[] = R"sql(
   CREATE TEMP TABLE IF NOT EXISTS incoming_customers (
     customer_id text, station_code text, category text, contract_kva double precision, status smallint)
     ON COMMIT DELETE ROWS;
-  CREATE TEMP TABLE IF NOT EXISTS incoming_daily (month date, customer_id text, kwh real[]) ON COMMIT DELETE ROWS)sql";
+  CREATE TEMP TABLE IF NOT EXISTS incoming_daily (month date, customer_id text, kwh bytea) ON COMMIT DELETE ROWS)sql";
 constexpr char kUpsertCustomersSql[] = R"sql(
   INSERT INTO customers (customer_id, station_code, category, contract_kva, status, updated_at, batch_id)
   SELECT DISTINCT ON (customer_id) customer_id, station_code, category, contract_kva, status, to_timestamp($1), $2
@@ -54,56 +55,23 @@ constexpr char kRememberBatchSql[] =
 constexpr char kCustomersSql[] = R"sql(
   SELECT customer_id, station_code, category, contract_kva, status FROM customers
   WHERE station_code = ANY($1::text[]) AND (cardinality($2::text[]) = 0 OR customer_id = ANY($2::text[]))
-  ORDER BY customer_id OFFSET $3 LIMIT $4)sql";
+    AND customer_id > $3
+  ORDER BY customer_id OFFSET $4 LIMIT $5)sql";
 constexpr char kCountCustomersSql[] = R"sql(
   SELECT count(*) AS n FROM customers
   WHERE station_code = ANY($1::text[]) AND (cardinality($2::text[]) = 0 OR customer_id = ANY($2::text[])))sql";
 constexpr char kDailySql[] = R"sql(
   SELECT customer_id, month::text AS month, kwh FROM consumption_daily
-  WHERE customer_id = ANY($1::text[]) AND month >= date_trunc('month', $2::date) AND month <= $3::date)sql";
+  WHERE customer_id BETWEEN $1 AND $2 AND month >= date_trunc('month', $3::date) AND month <= $4::date)sql";
 constexpr char kBillingSql[] = R"sql(
   SELECT customer_id, to_char(month, 'YYYY-MM') AS month, billed_kwh FROM billing_monthly
-  WHERE customer_id = ANY($1::text[]) AND month >= date_trunc('month', $2::date) AND month <= $3::date
+  WHERE customer_id BETWEEN $1 AND $2 AND month >= date_trunc('month', $3::date) AND month <= $4::date
   ORDER BY customer_id, month)sql";
 constexpr char kEventsSql[] = R"sql(
   SELECT customer_id, day::text AS day, type, count FROM meter_events
-  WHERE customer_id = ANY($1::text[]) AND day BETWEEN $2::date AND $3::date
+  WHERE customer_id BETWEEN $1 AND $2 AND day BETWEEN $3::date AND $4::date
   ORDER BY customer_id, day, type)sql";
 constexpr char kDropBeforeSql[] = "SELECT drop_consumption_before($1::date) AS dropped";
-
-// A month's values as a PostgreSQL array literal: as many as the month has
-// days, NULL where none.
-std::string MonthArray(const MonthRow& m) {
-  const int64_t days = absl::CivilDay(absl::CivilMonth(m.month) + 1) - m.month;
-  std::string out = "{";
-  for (int64_t d = 0; d < days; ++d) {
-    if (d > 0) out += ',';
-    if (std::isnan(m.kwh[d])) {
-      out += "NULL";
-    } else {
-      db::AppendExact(out, m.kwh[d]);
-    }
-  }
-  out += '}';
-  return out;
-}
-
-// "{1.5,NULL,…}" → the values, NaN for NULL.
-std::vector<float> ParseMonthArray(const char* text) {
-  std::vector<float> out;
-  std::string cell;
-  for (const char* p = text; *p != '\0'; ++p) {
-    const char c = *p;
-    if (c == '{') continue;
-    if (c == ',' || c == '}') {
-      out.push_back(cell == "NULL" || cell.empty() ? std::nanf("") : std::strtof(cell.c_str(), nullptr));
-      cell.clear();
-      continue;
-    }
-    cell += c;
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -151,7 +119,7 @@ absl::StatusOr<v1::BatchResult> ConsumptionStore::Apply(const v1::ConsumptionBat
       for (const MonthRow& m : plan.months) months.insert(m.month);
       for (absl::CivilDay m : months) tx.exec_params(kEnsureMonthSql, IsoDay(m));
       pqxx::stream_to copy(tx, "incoming_daily", std::vector<std::string>{"month", "customer_id", "kwh"});
-      for (const MonthRow& m : plan.months) copy << std::make_tuple(IsoDay(m.month), m.customer, MonthArray(m));
+      for (const MonthRow& m : plan.months) copy << std::make_tuple(IsoDay(m.month), m.customer, ByteaText(MonthBytes(m)));
       copy.complete();
       tx.exec(kUpsertDailySql);
     }
@@ -168,14 +136,15 @@ absl::StatusOr<v1::BatchResult> ConsumptionStore::Apply(const v1::ConsumptionBat
 
 absl::StatusOr<std::vector<v1::CustomerConsumption>> ConsumptionStore::Read(
     const std::vector<std::string>& stations, const std::vector<std::string>& customer_ids, absl::CivilDay first,
-    absl::CivilDay last, int64_t offset, int limit) {
+    absl::CivilDay last, const Slice& slice) {
   std::vector<v1::CustomerConsumption> out;
   AW_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& c) -> absl::Status {
     pqxx::read_transaction tx(c);
     std::vector<std::string> ids;
     absl::flat_hash_map<std::string, size_t> at;
     const size_t days = static_cast<size_t>(last - first) + 1;
-    for (const auto& r : tx.exec_params(kCustomersSql, TextArray(stations), TextArray(customer_ids), offset, limit)) {
+    for (const auto& r : tx.exec_params(kCustomersSql, TextArray(stations), TextArray(customer_ids), slice.after, slice.offset,
+                                          slice.limit)) {
       v1::CustomerConsumption cc;
       v1::Customer* cu = cc.mutable_customer();
       cu->set_customer_id(r["customer_id"].as<std::string>());
@@ -190,22 +159,31 @@ absl::StatusOr<std::vector<v1::CustomerConsumption>> ConsumptionStore::Read(
       out.push_back(std::move(cc));
     }
     if (ids.empty()) return absl::OkStatus();
-    const std::string id_array = TextArray(ids);
-    for (const auto& r : tx.exec_params(kDailySql, id_array, IsoDay(first), IsoDay(last))) {
-      v1::CustomerConsumption& cc = out[at[r["customer_id"].as<std::string>()]];
+    // The page's customers are consecutive in id order: their months are
+    // read by one range of the key in each month's partition (several times
+    // faster than looking each id up); a customer of another scope whose id
+    // falls in the range is skipped.
+    for (const auto& r : tx.exec_params(kDailySql, ids.front(), ids.back(), IsoDay(first), IsoDay(last))) {
+      const auto it = at.find(r["customer_id"].as<std::string>());
+      if (it == at.end()) continue;
+      v1::CustomerConsumption& cc = out[it->second];
       absl::CivilDay month;
       ParseIsoDay(r["month"].as<std::string>(), &month);
-      LayMonth(month, ParseMonthArray(r["kwh"].c_str()), first, cc.mutable_kwh()->mutable_data(), days);
+      LayMonth(month, Bytes(r["kwh"]), first, cc.mutable_kwh()->mutable_data(), days);
     }
-    for (const auto& r : tx.exec_params(kBillingSql, id_array, IsoDay(first), IsoDay(last))) {
-      v1::MonthlyBilling* b = out[at[r["customer_id"].as<std::string>()]].add_billing();
-      b->set_customer_id(r["customer_id"].as<std::string>());
+    for (const auto& r : tx.exec_params(kBillingSql, ids.front(), ids.back(), IsoDay(first), IsoDay(last))) {
+      const auto it = at.find(r["customer_id"].as<std::string>());
+      if (it == at.end()) continue;
+      v1::MonthlyBilling* b = out[it->second].add_billing();
+      b->set_customer_id(it->first);
       b->set_month(r["month"].as<std::string>());
       b->set_billed_kwh(r["billed_kwh"].as<double>());
     }
-    for (const auto& r : tx.exec_params(kEventsSql, id_array, IsoDay(first), IsoDay(last))) {
-      v1::MeterEvent* e = out[at[r["customer_id"].as<std::string>()]].add_events();
-      e->set_customer_id(r["customer_id"].as<std::string>());
+    for (const auto& r : tx.exec_params(kEventsSql, ids.front(), ids.back(), IsoDay(first), IsoDay(last))) {
+      const auto it = at.find(r["customer_id"].as<std::string>());
+      if (it == at.end()) continue;
+      v1::MeterEvent* e = out[it->second].add_events();
+      e->set_customer_id(it->first);
       e->set_day(r["day"].as<std::string>());
       e->set_type(static_cast<v1::MeterEventType>(r["type"].as<int>()));
       e->set_count(r["count"].as<int>());

@@ -28,13 +28,20 @@ class ConsumptionStore {
   // did then, with duplicate = true.
   absl::StatusOr<v1::BatchResult> Apply(const v1::ConsumptionBatch& batch, const Catalogue& catalogue, absl::Time now);
 
+  // Where a read starts and how many customers it takes: skip `offset`
+  // customers of those whose id sorts after `after` ("" = from the first).
+  struct Slice {
+    std::string after;
+    int64_t offset = 0;
+    int limit = 0;
+  };
   // The customers of `stations` (all of them, or only `customer_ids`) in id
-  // order from `offset`, at most `limit`, each with its days from `first` to
-  // `last`, its bills and its meter events in that window.
+  // order, `slice` of them, each with its days from `first` to `last`, its
+  // bills and its meter events in that window.
   absl::StatusOr<std::vector<v1::CustomerConsumption>> Read(const std::vector<std::string>& stations,
                                                             const std::vector<std::string>& customer_ids,
-                                                            absl::CivilDay first, absl::CivilDay last, int64_t offset,
-                                                            int limit);
+                                                            absl::CivilDay first, absl::CivilDay last,
+                                                            const Slice& slice);
   // How many customers Read would go through.
   absl::StatusOr<int64_t> Count(const std::vector<std::string>& stations, const std::vector<std::string>& customer_ids);
 

@@ -463,16 +463,38 @@ TEST_CASE("Consumption rows: customers of active stations, days packed a month t
   CHECK(NamedCustomers(batch) == std::vector<std::string>{"A", "B", "C", "K", "Z"});
 }
 
-TEST_CASE("A stored month is laid out a value a day, its days only", "[ingest][consumption]") {
-  std::vector<float> out(5, std::nanf(""));
-  // February 2025 has 28 days: the 31 slots past them are ignored.
-  std::vector<float> feb(31, 1);
-  feb[27] = 28;
-  LayMonth(Day(2025, 2, 1), feb, Day(2025, 2, 27), out.data(), out.size());
+TEST_CASE("A stored month is four big-endian bytes a day, its days only, and is laid out a value a day",
+          "[ingest][consumption]") {
+  MonthRow feb{.customer = "K", .month = Day(2025, 2, 1)};
+  feb.kwh.fill(1);
+  feb.kwh[1] = std::nanf("");
+  feb.kwh[27] = 28;
+  feb.kwh[28] = 99;  // past February's 28 days: not stored
+  const std::string bytes = MonthBytes(feb);
+  REQUIRE(bytes.size() == 28 * 4);
+  CHECK(bytes.substr(0, 4) == std::string("\x3f\x80\x00\x00", 4));  // 1.0f as float4send writes it
+  CHECK(bytes.substr(4, 4) == std::string("\x7f\xc0\x00\x00", 4));  // no value: the one NaN
+  CHECK(bytes.substr(27 * 4, 4) == std::string("\x41\xe0\x00\x00", 4));  // 28.0f
+
+  std::vector<float> out(5, -1);
+  LayMonth(Day(2025, 2, 1), bytes, Day(2025, 2, 1), out.data(), out.size());
+  CHECK(out[0] == 1);
+  CHECK(std::isnan(out[1]));
+  CHECK(out[4] == 1);
+
+  std::fill(out.begin(), out.end(), -1);
+  LayMonth(Day(2025, 2, 1), bytes, Day(2025, 2, 27), out.data(), out.size());
   CHECK(out[0] == 1);
   CHECK(out[1] == 28);
-  CHECK(std::isnan(out[2]));  // March 1st: not February's
-  CHECK(std::isnan(out[4]));
+  CHECK(out[2] == -1);  // March 1st: not February's
+  CHECK(out[4] == -1);
+
+  // A window that starts before the month: its days land at their offsets.
+  std::fill(out.begin(), out.end(), -1);
+  LayMonth(Day(2025, 2, 1), bytes, Day(2025, 1, 30), out.data(), out.size());
+  CHECK(out[1] == -1);
+  CHECK(out[2] == 1);
+  CHECK(std::isnan(out[3]));
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include "common/grpc_util.h"
 #include "common/identity.h"
 #include "common/paging.h"
+#include "common/read_ahead_stream.h"
 #include "common/status.h"
 #include "services/ingest/consumption_logic.h"
 
@@ -233,31 +234,77 @@ grpc::ServerBidiReactor<v1::ConsumptionBatch, v1::BatchResult>* IngestServiceImp
   });
 }
 
+absl::StatusOr<IngestServiceImpl::ConsumptionWindow> IngestServiceImpl::WindowOf(const v1::UnitScope& scope,
+                                                                                 const std::string& first_day,
+                                                                                 const std::string& last_day) {
+  ConsumptionWindow w;
+  if (!ParseIsoDay(first_day, &w.first)) return InvalidField("first_day", "an ISO date, e.g. 2025-01-01");
+  if (!ParseIsoDay(last_day, &w.last)) return InvalidField("last_day", "an ISO date, e.g. 2025-12-31");
+  if (w.last < w.first) return InvalidField("last_day", "before first_day");
+  if (w.last - w.first + 1 > kMaxConsumptionDays) {
+    return InvalidField("last_day", absl::StrCat("at most ", kMaxConsumptionDays, " days after first_day"));
+  }
+  if (scope.unit_code().empty()) return InvalidField("scope.unit_code", "required");
+  AW_ASSIGN_OR_RETURN(auto catalogue, p_.store->GetCatalogue());
+  AW_ASSIGN_OR_RETURN(auto units, ScopeUnits(*catalogue, scope, w.last, true));
+  for (const UnitInfo* u : units) {
+    if (u->type == v1::UNIT_TYPE_SUPPLY_STATION) w.stations.push_back(u->code);
+  }
+  return w;
+}
+
 grpc::ServerUnaryReactor* IngestServiceImpl::QueryConsumption(Ctx* ctx, const v1::QueryConsumptionRequest* req,
                                                               v1::QueryConsumptionResponse* resp) {
   return FinishOnWorker(ctx, *p_.workers, [=, this]() -> absl::Status {
     AW_ASSIGN_OR_RETURN(const Page page, ParsePage(req->page(), *req));
-    absl::CivilDay first, last;
-    if (!ParseIsoDay(req->first_day(), &first)) return InvalidField("first_day", "an ISO date, e.g. 2025-01-01");
-    if (!ParseIsoDay(req->last_day(), &last)) return InvalidField("last_day", "an ISO date, e.g. 2025-12-31");
-    if (last < first) return InvalidField("last_day", "before first_day");
-    if (last - first + 1 > kMaxConsumptionDays) {
-      return InvalidField("last_day", absl::StrCat("at most ", kMaxConsumptionDays, " days after first_day"));
-    }
-    if (req->scope().unit_code().empty()) return InvalidField("scope.unit_code", "required");
-    AW_ASSIGN_OR_RETURN(auto catalogue, p_.store->GetCatalogue());
-    AW_ASSIGN_OR_RETURN(auto units, ScopeUnits(*catalogue, req->scope(), last, true));
-    std::vector<std::string> stations;
-    for (const UnitInfo* u : units) {
-      if (u->type == v1::UNIT_TYPE_SUPPLY_STATION) stations.push_back(u->code);
-    }
+    AW_ASSIGN_OR_RETURN(const ConsumptionWindow w, WindowOf(req->scope(), req->first_day(), req->last_day()));
     const std::vector<std::string> ids(req->customer_ids().begin(), req->customer_ids().end());
-    AW_ASSIGN_OR_RETURN(const int64_t total, p_.consumption->Count(stations, ids));
-    AW_ASSIGN_OR_RETURN(auto rows, p_.consumption->Read(stations, ids, first, last, page.offset, page.size));
+    AW_ASSIGN_OR_RETURN(const int64_t total, p_.consumption->Count(w.stations, ids));
+    AW_ASSIGN_OR_RETURN(auto rows,
+                        p_.consumption->Read(w.stations, ids, w.first, w.last, {.offset = page.offset, .limit = page.size}));
     for (auto& r : rows) *resp->add_customers() = std::move(r);
     FillPageResponse(page, total, resp->mutable_page());
     return absl::OkStatus();
   });
+}
+
+grpc::ServerWriteReactor<v1::ConsumptionPage>* IngestServiceImpl::StreamConsumption(
+    Ctx* ctx, const v1::StreamConsumptionRequest* req) {
+  if (grpc::Status s = CheckIdentity(*ctx); !s.ok()) return new FailedWriteReactor<v1::ConsumptionPage>(s);
+  if (req->page_size() < 0 || req->page_size() > kMaxPageSize) {
+    return new FailedWriteReactor<v1::ConsumptionPage>(
+        ToGrpcStatus(InvalidField("page_size", absl::StrCat("0 to ", kMaxPageSize))));
+  }
+  // The window is checked with the first page; each page then starts after
+  // the last customer of the one before.
+  struct State {
+    std::optional<ConsumptionWindow> window;
+    std::string after;
+    bool done = false;
+  };
+  auto state = std::make_shared<State>();
+  state->after = req->after_customer_id();
+  const int size = req->page_size() > 0 ? req->page_size() : kDefaultConsumptionPage;
+  return new ReadAheadStream<v1::ConsumptionPage>(
+      ctx, p_.workers, [=, this]() -> absl::StatusOr<std::optional<v1::ConsumptionPage>> {
+        if (state->done) return std::nullopt;
+        v1::ConsumptionPage page;
+        const bool first = !state->window;
+        if (first) {
+          AW_ASSIGN_OR_RETURN(state->window, WindowOf(req->scope(), req->first_day(), req->last_day()));
+          AW_ASSIGN_OR_RETURN(const int64_t total, p_.consumption->Count(state->window->stations, {}));
+          page.set_total(total);
+        }
+        const ConsumptionWindow& w = *state->window;
+        AW_ASSIGN_OR_RETURN(auto rows, p_.consumption->Read(w.stations, {}, w.first, w.last,
+                                                            {.after = state->after, .limit = size}));
+        state->done = static_cast<int>(rows.size()) < size;
+        if (rows.empty() && !first) return std::nullopt;  // the page before was the last, and full
+        if (!rows.empty()) state->after = rows.back().customer().customer_id();
+        page.set_last_customer_id(state->after);
+        for (auto& r : rows) *page.add_customers() = std::move(r);
+        return page;
+      });
 }
 
 grpc::ServerReadReactor<v1::ReadingBatch>* IngestServiceImpl::ImportReadings(Ctx* ctx,

@@ -59,6 +59,7 @@ class IngestServiceImpl final : public v1::IngestService::CallbackService {
   // IngestService — customer consumption
   grpc::ServerBidiReactor<v1::ConsumptionBatch, v1::BatchResult>* IngestConsumption(Ctx*) override;
   Unary* QueryConsumption(Ctx*, const v1::QueryConsumptionRequest*, v1::QueryConsumptionResponse*) override;
+  grpc::ServerWriteReactor<v1::ConsumptionPage>* StreamConsumption(Ctx*, const v1::StreamConsumptionRequest*) override;
   grpc::ServerWriteReactor<v1::WatchReadingsResponse>* WatchReadings(Ctx*, const v1::WatchReadingsRequest*) override;
   // IngestService — scheduled pulls
   Unary* ListDataSources(Ctx*, const v1::ListDataSourcesRequest*, v1::ListDataSourcesResponse*) override;
@@ -68,6 +69,13 @@ class IngestServiceImpl final : public v1::IngestService::CallbackService {
   Unary* ListPullRuns(Ctx*, const v1::ListPullRunsRequest*, v1::ListPullRunsResponse*) override;
 
  private:
+  // The days and supply stations a consumption query covers.
+  struct ConsumptionWindow {
+    absl::CivilDay first, last;
+    std::vector<std::string> stations;
+  };
+  absl::StatusOr<ConsumptionWindow> WindowOf(const v1::UnitScope& scope, const std::string& first_day,
+                                             const std::string& last_day);
   // SubmitReading and CorrectReading: one row through the batch path.
   absl::Status WriteOne(const v1::ReadingKey& key, double value, const std::string& entered_by,
                         const std::string& source, const std::string& reason, const std::string& request_id,

@@ -221,5 +221,85 @@ TEST_CASE("awctl load-sgcc loads a file in the SGCC layout once, its wrong row r
   std::filesystem::remove_all(dir);
 }
 
+// Reads a whole StreamConsumption; the status it ended with in `status`.
+std::vector<v1::ConsumptionPage> Stream(v1::IngestService::Stub& stub, const v1::StreamConsumptionRequest& request,
+                                        grpc::Status* status) {
+  grpc::ClientContext ctx;
+  auto reader = stub.StreamConsumption(&ctx, request);
+  std::vector<v1::ConsumptionPage> pages;
+  v1::ConsumptionPage page;
+  while (reader->Read(&page)) pages.push_back(page);
+  *status = reader->Finish();
+  return pages;
+}
+
+TEST_CASE("StreamConsumption sends a scope's customers a page at a time in id order and resumes after a customer",
+          "[e2e][consumption]") {
+  TestDatabase db;
+  Gateway gw(db);
+  CreateUnits(gw.ingest(), TwoCounties(), "2025-01-01");
+  // 23 customers of S1 and 2 of S2, their values telling them apart.
+  v1::ConsumptionBatch batch;
+  batch.set_batch_id("many");
+  batch.set_source("metering");
+  for (int i = 0; i < 25; ++i) {
+    const std::string id = absl::StrCat("K", i < 10 ? "0" : "", i);
+    *batch.add_rows() = CustomerRow(id, i < 23 ? "S1" : "S2");
+    *batch.add_rows() = DailyRow(id, "2025-01-31", {static_cast<float>(i), static_cast<float>(i) + 0.5f});
+  }
+  REQUIRE(Send(gw.ingest(), {batch})[0].accepted() == 50);
+
+  v1::StreamConsumptionRequest r;
+  r.mutable_scope()->set_unit_code("S1");
+  r.set_first_day("2025-01-31");
+  r.set_last_day("2025-02-01");
+  r.set_page_size(5);
+  grpc::Status status;
+  auto pages = Stream(gw.ingest(), r, &status);
+  INFO(status.error_message());
+  REQUIRE(status.ok());
+  REQUIRE(pages.size() == 5);  // 5 + 5 + 5 + 5 + 3
+  CHECK(pages[0].total() == 23);
+  CHECK(pages[4].customers_size() == 3);
+  CHECK(pages[4].last_customer_id() == "K22");
+  int n = 0;
+  for (const auto& p : pages) {
+    for (const auto& c : p.customers()) {
+      CHECK(c.customer().customer_id() == absl::StrCat("K", n < 10 ? "0" : "", n));
+      REQUIRE(c.kwh_size() == 2);
+      CHECK(c.kwh(0) == static_cast<float>(n));  // January 31st
+      CHECK(c.kwh(1) == static_cast<float>(n) + 0.5f);  // February 1st: another month's row
+      ++n;
+    }
+  }
+  CHECK(n == 23);
+
+  // A page exactly full at the end: no empty page after it.
+  r.set_page_size(23);
+  CHECK(Stream(gw.ingest(), r, &status).size() == 1);
+  CHECK(status.ok());
+
+  // Resuming after K19: the three after it.
+  r.set_page_size(0);
+  r.set_after_customer_id("K19");
+  pages = Stream(gw.ingest(), r, &status);
+  REQUIRE(status.ok());
+  REQUIRE(pages.size() == 1);
+  REQUIRE(pages[0].customers_size() == 3);
+  CHECK(pages[0].customers(0).customer().customer_id() == "K20");
+
+  // A window that is not one, and a page too large: the field named.
+  r.set_after_customer_id("");
+  r.set_last_day("2025-01-01");
+  CHECK(Stream(gw.ingest(), r, &status).empty());
+  CHECK(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK(status.error_message().find("last_day") != std::string::npos);
+  r.set_last_day("2025-02-01");
+  r.set_page_size(5000);
+  CHECK(Stream(gw.ingest(), r, &status).empty());
+  CHECK(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK(status.error_message().find("page_size") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace aw::testing
