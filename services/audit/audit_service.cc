@@ -345,6 +345,7 @@ grpc::ServerUnaryReactor* AuditServiceImpl::ConfirmFalsePositive(Ctx* ctx, const
             e->set_theme_code(current.theme_code());
           }
           e->mutable_scope()->set_unit_code(current.unit_code());
+          e->set_subject(task.subject());  // a theft suspicion: that customer only
           e->set_reason(absl::StrCat("false positive confirmed on work order ", current.id(), ": ",
                                      req->command().comment()));
           const absl::Time now = p_.clock->Now();

@@ -50,7 +50,7 @@ constexpr char kSequenceFactsSql[] = "SELECT sequence_facts()";
 constexpr char kTaskColumns[] = R"sql(
   t.id, t.source, t.theme_code, t.title, t.description, t.scope_unit, t.scope_descendants, t.period_key,
   extract(epoch FROM t.deadline)::float8 AS deadline, t.owner, coalesce(t.event_id, 0) AS event_id, t.rule_code,
-  t.event_level, coalesce(t.special_plan_id, 0) AS special_plan_id, t.state, t.version, t.created_by,
+  t.subject, t.event_level, coalesce(t.special_plan_id, 0) AS special_plan_id, t.state, t.version, t.created_by,
   extract(epoch FROM t.created_at)::float8 AS created_at, t.updated_by,
   extract(epoch FROM t.updated_at)::float8 AS updated_at,
   ARRAY(SELECT o.id FROM work_orders o WHERE o.task_id = t.id ORDER BY o.id)::text AS work_order_ids)sql";
@@ -65,8 +65,9 @@ RETURNING id)sql";
 // An event's task: inserted once; an escalation updates its level.
 constexpr char kUpsertEventTaskSql[] = R"sql(
 INSERT INTO tasks (source, theme_code, title, description, scope_unit, scope_descendants, scope_path, period_key,
-                   owner, event_id, rule_code, event_level, state, created_by, created_at, updated_by, updated_at)
-VALUES ({source.warning}, $1, $2, $3, $4, false, $5, $6, 'system', $7, $8, $9, {task.open}, 'system',
+                   owner, event_id, rule_code, subject, event_level, state, created_by, created_at, updated_by,
+                   updated_at)
+VALUES ({source.warning}, $1, $2, $3, $4, false, $5, $6, 'system', $7, $8, $11, $9, {task.open}, 'system',
         to_timestamp($10), 'system', to_timestamp($10))
 ON CONFLICT (event_id) DO UPDATE SET event_level = EXCLUDED.event_level, description = EXCLUDED.description,
   version = tasks.version + 1, updated_at = EXCLUDED.updated_at
@@ -85,6 +86,8 @@ constexpr char kOrderColumns[] = R"sql(
   o.id, o.task_id, o.unit_code, o.unit_path::text AS unit_path, o.title, o.finding, o.state,
   extract(epoch FROM o.deadline)::float8 AS deadline, o.overdue, o.ever_overdue, o.period_key, o.theme_code,
   o.whitelist_entry_id, o.version, o.created_by, extract(epoch FROM o.created_at)::float8 AS created_at,
+  coalesce((SELECT t.event_id FROM tasks t WHERE t.id = o.task_id), 0) AS event_id,
+  coalesce((SELECT t.subject FROM tasks t WHERE t.id = o.task_id), '') AS subject,
   o.updated_by, extract(epoch FROM o.updated_at)::float8 AS updated_at, o.reason,
   coalesce((SELECT r.submitted_by FROM rectifications r WHERE r.work_order_id = o.id ORDER BY r.n DESC LIMIT 1), '')
     AS last_submitter)sql";
@@ -408,6 +411,7 @@ v1::AuditTask TaskFromRow(const pqxx::row& r) {
   t.set_owner(r["owner"].as<std::string>());
   t.set_event_id(r["event_id"].as<int64_t>());
   t.set_rule_code(r["rule_code"].as<std::string>());
+  t.set_subject(r["subject"].as<std::string>());
   t.set_event_level(r["event_level"].as<int>());
   t.set_special_plan_id(r["special_plan_id"].as<int64_t>());
   t.set_state(static_cast<v1::TaskState>(r["state"].as<int>()));
@@ -446,6 +450,8 @@ v1::WorkOrder OrderFromRow(const pqxx::row& r) {
   SetPeriod(r["period_key"].as<std::string>(), o.mutable_period());
   o.set_theme_code(r["theme_code"].as<std::string>());
   o.set_whitelist_entry_id(r["whitelist_entry_id"].as<int64_t>());
+  o.set_event_id(r["event_id"].as<int64_t>());
+  o.set_subject(r["subject"].as<std::string>());
   db::FillAuditInfo(r, o.mutable_audit(), /*with_reason=*/true);
   return o;
 }
@@ -1004,7 +1010,8 @@ absl::StatusOr<int> AuditStore::ApplyEvents(const std::vector<EventWork>& work, 
       if (w.actions.task) {
         const pqxx::result t =
             tx.exec_params(Sql(kUpsertEventTaskSql), e.theme_code(), w.task_title, e.message(), e.unit_code(),
-                           TextArray(w.path), e.period().key(), e.id(), e.rule_code(), e.level(), Epoch(now));
+                           TextArray(w.path), e.period().key(), e.id(), e.rule_code(), e.level(), Epoch(now),
+                           e.subject());
         if (!t.empty() && t[0]["inserted"].as<bool>()) {
           ++opened;
           AW_RETURN_IF_ERROR(InsertOrder(tx, t[0]["id"].as<int64_t>(), e.unit_code(), w.path, w.task_title,

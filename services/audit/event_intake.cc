@@ -69,8 +69,11 @@ absl::Status EventIntake::Handle(const v1::EventChange& change) {
       w.event = e;
       w.actions = actions;
       w.path = std::move(path);
-      w.task_title = absl::StrCat("预警稽查 ", e.rule_code(), " L", e.level(), " ", e.unit_code(), " ",
-                                  e.period().key());
+      w.task_title = e.subject().empty()
+                         ? absl::StrCat("预警稽查 ", e.rule_code(), " L", e.level(), " ", e.unit_code(), " ",
+                                        e.period().key())
+                         : absl::StrCat("现场检查 ", e.rule_code(), " L", e.level(), " ", e.unit_code(), " 客户 ",
+                                        e.subject(), " ", e.period().key());
       w.order_deadline = options_.clock->Now() + options_.order_deadline;
     }
   }

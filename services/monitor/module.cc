@@ -1,6 +1,8 @@
 #include "services/monitor/module.h"
 
 #include "auditwatch/v1/monitor.grpc.pb.h"
+#include "common/background.h"
+#include "common/log.h"
 #include "services/monitor/directory.h"
 #include "services/monitor/evaluator.h"
 #include "services/monitor/events_feed.h"
@@ -8,6 +10,9 @@
 #include "services/monitor/monitor_service.h"
 #include "services/monitor/monitor_store.h"
 #include "services/monitor/notifier.h"
+#include "services/monitor/outcome_intake.h"
+#include "services/monitor/theft_analysis.h"
+#include "services/monitor/theft_store.h"
 #include "services/monitor/timers.h"
 
 namespace aw::monitor {
@@ -43,6 +48,16 @@ std::vector<Setting> Settings() {
        .default_value = "2160h",
        .help = "the longest freeze period a whitelist entry may have",
        .default_text = "2160h (90 days)"},
+      {.flag = "theft_min_labels",
+       .kind = Kind::kCount,
+       .default_value = "30",
+       .help = "held-back inspection outcomes of each kind (confirmed, refuted) needed to judge a retrained theft model",
+       .min = 1,
+       .max = 100000},
+      {.flag = "theft_retrain_every",
+       .kind = Kind::kDuration,
+       .default_value = "24h",
+       .help = "how often the theft model is retrained when new inspection outcomes came (0: on demand only)"},
   };
 }
 
@@ -65,10 +80,21 @@ class MonitorModule final : public Module {
                    .repeat = ctx.config->settings.Duration("notify_repeat"),
                    .max_attempts = ctx.config->settings.Count("notify_max_attempts"),
                    .clock = ctx.clock}),
+        theft_store_(ctx.db, &store_),
+        theft_(&store_, &theft_store_, &directory_,
+               {.min_labels = static_cast<int>(ctx.config->settings.Count("theft_min_labels")), .clock = ctx.clock}),
+        retrain_every_(ctx.config->settings.Duration("theft_retrain_every")),
+        retrain_("aw-theft-train", "monitor", retrain_every_ > absl::ZeroDuration() ? retrain_every_ : absl::Hours(24),
+                 ctx.clock, [this] { return Retrain(); }),
+        // Inspection outcomes, from audit's facts feed (retried while audit is away).
+        outcomes_(&theft_store_, grpc::CreateChannel(ctx.address_of("audit"), grpc::InsecureChannelCredentials()),
+                  ctx.clock),
         service_({.store = &store_,
                   .directory = &directory_,
                   .timers = &timers_,
                   .feed = &feed_,
+                  .theft = &theft_,
+                  .theft_store = &theft_store_,
                   .workers = ctx.workers,
                   .clock = ctx.clock,
                   .max_whitelist_freeze = ctx.config->settings.Duration("max_whitelist_freeze")}) {}
@@ -82,6 +108,8 @@ class MonitorModule final : public Module {
     evaluator_.Start();
     timers_.Start();
     notifier_.Start();
+    outcomes_.Start();
+    if (retrain_every_ > absl::ZeroDuration()) retrain_.Start();
     return absl::OkStatus();
   }
   void BeginShutdown() override {
@@ -89,6 +117,8 @@ class MonitorModule final : public Module {
     evaluator_.Stop();
   }
   void Stop() override {
+    retrain_.Stop();
+    outcomes_.Stop();
     notifier_.Stop();
     timers_.Stop();
     evaluator_.Stop();
@@ -97,6 +127,18 @@ class MonitorModule final : public Module {
   }
 
  private:
+  // The scheduled retraining: only when outcomes came since the last model.
+  absl::Status Retrain() {
+    AW_ASSIGN_OR_RETURN(const bool fresh, theft_.NewLabelsSinceLastModel());
+    if (!fresh) return absl::OkStatus();
+    const auto trained = theft_.Train("scheduled (--theft_retrain_every)", "system");
+    if (!trained.ok() && trained.status().code() == absl::StatusCode::kFailedPrecondition) {
+      Logger("monitor")->info("theft model not retrained: {}", std::string(trained.status().message()));
+      return absl::OkStatus();
+    }
+    return trained.status();
+  }
+
   MonitorMetrics metrics_;
   EventsFeed feed_;
   MonitorStore store_;
@@ -104,6 +146,11 @@ class MonitorModule final : public Module {
   Evaluator evaluator_;
   TimerRunner timers_;
   Notifier notifier_;
+  TheftStore theft_store_;
+  TheftAnalyzer theft_;
+  const absl::Duration retrain_every_;
+  PeriodicTask retrain_;
+  OutcomeIntake outcomes_;
   MonitorServiceImpl service_;
 };
 

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "common/number_text.h"
@@ -119,6 +121,35 @@ int HistoryNeeded(const v1::Rule& rule) {
   }
 }
 
+namespace {
+
+// THEFT_SUSPICION: no indicator; levels 1, 2 and 3 with strictly falling
+// score cut-offs in (0, 1); level 3 raises no event, so it takes no action.
+absl::Status ValidateTheftRule(const v1::Rule& rule) {
+  if (!rule.indicator_codes().empty()) return Bad("indicator_codes", "a theft-suspicion rule judges no indicator");
+  const std::vector<v1::RuleLevel> levels = Sorted(rule);
+  if (levels.size() != 3 || levels[0].level() != 1 || levels[1].level() != 2 || levels[2].level() != 3) {
+    return Bad("levels", "levels 1, 2 and 3, each with its score cut-off (below level 3's: level 4)");
+  }
+  for (size_t i = 0; i < levels.size(); ++i) {
+    const std::string field = absl::StrCat("levels[level ", levels[i].level(), "]");
+    const double t = levels[i].threshold();
+    if (!(t > 0 && t < 1)) return Bad(field + ".threshold", "a suspicion score between 0 and 1");
+    if (i > 0 && !(levels[i - 1].threshold() > t)) {
+      return Bad(field + ".threshold", absl::StrCat("level ", levels[i - 1].level(),
+                                                    " is more likely theft, so its cut-off (",
+                                                    NumberText(levels[i - 1].threshold()), ") must be higher"));
+    }
+    for (int a : levels[i].actions()) {
+      if (!v1::WarningAction_IsValid(a) || a == 0) return Bad(field + ".actions", "unknown action");
+    }
+  }
+  if (!levels[2].actions().empty()) return Bad("levels[level 3].actions", "level 3 raises no event, so no action");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status ValidateRule(const v1::Rule& rule, const std::vector<IndicatorFacts>& indicators) {
   if (rule.code().empty() || rule.code().size() > 64) return Bad("code", "required, at most 64 characters");
   if (rule.name().empty()) return Bad("name", "required");
@@ -129,6 +160,7 @@ absl::Status ValidateRule(const v1::Rule& rule, const std::vector<IndicatorFacts
   if (rule.period_type() < v1::PERIOD_TYPE_DAY || rule.period_type() > v1::PERIOD_TYPE_YEAR) {
     return Bad("period_type", "the monitoring frequency must be set (day, week, month …)");
   }
+  if (rule.kind() == v1::RULE_KIND_THEFT_SUSPICION) return ValidateTheftRule(rule);
   const bool several = rule.kind() == v1::RULE_KIND_QUALITY_CONSISTENCY ||
                        rule.kind() == v1::RULE_KIND_QUALITY_APPLICABILITY;
   if (rule.indicator_codes().empty()) return Bad("indicator_codes", "at least one indicator");
@@ -506,6 +538,63 @@ EventUpdate EventUpdate::Of(const v1::Rule& rule, Change change, std::string uni
   return u;
 }
 
+// --- Theft suspicion ------------------------------------------------------------------
+
+std::array<double, 3> TheftCutoffs(const v1::Rule& rule) {
+  std::array<double, 3> out = {1, 1, 1};
+  for (const v1::RuleLevel& l : rule.levels()) {
+    if (l.level() >= 1 && l.level() <= 3) out[l.level() - 1] = l.threshold();
+  }
+  return out;
+}
+
+TheftEventPlan PlanTheftEvents(const v1::Rule& rule, const std::string& period_key,
+                               const std::vector<TheftVerdict>& suspects, const std::vector<OpenTheftEvent>& open,
+                               const std::function<bool(const TheftVerdict&)>& whitelisted, int64_t run_id) {
+  TheftEventPlan plan;
+  absl::flat_hash_map<std::string, const OpenTheftEvent*> open_of;
+  for (const OpenTheftEvent& e : open) open_of[e.subject] = &e;
+  const std::array<double, 3> cutoffs = TheftCutoffs(rule);
+  absl::flat_hash_set<std::string> raised;
+  for (const TheftVerdict& s : suspects) {
+    if (s.level < 1 || s.level > 2) continue;
+    raised.insert(s.customer);
+    Verdict v;
+    v.level = s.level;
+    v.observed = s.score;
+    v.threshold = cutoffs[s.level - 1];
+    v.message = s.message;
+    const auto it = open_of.find(s.customer);
+    const OpenTheftEvent* o = it == open_of.end() ? nullptr : it->second;
+    const Change change = NextChange(o == nullptr ? nullptr : &o->event, v);
+    if (change == Change::kNone) continue;
+    // An open event keeps its station and the period it was raised in: one
+    // event (and one inspection) per suspect until it resolves.
+    EventUpdate u = EventUpdate::Of(rule, change, o == nullptr ? s.station : o->unit_code,
+                                    o == nullptr ? period_key : o->period_key, "", std::move(v));
+    u.subject = s.customer;
+    if (change == Change::kOpen) {
+      u.suppressed = whitelisted(s);
+      ++(u.suppressed ? plan.suppressed : plan.opened);
+    } else if (change == Change::kRejudge) {
+      u.comment = absl::StrCat("analysis ", run_id, ": score ", NumberText(o->event.observed), " → ",
+                               NumberText(u.verdict.observed), ": ", u.verdict.message);
+    }
+    plan.updates.push_back(std::move(u));
+  }
+  for (const OpenTheftEvent& e : open) {
+    if (raised.contains(e.subject)) continue;
+    Verdict v;
+    v.message = absl::StrCat("analysis ", run_id, " no longer puts the customer at level 1 or 2");
+    EventUpdate u = EventUpdate::Of(rule, Change::kResolve, e.unit_code, e.period_key, "", std::move(v));
+    u.subject = e.subject;
+    u.keep_observed = true;
+    plan.updates.push_back(std::move(u));
+    ++plan.resolved;
+  }
+  return plan;
+}
+
 // --- Whitelist --------------------------------------------------------------------------
 
 bool WhitelistCovers(const v1::WhitelistEntry& w, const std::string& rule_code, const std::string& theme_code,
@@ -513,6 +602,10 @@ bool WhitelistCovers(const v1::WhitelistEntry& w, const std::string& rule_code, 
   const bool rule_hit = !w.rule_code().empty() ? w.rule_code() == rule_code : w.theme_code() == theme_code;
   return rule_hit && dir.InScope(unit, w.scope().unit_code(), w.scope().include_descendants()) &&
          (w.subject().empty() || w.subject() == indicator);
+}
+
+const std::string& WhitelistSubject(const v1::WarningEvent& event) {
+  return event.subject().empty() ? event.indicator_code() : event.subject();
 }
 
 bool Whitelisted(const std::vector<v1::WhitelistEntry>& entries, absl::Time now, const std::string& rule_code,

@@ -5,6 +5,8 @@
 // of timer rules and their verdicts, backtests, and what a notification says.
 #pragma once
 
+#include <array>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -145,6 +147,7 @@ struct EventUpdate {
 
   Change change = Change::kNone;
   std::string rule_code, theme_code, unit_code, period_key, indicator_code;
+  std::string subject;  // within the unit: a theft suspect's customer id ("" for value rules)
   Verdict verdict;
   bool suppressed = false;     // kOpen under an active whitelist entry
   bool keep_observed = false;  // kResolve not judged from a value: keep what the event observed
@@ -161,6 +164,37 @@ std::optional<EventUpdate> Judged(const v1::Rule& rule, const OpenEvent* open, c
 // The event as `update` leaves it, for whoever tracks open events.
 OpenEvent AfterUpdate(const EventUpdate& update);
 
+// --- Theft suspicion (违约窃电) --------------------------------------------------
+
+// The score cut-offs of a (valid) THEFT_SUSPICION rule's levels 1, 2 and 3.
+std::array<double, 3> TheftCutoffs(const v1::Rule& rule);
+
+// A customer's place in an analysis.
+struct TheftVerdict {
+  std::string customer, station;
+  int level = 4;
+  double score = 0;
+  std::string message;  // the score and its reasons, in words
+};
+// An unresolved event of the rule about a customer.
+struct OpenTheftEvent {
+  std::string unit_code, period_key, subject;
+  OpenEvent event;
+};
+struct TheftEventPlan {
+  std::vector<EventUpdate> updates;
+  int opened = 0, suppressed = 0, resolved = 0;
+};
+// The event changes analysis `run_id` of `rule` brings: a customer at level 1
+// or 2 without an open event gets one in `period_key` (suppressed when
+// `whitelisted`), one with an event has it escalated, de-escalated or
+// re-judged (its station and period kept: one event, one inspection, per
+// suspect until it resolves); an open event whose customer is no longer at
+// level 1 or 2 resolves.
+TheftEventPlan PlanTheftEvents(const v1::Rule& rule, const std::string& period_key,
+                               const std::vector<TheftVerdict>& suspects, const std::vector<OpenTheftEvent>& open,
+                               const std::function<bool(const TheftVerdict&)>& whitelisted, int64_t run_id);
+
 // --- Whitelist (白名单) ---------------------------------------------------------
 
 // True when `entry` names the rule (or its theme), the unit (or a unit above
@@ -168,6 +202,9 @@ OpenEvent AfterUpdate(const EventUpdate& update);
 // in force is not asked.
 bool WhitelistCovers(const v1::WhitelistEntry& entry, const std::string& rule_code, const std::string& theme_code,
                      const DirectorySnapshot& dir, const std::string& unit, const std::string& indicator);
+// What a whitelist entry's subject is compared with: the event's subject
+// (a customer id) when it has one, else its indicator.
+const std::string& WhitelistSubject(const v1::WarningEvent& event);
 // True when an entry of `entries` in force at `now` covers the event.
 bool Whitelisted(const std::vector<v1::WhitelistEntry>& entries, absl::Time now, const std::string& rule_code,
                  const std::string& theme_code, const DirectorySnapshot& dir, const std::string& unit,

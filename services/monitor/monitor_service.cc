@@ -332,4 +332,100 @@ grpc::ServerUnaryReactor* MonitorServiceImpl::ListNotifications(Ctx* ctx, const 
   });
 }
 
+// --- Theft suspicion ------------------------------------------------------------------------
+
+grpc::ServerUnaryReactor* MonitorServiceImpl::AnalyzeTheft(Ctx* ctx, const v1::AnalyzeTheftRequest* req,
+                                                           v1::TheftAnalysis* resp) {
+  return FinishOnWorker(ctx, *p_.workers, [=, this]() -> absl::Status {
+    AW_ASSIGN_OR_RETURN(const std::string actor, RequiredActor(*ctx, ""));
+    AW_ASSIGN_OR_RETURN(*resp, p_.theft->Analyze(*req, actor, ctx));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* MonitorServiceImpl::GetTheftAnalysis(Ctx* ctx, const v1::GetTheftAnalysisRequest* req,
+                                                               v1::TheftAnalysis* resp) {
+  return FinishOnWorker(ctx, *p_.workers, [=, this]() -> absl::Status {
+    AW_ASSIGN_OR_RETURN(*resp, p_.theft_store->GetRun(req->id()));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* MonitorServiceImpl::ListTheftAnalyses(Ctx* ctx, const v1::ListTheftAnalysesRequest* req,
+                                                                v1::ListTheftAnalysesResponse* resp) {
+  return FinishOnWorker(ctx, *p_.workers, [=, this]() -> absl::Status {
+    AW_ASSIGN_OR_RETURN(const Page page, ParsePage(req->page(), *req));
+    AW_ASSIGN_OR_RETURN(auto runs, p_.theft_store->ListRuns(req->rule_code(), page.after_id(), page.size + 1));
+    FinishKeysetPage(page, runs, [](const v1::TheftAnalysis& a) { return std::vector<int64_t>{a.id()}; }, -1,
+                     resp->mutable_page());
+    for (auto& r : runs) *resp->add_analyses() = std::move(r);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* MonitorServiceImpl::ListTheftSuspects(Ctx* ctx, const v1::ListTheftSuspectsRequest* req,
+                                                                v1::ListTheftSuspectsResponse* resp) {
+  return FinishOnWorker(ctx, *p_.workers, [=, this]() -> absl::Status {
+    AW_ASSIGN_OR_RETURN(const Page page, ParsePage(req->page(), *req));
+    AW_RETURN_IF_ERROR(p_.theft_store->GetRun(req->analysis_id()).status());
+    if (req->compare_to() != 0) {
+      const auto other = p_.theft_store->GetRun(req->compare_to());
+      if (!other.ok()) return absl::NotFoundError(absl::StrCat("compare_to: no theft analysis ", req->compare_to()));
+    }
+    TheftStore::SuspectFilter f;
+    f.run_id = req->analysis_id();
+    for (int l : req->levels()) {
+      if (l < 1 || l > 3) return absl::InvalidArgumentError("levels: 1 to 3 (level 4 is everyone else, not kept)");
+      f.levels.push_back(l);
+    }
+    if (!req->scope().unit_code().empty()) {
+      AW_ASSIGN_OR_RETURN(f.stations, ScopeUnits(req->scope()));
+    }
+    f.compare_to = req->compare_to();
+    f.after_rank = static_cast<int>(page.after_id());
+    f.limit = page.size + 1;
+    int64_t total = page.total;
+    AW_ASSIGN_OR_RETURN(auto suspects, p_.theft_store->ListSuspects(f, page.first() ? &total : nullptr));
+    FinishKeysetPage(page, suspects, [](const v1::TheftSuspect& s) { return std::vector<int64_t>{s.rank()}; }, total,
+                     resp->mutable_page());
+    for (auto& s : suspects) *resp->add_suspects() = std::move(s);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* MonitorServiceImpl::ListTheftLabels(Ctx* ctx, const v1::ListTheftLabelsRequest* req,
+                                                              v1::ListTheftLabelsResponse* resp) {
+  return FinishOnWorker(ctx, *p_.workers, [=, this]() -> absl::Status {
+    AW_ASSIGN_OR_RETURN(const Page page, ParsePage(req->page(), *req));
+    AW_ASSIGN_OR_RETURN(auto labels, p_.theft_store->ListLabels(page.after_id(), page.size + 1));
+    FinishKeysetPage(page, labels, [](const v1::TheftLabel& l) { return std::vector<int64_t>{l.work_order_id()}; },
+                     -1, resp->mutable_page());
+    for (auto& l : labels) *resp->add_labels() = std::move(l);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* MonitorServiceImpl::TrainTheftModel(Ctx* ctx, const v1::TrainTheftModelRequest* req,
+                                                              v1::TheftModelVersion* resp) {
+  return FinishOnWorker(ctx, *p_.workers, [=, this]() -> absl::Status {
+    AW_ASSIGN_OR_RETURN(const std::string actor, RequiredActor(*ctx, ""));
+    AW_ASSIGN_OR_RETURN(*resp, p_.theft->Train(req->reason(), actor));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* MonitorServiceImpl::ListTheftModels(Ctx* ctx, const v1::ListTheftModelsRequest* req,
+                                                              v1::ListTheftModelsResponse* resp) {
+  return FinishOnWorker(ctx, *p_.workers, [=, this]() -> absl::Status {
+    AW_ASSIGN_OR_RETURN(const Page page, ParsePage(req->page(), *req));
+    AW_ASSIGN_OR_RETURN(auto models, p_.theft_store->ListModels(static_cast<int>(page.after_id()), page.size + 1));
+    AW_ASSIGN_OR_RETURN(const auto in_use, p_.theft_store->ModelInUse());
+    resp->set_in_use(in_use ? in_use->version : 0);
+    FinishKeysetPage(page, models, [](const v1::TheftModelVersion& m) { return std::vector<int64_t>{m.version()}; },
+                     -1, resp->mutable_page());
+    for (auto& m : models) *resp->add_models() = std::move(m);
+    return absl::OkStatus();
+  });
+}
+
 }  // namespace aw::monitor

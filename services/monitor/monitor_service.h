@@ -10,6 +10,8 @@
 #include "services/monitor/directory.h"
 #include "services/monitor/events_feed.h"
 #include "services/monitor/monitor_store.h"
+#include "services/monitor/theft_analysis.h"
+#include "services/monitor/theft_store.h"
 #include "services/monitor/timers.h"
 
 namespace aw::monitor {
@@ -21,6 +23,8 @@ class MonitorServiceImpl final : public v1::MonitorService::CallbackService {
     Directory* directory;
     TimerRunner* timers;
     EventsFeed* feed;
+    TheftAnalyzer* theft;
+    TheftStore* theft_store;
     WorkerPool* workers;
     Clock* clock;
     // The longest freeze a whitelist entry may have.
@@ -55,6 +59,14 @@ class MonitorServiceImpl final : public v1::MonitorService::CallbackService {
   Unary* UpsertContact(Ctx*, const v1::UpsertContactRequest*, v1::Contact*) override;
   Unary* ListContacts(Ctx*, const v1::ListContactsRequest*, v1::ListContactsResponse*) override;
   Unary* ListNotifications(Ctx*, const v1::ListNotificationsRequest*, v1::ListNotificationsResponse*) override;
+  // MonitorService — theft suspicion
+  Unary* AnalyzeTheft(Ctx*, const v1::AnalyzeTheftRequest*, v1::TheftAnalysis*) override;
+  Unary* GetTheftAnalysis(Ctx*, const v1::GetTheftAnalysisRequest*, v1::TheftAnalysis*) override;
+  Unary* ListTheftAnalyses(Ctx*, const v1::ListTheftAnalysesRequest*, v1::ListTheftAnalysesResponse*) override;
+  Unary* ListTheftSuspects(Ctx*, const v1::ListTheftSuspectsRequest*, v1::ListTheftSuspectsResponse*) override;
+  Unary* ListTheftLabels(Ctx*, const v1::ListTheftLabelsRequest*, v1::ListTheftLabelsResponse*) override;
+  Unary* TrainTheftModel(Ctx*, const v1::TrainTheftModelRequest*, v1::TheftModelVersion*) override;
+  Unary* ListTheftModels(Ctx*, const v1::ListTheftModelsRequest*, v1::ListTheftModelsResponse*) override;
 
  private:
   // Facts of the rule's indicators; NOT_FOUND naming the first unknown one.

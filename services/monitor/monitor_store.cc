@@ -53,8 +53,8 @@ constexpr int64_t kEvaluatorLock = 443438852;
 constexpr char kEventsChannel[] = "auditwatch_monitor_events";
 
 constexpr char kEventColumns[] = R"sql(
-  id, rule_code, theme_code, unit_code, period_key, indicator_code, level, state, observed, threshold, message,
-  extract(epoch FROM opened_at)::float8 AS opened_at, extract(epoch FROM updated_at)::float8 AS updated_at,
+  id, rule_code, theme_code, unit_code, period_key, indicator_code, subject, level, state, observed, threshold,
+  message, extract(epoch FROM opened_at)::float8 AS opened_at, extract(epoch FROM updated_at)::float8 AS updated_at,
   extract(epoch FROM resolved_at)::float8 AS resolved_at, seq, cause_seq)sql";
 
 constexpr char kWhitelistColumns[] = R"sql(
@@ -121,14 +121,14 @@ const std::string& ApplySql() {
 WITH input AS (
   SELECT * FROM unnest($1::smallint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[],
                        $8::smallint[], $9::float8[], $10::float8[], $11::text[], $12::bigint[], $13::bool[],
-                       $14::text[])
+                       $14::text[], $15::text[])
     WITH ORDINALITY AS i (change, rule_code, theme_code, unit_code, period_key, indicator_code, level, state,
-                          observed, threshold, message, cause_seq, keep_observed, comment, n)
+                          observed, threshold, message, cause_seq, keep_observed, comment, subject, n)
 ), opened AS (
-  INSERT INTO events (rule_code, theme_code, unit_code, period_key, indicator_code, level, state, observed,
+  INSERT INTO events (rule_code, theme_code, unit_code, period_key, indicator_code, subject, level, state, observed,
                       threshold, message, seq, cause_seq)
-  SELECT rule_code, theme_code, unit_code, period_key, indicator_code, level, state, observed, threshold, message,
-         nextval('event_seqs'), cause_seq
+  SELECT rule_code, theme_code, unit_code, period_key, indicator_code, subject, level, state, observed, threshold,
+         message, nextval('event_seqs'), cause_seq
   FROM input WHERE change = {change.open} ORDER BY n
   RETURNING id, level, state, observed, message
 ), changed AS (
@@ -146,7 +146,7 @@ WITH input AS (
   FROM input i
   WHERE i.change IN ({change.escalate}, {change.deescalate}, {change.resolve}, {change.rejudge})
     AND e.rule_code = i.rule_code AND e.unit_code = i.unit_code AND e.period_key = i.period_key
-    AND e.state <> {state.resolved}
+    AND e.subject = i.subject AND e.state <> {state.resolved}
   RETURNING e.id, e.level, e.state, e.observed, e.message, i.change, i.comment
 ), history AS (
   INSERT INTO event_history (event_id, actor, change, level, state, value, comment)
@@ -212,7 +212,7 @@ constexpr char kCursorSql[] = "SELECT position FROM feed_cursors WHERE feed = $1
 const std::string& OpenEventsSql() {
   static const std::string* const kSql = new std::string(Sql(R"sql(
 SELECT rule_code, unit_code, period_key, level, observed, threshold, message FROM events
-WHERE state <> {state.resolved}
+WHERE state <> {state.resolved} AND subject = ''
 AND ($1::text[] = '{}' OR rule_code = ANY ($1::text[])))sql"));
   return *kSql;
 }
@@ -391,6 +391,7 @@ v1::WarningEvent EventFromRow(const pqxx::row& r) {
   e.mutable_period()->set_key(key);
   if (auto p = Period::Parse(key); p.ok()) e.mutable_period()->set_type(static_cast<v1::PeriodType>(p->type()));
   e.set_indicator_code(r["indicator_code"].as<std::string>());
+  e.set_subject(r["subject"].as<std::string>());
   e.set_level(r["level"].as<int>());
   e.set_state(static_cast<v1::EventState>(r["state"].as<int>()));
   e.set_observed(r["observed"].as<double>());
@@ -473,7 +474,7 @@ std::string IdempotencyPrefix() {
 // The parameters of the apply statement for one round.
 struct ApplyColumns {
   std::vector<std::string> change, rule, theme, unit, period, indicator, level, state, observed, threshold, message,
-      cause, keep_observed, comment;
+      cause, keep_observed, comment, subject;
 
   void Add(const EventUpdate& u) {
     change.push_back(absl::StrCat(static_cast<int>(u.change)));
@@ -490,6 +491,7 @@ struct ApplyColumns {
     cause.push_back(absl::StrCat(u.cause_seq));
     keep_observed.push_back(u.keep_observed ? "t" : "f");
     comment.push_back(u.comment);
+    subject.push_back(u.subject);
   }
   bool empty() const { return change.empty(); }
 };
@@ -708,13 +710,13 @@ absl::StatusOr<std::vector<int>> MonitorStore::ApplyIn(pqxx::transaction_base& t
   // key sees the earlier one.
   size_t start = 0;
   while (start < updates.size()) {
-    absl::flat_hash_set<std::tuple<absl::string_view, absl::string_view, absl::string_view>> keys;
+    absl::flat_hash_set<std::tuple<absl::string_view, absl::string_view, absl::string_view, absl::string_view>> keys;
     ApplyColumns round;
     size_t end = start;
     for (; end < updates.size(); ++end) {
       const EventUpdate& u = updates[end];
       if (u.change == Change::kNone) continue;
-      if (!keys.emplace(u.rule_code, u.unit_code, u.period_key).second) break;
+      if (!keys.emplace(u.rule_code, u.unit_code, u.period_key, u.subject).second) break;
       round.Add(u);
     }
     start = end;
@@ -724,7 +726,7 @@ absl::StatusOr<std::vector<int>> MonitorStore::ApplyIn(pqxx::transaction_base& t
                          TextArray(round.unit), TextArray(round.period), TextArray(round.indicator),
                          NumberArray(round.level), NumberArray(round.state), NumberArray(round.observed),
                          NumberArray(round.threshold), TextArray(round.message), NumberArray(round.cause),
-                         NumberArray(round.keep_observed), TextArray(round.comment));
+                         NumberArray(round.keep_observed), TextArray(round.comment), TextArray(round.subject));
     for (const auto& row : levels) resolved.push_back(row["level"].as<int>());
   }
   if (changed) tx.exec_params(kAnnounceEventsSql, kEventsChannel);
@@ -780,9 +782,9 @@ absl::StatusOr<std::vector<v1::WarningEvent>> MonitorStore::ReopenExpired(const 
     for (const auto& r : tx.exec(SuppressedForUpdateSql())) {
       v1::WarningEvent e = EventFromRow(r);
       const bool hit = std::any_of(entries.begin(), entries.end(), [&](const auto& w) {
-        return WhitelistCovers(w, e.rule_code(), e.theme_code(), dir, e.unit_code(), e.indicator_code());
+        return WhitelistCovers(w, e.rule_code(), e.theme_code(), dir, e.unit_code(), WhitelistSubject(e));
       });
-      if (!hit || Whitelisted(in_force, at, e.rule_code(), e.theme_code(), dir, e.unit_code(), e.indicator_code())) {
+      if (!hit || Whitelisted(in_force, at, e.rule_code(), e.theme_code(), dir, e.unit_code(), WhitelistSubject(e))) {
         continue;
       }
       tx.exec_params(ReopenSql(), e.id());
@@ -988,7 +990,7 @@ int MonitorStore::SuppressCoveredIn(pqxx::transaction_base& tx, const v1::Whitel
   int suppressed = 0;
   for (const auto& r : tx.exec_params(CoverableEventsSql(), w.rule_code(), w.theme_code())) {
     const v1::WarningEvent e = EventFromRow(r);
-    if (!WhitelistCovers(w, e.rule_code(), e.theme_code(), dir, e.unit_code(), e.indicator_code())) continue;
+    if (!WhitelistCovers(w, e.rule_code(), e.theme_code(), dir, e.unit_code(), WhitelistSubject(e))) continue;
     tx.exec_params(SuppressSql(), e.id());
     tx.exec_params(kUnqueueEventSql, e.id());
     tx.exec_params(kHistorySql, e.id(), actor, "suppressed", e.level(), static_cast<int>(v1::EVENT_STATE_SUPPRESSED),

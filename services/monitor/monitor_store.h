@@ -197,9 +197,12 @@ class MonitorStore {
           deliver,
       const Backoff& backoff, int max_attempts);
 
- private:
+  // Apply's work inside the caller's transaction `tx` (the theft store
+  // saves an analysis and its events together), without the epoch check.
   absl::StatusOr<std::vector<int>> ApplyIn(pqxx::transaction_base& tx, absl::Span<const EventUpdate> updates,
                                            const std::string& feed, int64_t from, int64_t to);
+
+ private:
   int SuppressCoveredIn(pqxx::transaction_base& tx, const v1::WhitelistEntry& entry, int64_t id,
                         const std::string& actor, const DirectorySnapshot& dir);
   // ABORTED unless the leadership epoch is `epoch` (0 passes); holds it to COMMIT.

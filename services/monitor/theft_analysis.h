@@ -1,0 +1,60 @@
+// Theft-suspicion runs and models (违约窃电综合监控): reads a rule's customers
+// from ingest (StreamConsumption), computes their features (theft_logic),
+// scores them by the model in use or the transparent score, assigns levels by
+// the rule's cut-offs and keeps the run with its suspects and events
+// (theft_store); trains models from the labelled outcomes of inspections and
+// adopts one only when it beats the method in use on held-back labels.
+// Thread-safe: analyses of one rule are saved one at a time.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "auditwatch/v1/monitor.pb.h"
+#include "common/clock.h"
+#include "services/monitor/directory.h"
+#include "services/monitor/monitor_store.h"
+#include "services/monitor/theft_model.h"
+#include "services/monitor/theft_store.h"
+
+namespace aw::monitor {
+
+class TheftAnalyzer {
+ public:
+  struct Options {
+    absl::Duration read_timeout = absl::Minutes(5);  // a run's read when its caller sets no deadline
+    int min_labels = 30;                             // held-back outcomes of each kind to judge a model
+    double margin = 0.005;                           // the AUC a challenger must win by
+    int page_size = 500;                             // customers a StreamConsumption page
+    theft::TrainOptions train;
+    Clock* clock = Clock::Real();
+  };
+  TheftAnalyzer(MonitorStore* store, TheftStore* theft, Directory* directory, Options options)
+      : store_(store), theft_(theft), directory_(directory), options_(options) {}
+
+  // One run. `parent`, when given, is the call being served: its deadline and
+  // cancellation carry over to the read.
+  absl::StatusOr<v1::TheftAnalysis> Analyze(const v1::AnalyzeTheftRequest& request, const std::string& actor,
+                                            const grpc::CallbackServerContext* parent);
+
+  // Trains on the labels not held back and adopts the model when it wins;
+  // FAILED_PRECONDITION without confirmed and refuted outcomes to train on.
+  absl::StatusOr<v1::TheftModelVersion> Train(const std::string& reason, const std::string& actor);
+
+  // Labels recorded since the last model was trained (the schedule trains
+  // only when there are some).
+  absl::StatusOr<bool> NewLabelsSinceLastModel();
+
+ private:
+  MonitorStore* const store_;
+  TheftStore* const theft_;
+  Directory* const directory_;
+  const Options options_;
+};
+
+}  // namespace aw::monitor
