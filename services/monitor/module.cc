@@ -87,7 +87,8 @@ class MonitorModule final : public Module {
         retrain_("aw-theft-train", "monitor", retrain_every_ > absl::ZeroDuration() ? retrain_every_ : absl::Hours(24),
                  ctx.clock, [this] { return Retrain(); }),
         // Inspection outcomes, from audit's facts feed (retried while audit is away).
-        outcomes_(&theft_store_, grpc::CreateChannel(ctx.address_of("audit"), grpc::InsecureChannelCredentials()),
+        outcomes_(&theft_store_,
+                  [channel_to = ctx.channel_to] { return channel_to("audit", grpc::ChannelArguments()); },
                   ctx.clock),
         service_({.store = &store_,
                   .directory = &directory_,

@@ -465,5 +465,108 @@ TEST_CASE("Notifications say which events, in a JSON body written by a library",
   CHECK(body["events"][1]["message"] == "电费回收率低");
 }
 
+v1::Rule TheftRule() {
+  v1::Rule r;
+  r.set_code("THEFT");
+  r.set_name("违约窃电");
+  r.set_theme_code("T-THEFT");
+  r.set_kind(v1::RULE_KIND_THEFT_SUSPICION);
+  r.set_period_type(v1::PERIOD_TYPE_MONTH);
+  r.set_enabled(true);
+  const double cutoffs[] = {0.9, 0.75, 0.5};
+  for (int level = 1; level <= 3; ++level) {
+    v1::RuleLevel* l = r.add_levels();
+    l->set_level(level);
+    l->set_threshold(cutoffs[level - 1]);
+    if (level == 1) l->add_actions(v1::WARNING_ACTION_ONLINE_AUDIT);
+    if (level == 2) l->add_actions(v1::WARNING_ACTION_NOTIFY);
+  }
+  return r;
+}
+
+TEST_CASE("A theft-suspicion rule has levels 1 to 3 as falling score cut-offs, no indicator, and no action at level 3",
+          "[monitor][theft]") {
+  v1::Rule r = TheftRule();
+  REQUIRE(ValidateRule(r, {}).ok());
+  CHECK(TheftCutoffs(r) == std::array<double, 3>{0.9, 0.75, 0.5});
+
+  v1::Rule bad = r;
+  bad.add_indicator_codes("RATE");
+  CHECK(std::string(ValidateRule(bad, {}).message()).find("indicator_codes") != std::string::npos);
+  bad = r;
+  bad.mutable_levels(1)->set_threshold(0.95);  // level 2 above level 1
+  auto s = ValidateRule(bad, {});
+  CHECK(s.code() == absl::StatusCode::kInvalidArgument);
+  CHECK(std::string(s.message()).find("levels[level 2].threshold") != std::string::npos);
+  bad = r;
+  bad.mutable_levels(0)->set_threshold(1.5);
+  CHECK(std::string(ValidateRule(bad, {}).message()).find("between 0 and 1") != std::string::npos);
+  bad = r;
+  bad.mutable_levels(2)->add_actions(v1::WARNING_ACTION_ONLINE_AUDIT);
+  CHECK(std::string(ValidateRule(bad, {}).message()).find("levels[level 3].actions") != std::string::npos);
+  bad = r;
+  bad.mutable_levels()->RemoveLast();
+  CHECK(std::string(ValidateRule(bad, {}).message()).find("levels 1, 2 and 3") != std::string::npos);
+}
+
+TEST_CASE("An analysis opens one event per suspect at levels 1-2, keeps an open one in its period, and resolves the rest",
+          "[monitor][theft]") {
+  const v1::Rule rule = TheftRule();
+  const std::vector<TheftVerdict> suspects = {
+      {.customer = "C1", .station = "S1", .level = 1, .score = 0.95, .message = "drop"},
+      {.customer = "C2", .station = "S1", .level = 2, .score = 0.8, .message = "zeros"},
+      {.customer = "C3", .station = "S2", .level = 1, .score = 0.97, .message = "flat"},
+      {.customer = "C4", .station = "S2", .level = 3, .score = 0.6, .message = "weak"},  // no event at level 3
+  };
+  // C2 has an event from February at level 1; C9's event is no longer deserved.
+  std::vector<OpenTheftEvent> open = {
+      {.unit_code = "S1", .period_key = "2026-02", .subject = "C2", .event = {1, 0.92, 0.9, OpenEvent::Hash("x")}},
+      {.unit_code = "S2", .period_key = "2026-02", .subject = "C9", .event = {2, 0.8, 0.75, OpenEvent::Hash("y")}},
+  };
+  const TheftEventPlan plan = PlanTheftEvents(
+      rule, "2026-03", suspects, open, [](const TheftVerdict& v) { return v.customer == "C3"; }, 7);
+  REQUIRE(plan.updates.size() == 4);
+  CHECK(plan.opened == 1);
+  CHECK(plan.suppressed == 1);
+  CHECK(plan.resolved == 1);
+
+  const EventUpdate& c1 = plan.updates[0];
+  CHECK(c1.change == Change::kOpen);
+  CHECK(c1.subject == "C1");
+  CHECK(c1.unit_code == "S1");
+  CHECK(c1.period_key == "2026-03");
+  CHECK(c1.indicator_code.empty());
+  CHECK(c1.verdict.level == 1);
+  CHECK(c1.verdict.observed == 0.95);
+  CHECK(c1.verdict.threshold == 0.9);
+  CHECK_FALSE(c1.suppressed);
+
+  const EventUpdate& c2 = plan.updates[1];
+  CHECK(c2.change == Change::kDeescalate);  // level 1 → 2, in the event it has
+  CHECK(c2.period_key == "2026-02");
+  CHECK(c2.verdict.threshold == 0.75);
+
+  const EventUpdate& c3 = plan.updates[2];
+  CHECK(c3.change == Change::kOpen);
+  CHECK(c3.suppressed);  // whitelisted
+
+  const EventUpdate& c9 = plan.updates[3];
+  CHECK(c9.change == Change::kResolve);
+  CHECK(c9.subject == "C9");
+  CHECK(c9.unit_code == "S2");
+  CHECK(c9.keep_observed);
+  CHECK(c9.verdict.message.find("analysis 7") != std::string::npos);
+
+  // The same verdicts again, their events as they now stand: nothing changes.
+  std::vector<OpenTheftEvent> now;
+  for (const EventUpdate& u : plan.updates) {
+    if (u.change == Change::kResolve) continue;
+    now.push_back({.unit_code = u.unit_code, .period_key = u.period_key, .subject = u.subject,
+                   .event = AfterUpdate(u)});
+  }
+  CHECK(PlanTheftEvents(rule, "2026-04", suspects, now, [](const TheftVerdict&) { return false; }, 8)
+            .updates.empty());
+}
+
 }  // namespace
 }  // namespace aw::monitor

@@ -5,12 +5,15 @@
 
 namespace aw::monitor {
 
-OutcomeIntake::OutcomeIntake(TheftStore* store, std::shared_ptr<grpc::Channel> audit, Clock* clock)
+OutcomeIntake::OutcomeIntake(TheftStore* store, std::function<std::shared_ptr<grpc::Channel>()> audit,
+                             Clock* clock)
     : store_(store),
-      audit_(v1::AuditService::NewStub(std::move(audit))),
+      audit_channel_(std::move(audit)),
       clock_(clock),
-      follower_([this](grpc::ClientContext* c,
-                       const v1::WatchAuditFactsRequest& r) { return audit_->WatchAuditFacts(c, r); },
+      follower_([this](grpc::ClientContext* c, const v1::WatchAuditFactsRequest& r) {
+                  audit_ = v1::AuditService::NewStub(audit_channel_());
+                  return audit_->WatchAuditFacts(c, r);
+                },
                 [this]() -> absl::StatusOr<int64_t> {
                   auto at = store_->Cursor(kFeed);
                   if (at.ok()) cursor_ = *at;

@@ -5,6 +5,7 @@
 // moved in the same transaction; facts of other orders pass by.
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include <grpcpp/grpcpp.h>
@@ -20,7 +21,9 @@ class OutcomeIntake {
  public:
   static constexpr char kFeed[] = "audit.facts";
 
-  OutcomeIntake(TheftStore* store, std::shared_ptr<grpc::Channel> audit, Clock* clock);
+  // `audit` makes the channel to audit at each (re)connection: audit may start
+  // after monitor in the same process, and is then reached in-process.
+  OutcomeIntake(TheftStore* store, std::function<std::shared_ptr<grpc::Channel>()> audit, Clock* clock);
   ~OutcomeIntake();
 
   void Start();
@@ -31,7 +34,8 @@ class OutcomeIntake {
 
  private:
   TheftStore* const store_;
-  std::unique_ptr<v1::AuditService::Stub> audit_;
+  const std::function<std::shared_ptr<grpc::Channel>()> audit_channel_;
+  std::unique_ptr<v1::AuditService::Stub> audit_;  // of the current connection
   Clock* const clock_;
   // The durable cursor, as last read or written (owned by the loop's thread).
   int64_t cursor_ = 0;
