@@ -31,6 +31,7 @@ class TheftAnalyzer {
     int min_labels = 30;                             // held-back outcomes of each kind to judge a model
     double margin = 0.005;                           // the AUC a challenger must win by
     int page_size = 500;                             // customers a StreamConsumption page
+    int threads = 2;                                 // computing a run's features
     theft::TrainOptions train;
     Clock* clock = Clock::Real();
   };

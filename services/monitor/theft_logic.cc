@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <numeric>
+#include <thread>
 #include <utility>
 
 namespace aw::monitor::theft {
@@ -185,7 +186,27 @@ const char* FeatureName(Feature f) {
   return kNames[f];
 }
 
-std::vector<Features> ComputeFeatures(const std::vector<Customer>& customers, std::vector<Features>* signals) {
+// Runs fn(0) … fn(n − 1) on `threads` threads (static chunks).
+template <typename Fn>
+void ParallelFor(size_t n, int threads, Fn fn) {
+  const size_t parts = std::max<size_t>(1, std::min<size_t>(static_cast<size_t>(std::max(threads, 1)), n / 64 + 1));
+  if (parts == 1) {
+    for (size_t i = 0; i < n; ++i) fn(i);
+    return;
+  }
+  std::vector<std::thread> helpers;
+  const size_t chunk = (n + parts - 1) / parts;
+  for (size_t p = 1; p < parts; ++p) {
+    helpers.emplace_back([&, p] {
+      for (size_t i = p * chunk; i < std::min(n, (p + 1) * chunk); ++i) fn(i);
+    });
+  }
+  for (size_t i = 0; i < std::min(n, chunk); ++i) fn(i);
+  for (std::thread& t : helpers) t.join();
+}
+
+std::vector<Features> ComputeFeatures(const std::vector<Customer>& customers, std::vector<Features>* signals,
+                                      int threads) {
   std::vector<Features> out(customers.size());
   if (signals != nullptr) signals->assign(customers.size(), Features{});
   if (customers.empty()) return out;
@@ -193,13 +214,12 @@ std::vector<Features> ComputeFeatures(const std::vector<Customer>& customers, st
   std::map<std::pair<std::string, std::string>, std::vector<size_t>> groups;
   for (size_t i = 0; i < customers.size(); ++i) groups[{customers[i].station, customers[i].category}].push_back(i);
   std::vector<double> means(customers.size());
-  for (size_t i = 0; i < customers.size(); ++i) means[i] = SimpleMean(customers[i].daily);
+  ParallelFor(customers.size(), threads, [&](size_t i) { means[i] = SimpleMean(customers[i].daily); });
 
   for (const auto& [key, members] : groups) {
     const std::vector<double> profile = ProfileOf(customers, members, means, days);
-    std::vector<Raw> raws;
-    raws.reserve(members.size());
-    for (size_t m : members) raws.push_back(RawOf(customers[m].daily, profile));
+    std::vector<Raw> raws(members.size());
+    ParallelFor(members.size(), threads, [&](size_t j) { raws[j] = RawOf(customers[members[j]].daily, profile); });
     std::vector<double> level, shape, erratic, cv, load;
     for (size_t j = 0; j < members.size(); ++j) {
       const Customer& c = customers[members[j]];

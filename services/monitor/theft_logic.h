@@ -62,9 +62,10 @@ using Features = std::array<double, kFeatureCount>;
 // series must have the same length. `signals`, when given, gets the same
 // evidence before it is mapped to [0, 1] — the drop, the shares, the ratios
 // and robust z-scores against the peers, NaN where unknown — for a model to
-// learn its own thresholds from.
+// learn its own thresholds from. The customers are worked through on
+// `threads` threads; the result does not depend on how many.
 std::vector<Features> ComputeFeatures(const std::vector<Customer>& customers,
-                                      std::vector<Features>* signals = nullptr);
+                                      std::vector<Features>* signals = nullptr, int threads = 1);
 
 using Weights = std::array<double, kFeatureCount>;
 // Weights of the transparent score: the evidence that a person would call

@@ -210,5 +210,34 @@ TEST_CASE("A retrained model replaces the one in use only when it ranks enough h
   CHECK(early.why == "too few held-back outcomes of both kinds to judge a model");
 }
 
+TEST_CASE("Features are the same whichever number of threads computes them", "[theft]") {
+  std::vector<Customer> all;
+  for (int i = 0; i < 400; ++i) {
+    Customer c;
+    c.id = "c" + std::to_string(i);
+    c.station = i % 2 == 0 ? "S1" : "S2";
+    c.category = "residential";
+    c.contract_kva = 2;
+    c.daily = Quiet(5 + i % 11, 7 + i);
+    if (i % 17 == 0) {
+      for (int t = kDays / 2; t < kDays; ++t) c.daily[t] *= 0.2f;  // a drop, so that features differ
+    }
+    all.push_back(std::move(c));
+  }
+  std::vector<Features> one_signals, three_signals;
+  const std::vector<Features> one = ComputeFeatures(all, &one_signals, 1);
+  const std::vector<Features> three = ComputeFeatures(all, &three_signals, 3);
+  REQUIRE(one.size() == 400);
+  CHECK(one == three);
+  for (size_t i = 0; i < one_signals.size(); ++i) {
+    for (int f = 0; f < kFeatureCount; ++f) {
+      const double a = one_signals[i][f], b = three_signals[i][f];
+      CHECK(((std::isnan(a) && std::isnan(b)) || a == b));
+    }
+  }
+  CHECK(one[0][kSustainedDrop] > 0.5);
+  CHECK(one[1][kSustainedDrop] == 0);
+}
+
 }  // namespace
 }  // namespace aw::monitor::theft
