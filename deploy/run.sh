@@ -68,6 +68,14 @@ log "14 periods (the audit's deductions included); rankings, one station's break
 "$AWCTL" score-drive --unit=C02-D04 --seed=42 --key-file="$keys/admin.key" --centre-key-file="$keys/centre.key"
 
 year=$(( $(date -u +%Y) - 1 ))
+log "theft suspicion (违约窃电): the metering system loads a year of daily kWh of 2,000 customers of station"
+log "C02-D04-S01 (synthetic, in the SGCC layout); a centre auditor runs the analysis; level-1 suspects become"
+log "on-site inspection orders in audit:"
+"$AWCTL" synth-sgcc "$AW_LOCAL_DIR/sgcc-demo.csv" --customers=2000 --days=365 --seed=42 --first-day="$year-01-01"
+"$AWCTL" load-sgcc "$AW_LOCAL_DIR/sgcc-demo.csv" --station=C02-D04-S01 --category=residential \
+  --key-file="$keys/system.key"
+"$AWCTL" theft-drive --unit=C02-D04-S01 --from="$year-01-01" --to="$year-12-31" --key-file="$keys/centre.key"
+
 reports="$AW_LOCAL_DIR/reports"
 log "reports (三报一评): a centre auditor has the province's monthly summary for $year-12 and station C02-D04-S01's"
 log "evaluation written in Excel and HTML; the county's specialist has the county's theme analysis by region and time:"

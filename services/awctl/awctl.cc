@@ -34,6 +34,11 @@ void Usage() {
       "  load-sgcc FILE.csv --station=CODE [--category=residential] [--source=sgcc]\n"
       "      customers' daily kWh in the SGCC layout (CONS_NO,FLAG,<day>…), with a progress bar; the file's wrong\n"
       "      rows are reported by line; loading the same file again applies nothing twice\n"
+      "  synth-sgcc FILE.csv [--customers=2000] [--days=365] [--seed=42] [--first-day=2025-01-01]\n"
+      "      write synthetic customers in the SGCC layout (8.5 % attacked, a quarter of the cells empty)\n"
+      "  theft-drive --unit=CODE --from=DAY --to=DAY\n"
+      "      save the theft-suspicion rule of the unit's stations and run the analysis as a centre auditor;\n"
+      "      print the run by level, the top suspects with their reasons and audit's inspection orders\n"
       "  load-synthetic [--seed=42] [--year=<last year>] [--streams=2] [--part=all|catalogue|readings]\n"
       "      load the synthetic province (units, indicators, a year of readings)\n"
       "  apply-rules [--seed=42] [--year=<last year>]\n"
@@ -103,6 +108,10 @@ int main(int argc, char** argv) {
     if (known({"centre-key-file", "unit", "seed", "year"})) return ScoreDrive(flags);
   } else if (command == "load-sgcc") {
     if (known({"station", "category", "source"}, 1)) return LoadSgcc(flags);
+  } else if (command == "synth-sgcc") {
+    if (known({"customers", "days", "seed", "first-day"}, 1)) return SynthSgcc(flags);
+  } else if (command == "theft-drive") {
+    if (known({"unit", "from", "to"})) return TheftDrive(flags);
   } else if (command == "report") {
     if (known({"kind", "format", "unit", "descendants", "period", "measure", "depth", "out", "request-id", "id"})) {
       return Report(flags);

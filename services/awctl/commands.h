@@ -22,6 +22,8 @@ int AuditDrive(const Flags& flags);
 int ScoreDrive(const Flags& flags);
 int Report(const Flags& flags);
 int LoadSgcc(const Flags& flags);
+int SynthSgcc(const Flags& flags);
+int TheftDrive(const Flags& flags);
 
 // The synthetic province of --seed (42) and --year (last year); nullopt
 // (having said why) when they are not numbers.

@@ -566,7 +566,10 @@ TheftEventPlan PlanTheftEvents(const v1::Rule& rule, const std::string& period_k
     v.message = s.message;
     const auto it = open_of.find(s.customer);
     const OpenTheftEvent* o = it == open_of.end() ? nullptr : it->second;
-    const Change change = NextChange(o == nullptr ? nullptr : &o->event, v);
+    Change change = NextChange(o == nullptr ? nullptr : &o->event, v);
+    // A suspect's score moves a little with every run: its event changes
+    // only with its level (the run's suspect list has the current score).
+    if (change == Change::kRejudge) change = Change::kNone;
     if (change == Change::kNone) continue;
     // An open event keeps its station and the period it was raised in: one
     // event (and one inspection) per suspect until it resolves.
@@ -576,7 +579,7 @@ TheftEventPlan PlanTheftEvents(const v1::Rule& rule, const std::string& period_k
     if (change == Change::kOpen) {
       u.suppressed = whitelisted(s);
       ++(u.suppressed ? plan.suppressed : plan.opened);
-    } else if (change == Change::kRejudge) {
+    } else {
       u.comment = absl::StrCat("analysis ", run_id, ": score ", NumberText(o->event.observed), " → ",
                                NumberText(u.verdict.observed), ": ", u.verdict.message);
     }

@@ -187,10 +187,11 @@ struct TheftEventPlan {
 };
 // The event changes analysis `run_id` of `rule` brings: a customer at level 1
 // or 2 without an open event gets one in `period_key` (suppressed when
-// `whitelisted`), one with an event has it escalated, de-escalated or
-// re-judged (its station and period kept: one event, one inspection, per
-// suspect until it resolves); an open event whose customer is no longer at
-// level 1 or 2 resolves.
+// `whitelisted`), one with an event has it escalated or de-escalated when its
+// level changed (its station and period kept: one event, one inspection, per
+// suspect until it resolves; a score that moved within the level changes
+// nothing); an open event whose customer is no longer at level 1 or 2
+// resolves.
 TheftEventPlan PlanTheftEvents(const v1::Rule& rule, const std::string& period_key,
                                const std::vector<TheftVerdict>& suspects, const std::vector<OpenTheftEvent>& open,
                                const std::function<bool(const TheftVerdict&)>& whitelisted, int64_t run_id);

@@ -566,6 +566,19 @@ TEST_CASE("An analysis opens one event per suspect at levels 1-2, keeps an open 
   }
   CHECK(PlanTheftEvents(rule, "2026-04", suspects, now, [](const TheftVerdict&) { return false; }, 8)
             .updates.empty());
+  // A score that moved within its level changes nothing; a level that moved does.
+  std::vector<TheftVerdict> moved = suspects;
+  moved[0].score = 0.96;
+  moved[0].message = "drop, a little more";
+  moved[2].level = 2;
+  moved[2].score = 0.8;
+  const TheftEventPlan next =
+      PlanTheftEvents(rule, "2026-04", moved, now, [](const TheftVerdict&) { return false; }, 9);
+  REQUIRE(next.updates.size() == 1);
+  CHECK(next.updates[0].subject == "C3");
+  CHECK(next.updates[0].change == Change::kDeescalate);
+  CHECK(next.updates[0].period_key == "2026-03");
+  CHECK(next.updates[0].comment.find("analysis 9") != std::string::npos);
 }
 
 }  // namespace

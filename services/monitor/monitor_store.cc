@@ -143,10 +143,15 @@ WITH input AS (
     message = i.message, cause_seq = i.cause_seq,
     resolved_at = CASE WHEN i.change = {change.resolve} THEN clock_timestamp() ELSE e.resolved_at END,
     updated_at = clock_timestamp(), seq = nextval('event_seqs')
-  FROM input i
-  WHERE i.change IN ({change.escalate}, {change.deescalate}, {change.resolve}, {change.rejudge})
-    AND e.rule_code = i.rule_code AND e.unit_code = i.unit_code AND e.period_key = i.period_key
-    AND e.subject = i.subject AND e.state <> {state.resolved}
+  -- Each change finds its event through the key's index, one lookup a row,
+  -- whatever the planner guesses of the input's size.
+  FROM (SELECT i.*, x.id AS event_id FROM input i
+        CROSS JOIN LATERAL (SELECT id FROM events x
+                            WHERE x.rule_code = i.rule_code AND x.unit_code = i.unit_code
+                              AND x.period_key = i.period_key AND x.subject = i.subject
+                              AND x.state <> {state.resolved} LIMIT 1) x
+        WHERE i.change IN ({change.escalate}, {change.deescalate}, {change.resolve}, {change.rejudge})) i
+  WHERE e.id = i.event_id
   RETURNING e.id, e.level, e.state, e.observed, e.message, i.change, i.comment
 ), history AS (
   INSERT INTO event_history (event_id, actor, change, level, state, value, comment)

@@ -15,35 +15,56 @@
 namespace aw::monitor {
 namespace {
 
-theft::Customer CustomerOf(v1::CustomerConsumption& cc, absl::CivilDay first) {
+// A customer's bills and meter events over the window, kept with its series
+// so that a window moved on can drop and add them.
+void AddExtras(const v1::CustomerConsumption& cc, TheftAnalyzer::Extras* x) {
+  for (const v1::MonthlyBilling& b : cc.billing()) {
+    absl::CivilMonth month;
+    if (!absl::ParseCivilTime(b.month(), &month)) continue;
+    x->bills[month] = b.billed_kwh();  // a month read again replaces what was kept
+  }
+  for (const v1::MeterEvent& e : cc.events()) {
+    absl::CivilDay day;
+    if (!absl::ParseCivilTime(e.day(), &day)) continue;
+    x->events.push_back({day, e.type(), e.count()});
+  }
+}
+
+// Billed against metered over the window's billed months, and the meter
+// events of the window, into `c`.
+void Summarise(const TheftAnalyzer::Extras& x, absl::CivilDay first, theft::Customer* c) {
+  c->billed_kwh = c->metered_kwh = 0;
+  for (const auto& [month, billed] : x.bills) {
+    const int64_t from = absl::CivilDay(month) - first, to = absl::CivilDay(month + 1) - first;
+    if (to <= 0 || from >= static_cast<int64_t>(c->daily.size())) continue;
+    double metered = 0;
+    for (int64_t d = std::max<int64_t>(0, from); d < std::min<int64_t>(to, c->daily.size()); ++d) {
+      if (!theft::IsMissing(c->daily[d])) metered += c->daily[d];
+    }
+    c->billed_kwh += billed;
+    c->metered_kwh += metered;
+  }
+  c->events = theft::MeterEventCounts{};
+  for (const auto& e : x.events) {
+    if (e.day < first || e.day - first >= static_cast<int64_t>(c->daily.size())) continue;
+    switch (e.type) {
+      case v1::METER_EVENT_TYPE_COVER_OPENED: c->events.cover_open += e.count; break;
+      case v1::METER_EVENT_TYPE_REVERSE_CURRENT: c->events.reverse_energy += e.count; break;
+      case v1::METER_EVENT_TYPE_PHASE_LOSS: c->events.phase_loss += e.count; break;
+      case v1::METER_EVENT_TYPE_CURRENT_IMBALANCE: c->events.current_imbalance += e.count; break;
+      case v1::METER_EVENT_TYPE_CLOCK_ERROR: c->events.clock_reset += e.count; break;
+      default: break;
+    }
+  }
+}
+
+theft::Customer CustomerOf(const v1::CustomerConsumption& cc) {
   theft::Customer c;
   c.id = cc.customer().customer_id();
   c.station = cc.customer().station_code();
   c.category = cc.customer().category();
   c.contract_kva = cc.customer().contract_capacity_kva();
   c.daily.assign(cc.kwh().begin(), cc.kwh().end());
-  // Billed against metered over the months billed in the window.
-  for (const v1::MonthlyBilling& b : cc.billing()) {
-    absl::CivilMonth month;
-    if (!absl::ParseCivilTime(b.month(), &month)) continue;
-    const int64_t from = absl::CivilDay(month) - first, to = absl::CivilDay(month + 1) - first;
-    double metered = 0;
-    for (int64_t d = std::max<int64_t>(0, from); d < std::min<int64_t>(to, c.daily.size()); ++d) {
-      if (!theft::IsMissing(c.daily[d])) metered += c.daily[d];
-    }
-    c.billed_kwh += b.billed_kwh();
-    c.metered_kwh += metered;
-  }
-  for (const v1::MeterEvent& e : cc.events()) {
-    switch (e.type()) {
-      case v1::METER_EVENT_TYPE_COVER_OPENED: c.events.cover_open += e.count(); break;
-      case v1::METER_EVENT_TYPE_REVERSE_CURRENT: c.events.reverse_energy += e.count(); break;
-      case v1::METER_EVENT_TYPE_PHASE_LOSS: c.events.phase_loss += e.count(); break;
-      case v1::METER_EVENT_TYPE_CURRENT_IMBALANCE: c.events.current_imbalance += e.count(); break;
-      case v1::METER_EVENT_TYPE_CLOCK_ERROR: c.events.clock_reset += e.count(); break;
-      default: break;
-    }
-  }
   return c;
 }
 
@@ -99,26 +120,11 @@ absl::StatusOr<v1::TheftAnalysis> TheftAnalyzer::Analyze(const v1::AnalyzeTheftR
   }
   if (last < first) return absl::InvalidArgumentError("last_day: before first_day");
 
-  // Every customer of the rule's scope, from ingest.
-  std::vector<theft::Customer> customers;
-  {
-    v1::StreamConsumptionRequest read;
-    *read.mutable_scope() = rule->scope();
-    if (read.scope().unit_code().empty()) return absl::FailedPreconditionError("rule_code: the rule has no scope");
-    read.set_first_day(request.first_day());
-    read.set_last_day(request.last_day());
-    read.set_page_size(options_.page_size);
-    std::unique_ptr<grpc::ClientContext> ctx = parent != nullptr ? ChildContext(*parent, options_.read_timeout)
-                                                                 : CallContext(options_.read_timeout);
-    auto reader = directory_->ingest().StreamConsumption(ctx.get(), read);
-    v1::ConsumptionPage page;
-    while (reader->Read(&page)) {
-      if (page.total() > 0) customers.reserve(static_cast<size_t>(page.total()));
-      for (v1::CustomerConsumption& cc : *page.mutable_customers()) customers.push_back(CustomerOf(cc, first));
-    }
-    if (const grpc::Status s = reader->Finish(); !s.ok()) return FromGrpcStatus(s, "ingest StreamConsumption");
-  }
-
+  // Every customer of the rule's scope: from ingest, or the series of the
+  // rule's last run moved on to this window (only the days since read).
+  AW_ASSIGN_OR_RETURN(Series series, Read(*rule, first, last, request.full_read(), parent));
+  std::vector<theft::Customer>& customers = series.customers;
+  for (size_t i = 0; i < customers.size(); ++i) Summarise(series.extras[i], first, &customers[i]);
   const absl::Time read_done = absl::Now();
   // Features, scores, levels.
   std::vector<theft::Features> signals;
@@ -174,6 +180,7 @@ absl::StatusOr<v1::TheftAnalysis> TheftAnalyzer::Analyze(const v1::AnalyzeTheftR
     }
   }
   run.set_rule_code(rule->code());
+  run.set_days_read(series.days_read);
   run.set_first_day(request.first_day());
   run.set_last_day(request.last_day());
   run.set_customers(static_cast<int>(customers.size()));
@@ -194,15 +201,106 @@ absl::StatusOr<v1::TheftAnalysis> TheftAnalyzer::Analyze(const v1::AnalyzeTheftR
                                },
                                run_id);
       });
+  if (saved.ok()) Keep(std::move(series));
   if (saved.ok()) {
     Logger("monitor")->info(
-        "theft analysis {} of rule {}: {} customers, levels 1–4 {}/{}/{}/{}, {} events opened; read {:.2f} s, "
-        "features and scores {:.2f} s, saved {:.2f} s",
+        "theft analysis {} of rule {}: {} customers, levels 1–4 {}/{}/{}/{}, {} events opened; read {} days in "
+        "{:.2f} s, features and scores {:.2f} s, saved {:.2f} s",
         saved->id(), rule->code(), saved->customers(), per_level[0], per_level[1], per_level[2], per_level[3],
-        saved->events_opened(), absl::ToDoubleSeconds(read_done - wall), absl::ToDoubleSeconds(scored - read_done),
+        saved->events_opened(), saved->days_read(), absl::ToDoubleSeconds(read_done - wall), absl::ToDoubleSeconds(scored - read_done),
         absl::ToDoubleSeconds(absl::Now() - scored));
   }
   return saved;
+}
+
+absl::StatusOr<TheftAnalyzer::Series> TheftAnalyzer::Read(const v1::Rule& rule, absl::CivilDay first,
+                                                           absl::CivilDay last, bool full,
+                                                           const grpc::CallbackServerContext* parent) {
+  Series series;
+  {
+    absl::MutexLock lock(&mu_);
+    const auto it = cache_.find(rule.code());
+    if (it != cache_.end()) {
+      Series& c = it->second;
+      // Moved on by up to a month, and read whole not too long ago.
+      const bool fits = !full && c.version == rule.audit().version() && c.first <= first && c.last <= last &&
+                        first <= c.last && last - c.last <= 31 &&
+                        options_.clock->Now() - c.read_at < options_.cache_ttl;
+      if (fits) series = std::move(c);
+      cache_.erase(it);
+    }
+  }
+  const bool incremental = !series.customers.empty();
+  const absl::CivilDay from = incremental ? series.last + 1 : first;
+  if (!incremental) {
+    series = Series();
+    series.read_at = options_.clock->Now();
+  }
+  series.rule = rule.code();
+  series.version = rule.audit().version();
+  std::vector<theft::Customer> kept = std::move(series.customers);
+  std::vector<Extras> kept_extras = std::move(series.extras);
+  series.customers.clear();
+  series.extras.clear();
+  const int64_t old_days = incremental ? series.last - series.first + 1 : 0;
+  size_t k = 0;  // the next kept customer (both lists are in id order)
+  auto add = [&](v1::CustomerConsumption& cc) {
+    const std::string& id = cc.customer().customer_id();
+    while (k < kept.size() && kept[k].id < id) ++k;  // gone from the scope
+    if (k < kept.size() && kept[k].id == id) {
+      theft::Customer c = std::move(kept[k]);
+      Extras x = std::move(kept_extras[k]);
+      ++k;
+      c.station = cc.customer().station_code();
+      c.category = cc.customer().category();
+      c.contract_kva = cc.customer().contract_capacity_kva();
+      c.daily.insert(c.daily.end(), cc.kwh().begin(), cc.kwh().end());
+      AddExtras(cc, &x);
+      series.customers.push_back(std::move(c));
+      series.extras.push_back(std::move(x));
+      return;
+    }
+    theft::Customer c = CustomerOf(cc);
+    c.daily.insert(c.daily.begin(), static_cast<size_t>(old_days), theft::kMissing);  // new: no history kept
+    Extras x;
+    AddExtras(cc, &x);
+    series.customers.push_back(std::move(c));
+    series.extras.push_back(std::move(x));
+  };
+  if (from <= last) {
+    v1::StreamConsumptionRequest read;
+    *read.mutable_scope() = rule.scope();
+    read.set_first_day(absl::FormatCivilTime(from));
+    read.set_last_day(absl::FormatCivilTime(last));
+    read.set_page_size(options_.page_size);
+    std::unique_ptr<grpc::ClientContext> ctx = parent != nullptr ? ChildContext(*parent, options_.read_timeout)
+                                                                 : CallContext(options_.read_timeout);
+    auto reader = directory_->ingest().StreamConsumption(ctx.get(), read);
+    v1::ConsumptionPage page;
+    while (reader->Read(&page)) {
+      if (page.total() > 0) series.customers.reserve(static_cast<size_t>(page.total()));
+      for (v1::CustomerConsumption& cc : *page.mutable_customers()) add(cc);
+    }
+    if (const grpc::Status s = reader->Finish(); !s.ok()) return FromGrpcStatus(s, "ingest StreamConsumption");
+  } else {
+    series.customers = std::move(kept);  // nothing new: the same days
+    series.extras = std::move(kept_extras);
+  }
+  // The window's start moved on: the days before it go.
+  if (incremental && first > series.first) {
+    const auto drop = static_cast<size_t>(first - series.first);
+    for (theft::Customer& c : series.customers) c.daily.erase(c.daily.begin(), c.daily.begin() + std::min(drop, c.daily.size()));
+  }
+  series.first = first;
+  series.last = last;
+  series.days_read = from <= last ? static_cast<int>(last - from + 1) : 0;
+  return series;
+}
+
+void TheftAnalyzer::Keep(Series series) {
+  if (options_.cache_ttl <= absl::ZeroDuration() || series.customers.empty()) return;
+  absl::MutexLock lock(&mu_);
+  cache_[series.rule] = std::move(series);
 }
 
 absl::StatusOr<bool> TheftAnalyzer::NewLabelsSinceLastModel() {

@@ -7,6 +7,7 @@
 // Thread-safe: analyses of one rule are saved one at a time.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,6 +15,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "auditwatch/v1/monitor.pb.h"
 #include "common/clock.h"
@@ -30,8 +33,11 @@ class TheftAnalyzer {
     absl::Duration read_timeout = absl::Minutes(5);  // a run's read when its caller sets no deadline
     int min_labels = 30;                             // held-back outcomes of each kind to judge a model
     double margin = 0.005;                           // the AUC a challenger must win by
-    int page_size = 500;                             // customers a StreamConsumption page
+    int page_size = 1000;                            // customers a StreamConsumption page
     int threads = 2;                                 // computing a run's features
+    // How long a rule's series, read whole, serve the runs after it, which
+    // read only the days since (0: every run reads its whole window).
+    absl::Duration cache_ttl = absl::Hours(24 * 7);
     theft::TrainOptions train;
     Clock* clock = Clock::Real();
   };
@@ -51,11 +57,42 @@ class TheftAnalyzer {
   // only when there are some).
   absl::StatusOr<bool> NewLabelsSinceLastModel();
 
+  // A customer's bills by month and meter events by day, over the window.
+  struct MeterEventRow {
+    absl::CivilDay day;
+    v1::MeterEventType type;
+    int count;
+  };
+  struct Extras {
+    std::map<absl::CivilMonth, double> bills;
+    std::vector<MeterEventRow> events;
+  };
+
  private:
+  // The customers of a rule over [first, last], in id order, each with its
+  // extras: the window of the rule's last run moved on, when it fits (same
+  // rule version, moved forward by at most 31 days, read whole within
+  // cache_ttl, not `full`), else read whole.
+  struct Series {
+    std::string rule;
+    int64_t version = 0;
+    absl::CivilDay first, last;
+    absl::Time read_at;  // of the whole window, last
+    int days_read = 0;
+    std::vector<theft::Customer> customers;
+    std::vector<Extras> extras;
+  };
+  absl::StatusOr<Series> Read(const v1::Rule& rule, absl::CivilDay first, absl::CivilDay last, bool full,
+                              const grpc::CallbackServerContext* parent);
+  // Keeps a run's series for the rule's next run.
+  void Keep(Series series);
+
   MonitorStore* const store_;
   TheftStore* const theft_;
   Directory* const directory_;
   const Options options_;
+  absl::Mutex mu_;
+  std::map<std::string, Series> cache_ ABSL_GUARDED_BY(mu_);  // by rule
 };
 
 }  // namespace aw::monitor

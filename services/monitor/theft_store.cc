@@ -4,6 +4,7 @@
 
 #include "absl/base/casts.h"
 #include "absl/base/internal/endian.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "common/pg.h"
 #include "common/pg_arrays.h"
@@ -42,25 +43,26 @@ theft::Features FeaturesOf(const std::string& bytes) {
 constexpr char kRunLockSql[] = "SELECT pg_advisory_xact_lock(hashtext('monitor.theft_runs'), hashtext($1))";
 constexpr char kRunColumns[] = R"sql(
   id, rule_code, first_day::text AS first_day, last_day::text AS last_day, method, model_version, customers,
-  per_level::text AS per_level, events_opened, events_suppressed, events_resolved, seconds, created_by,
+  per_level::text AS per_level, events_opened, events_suppressed, events_resolved, seconds, days_read, created_by,
   extract(epoch FROM created_at)::float8 AS created_at)sql";
 constexpr char kInsertRunSql[] = R"sql(
 INSERT INTO theft_runs (rule_code, first_day, last_day, method, model_version, customers, per_level, events_opened,
-                        events_suppressed, events_resolved, seconds, request_id, created_by, created_at)
-VALUES ($1, $2::date, $3::date, $4, $5, $6, $7::int[], 0, 0, 0, $8, nullif($9, ''), $10, to_timestamp($11))
+                        events_suppressed, events_resolved, seconds, days_read, request_id, created_by, created_at)
+VALUES ($1, $2::date, $3::date, $4, $5, $6, $7::int[], 0, 0, 0, $8, $12, nullif($9, ''), $10, to_timestamp($11))
 RETURNING id)sql";
 constexpr char kRunEventsSql[] = R"sql(
 UPDATE theft_runs SET events_opened = $2, events_suppressed = $3, events_resolved = $4 WHERE id = $1)sql";
 const std::string& OpenTheftEventsSql() {
   static const std::string* const kSql = new std::string(absl::StrCat(R"sql(
 SELECT unit_code, period_key, subject, level, observed, threshold, message FROM events
-WHERE rule_code = $1 AND subject <> '' AND state <> )sql", kResolved, " ORDER BY id FOR UPDATE"));
+WHERE rule_code = $1 AND subject <> '' AND state <> )sql", kResolved, " ORDER BY id"));
   return *kSql;
 }
-const std::string& LinkEventsSql() {
+// The rule's unresolved events by customer, once the run's changes applied:
+// its suspects at levels 1–2 are saved with theirs.
+const std::string& EventIdsSql() {
   static const std::string* const kSql = new std::string(absl::StrCat(R"sql(
-UPDATE theft_suspects s SET event_id = e.id FROM events e
-WHERE s.run_id = $1 AND s.level <= 2 AND e.rule_code = $2 AND e.subject = s.customer_id AND e.state <> )sql",
+SELECT id, subject FROM events WHERE rule_code = $1 AND subject <> '' AND state <> )sql",
                                                                       kResolved));
   return *kSql;
 }
@@ -110,6 +112,7 @@ v1::TheftAnalysis RunFromRow(const pqxx::row& r) {
   a.set_events_suppressed(r["events_suppressed"].as<int>());
   a.set_events_resolved(r["events_resolved"].as<int>());
   a.set_seconds(r["seconds"].as<double>());
+  a.set_days_read(r["days_read"].as<int>());
   a.mutable_audit()->set_created_by(r["created_by"].as<std::string>());
   SetTime(r["created_at"], a.mutable_audit()->mutable_created_at());
   a.mutable_audit()->set_updated_by(a.audit().created_by());
@@ -186,22 +189,11 @@ absl::StatusOr<v1::TheftAnalysis> TheftStore::SaveRun(
     std::vector<int64_t> per_level(run.per_level().begin(), run.per_level().end());
     id = tx.exec_params1(kInsertRunSql, run.rule_code(), run.first_day(), run.last_day(),
                          static_cast<int>(run.method()), run.model_version(), run.customers(),
-                         NumberArray(per_level), ExactText(run.seconds()), request_id, actor, Epoch(now))["id"]
+                         NumberArray(per_level), ExactText(run.seconds()), request_id, actor, Epoch(now),
+                         run.days_read())["id"]
              .as<int64_t>();
-    if (!suspects.empty()) {
-      pqxx::stream_to copy(tx, "theft_suspects",
-                           std::vector<std::string>{"run_id", "customer_id", "station_code", "category", "rank",
-                                                    "level", "score", "reasons", "features", "signals"});
-      v1::TheftSuspect reasons;
-      for (const SuspectRow& s : suspects) {
-        reasons.clear_reasons();
-        for (const v1::TheftReason& r : s.reasons) *reasons.add_reasons() = r;
-        copy << std::make_tuple(id, s.customer, s.station, s.category, s.rank, s.level, ExactText(s.score),
-                                ByteaText(reasons.SerializeAsString()), ByteaText(FeatureBytes(s.features)),
-                                ByteaText(FeatureBytes(s.signals)));
-      }
-      copy.complete();
-    }
+    // Runs of a rule are one at a time (the lock above), and the event
+    // changes re-read each event's state as they apply: no row lock needed.
     std::vector<OpenTheftEvent> open;
     for (const auto& r : tx.exec_params(OpenTheftEventsSql(), run.rule_code())) {
       OpenTheftEvent& e = open.emplace_back();
@@ -213,7 +205,29 @@ absl::StatusOr<v1::TheftAnalysis> TheftStore::SaveRun(
     }
     const TheftEventPlan events = plan(open, id);
     AW_RETURN_IF_ERROR(events_->ApplyIn(tx, events.updates, "", 0, 0).status());
-    tx.exec_params(LinkEventsSql(), id, run.rule_code());
+    absl::flat_hash_map<std::string, int64_t> event_of;
+    for (const auto& r : tx.exec_params(EventIdsSql(), run.rule_code())) {
+      event_of[r["subject"].as<std::string>()] = r["id"].as<int64_t>();
+    }
+    if (!suspects.empty()) {
+      pqxx::stream_to copy(tx, "theft_suspects",
+                           std::vector<std::string>{"run_id", "customer_id", "station_code", "category", "rank",
+                                                    "level", "score", "reasons", "features", "signals",
+                                                    "event_id"});
+      v1::TheftSuspect reasons;
+      for (const SuspectRow& s : suspects) {
+        reasons.clear_reasons();
+        for (const v1::TheftReason& r : s.reasons) *reasons.add_reasons() = r;
+        const auto e = s.level <= 2 ? event_of.find(s.customer) : event_of.end();
+        // libpqxx 6 writes a null pointer as NULL.
+        const std::string event_id = e == event_of.end() ? "" : std::to_string(e->second);
+        const char* event = e == event_of.end() ? nullptr : event_id.c_str();
+        copy << std::make_tuple(id, s.customer, s.station, s.category, s.rank, s.level, ExactText(s.score),
+                                ByteaText(reasons.SerializeAsString()), ByteaText(FeatureBytes(s.features)),
+                                ByteaText(FeatureBytes(s.signals)), event);
+      }
+      copy.complete();
+    }
     tx.exec_params(kRunEventsSql, id, events.opened, events.suppressed, events.resolved);
     tx.commit();
     return absl::OkStatus();

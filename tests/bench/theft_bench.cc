@@ -29,7 +29,7 @@
 #include "services/awctl/sgcc_csv.h"
 #include "services/monitor/theft_logic.h"
 #include "services/monitor/theft_model.h"
-#include "tests/bench/theft_synthetic.h"
+#include "services/awctl/theft_synthetic.h"
 
 namespace {
 
@@ -55,7 +55,7 @@ std::vector<theft::Customer> FromTable(const aw::awctl::SgccTable& table, std::v
   return out;
 }
 
-std::vector<theft::Customer> FromSynthetic(const aw::bench::TheftData& data, bool with_peers) {
+std::vector<theft::Customer> FromSynthetic(const aw::demo::TheftData& data, bool with_peers) {
   std::vector<theft::Customer> out;
   out.reserve(data.customers.size());
   for (const auto& s : data.customers) {
@@ -86,7 +86,7 @@ void Judge(const char* what, const std::vector<double>& scores, const std::vecto
 }
 
 // AUC of each attack against all honest customers.
-void ByAttack(const std::vector<double>& scores, const aw::bench::TheftData& data) {
+void ByAttack(const std::vector<double>& scores, const aw::demo::TheftData& data) {
   std::printf("  %-52s", "AUC by attack (each against the honest):");
   for (int a = 1; a <= 6; ++a) {
     std::vector<double> s;
@@ -119,16 +119,16 @@ void Model(const char* what, const std::vector<theft::Customer>& train, const st
   Judge(absl::StrCat(what, " (trained in ", absl::StrFormat("%.1f", seconds), " s)").c_str(), *p, test_labels);
 }
 
-std::vector<int> Labels(const aw::bench::TheftData& data) {
+std::vector<int> Labels(const aw::demo::TheftData& data) {
   std::vector<int> out;
   for (const auto& c : data.customers) out.push_back(c.attack > 0 ? 1 : 0);
   return out;
 }
 
 // The customers of an SGCC file: every customer and its label.
-std::vector<theft::Customer> ViaSgcc(const aw::bench::TheftData& data, uint64_t seed, std::vector<int>* labels) {
+std::vector<theft::Customer> ViaSgcc(const aw::demo::TheftData& data, uint64_t seed, std::vector<int>* labels) {
   std::stringstream csv;
-  aw::bench::WriteSgcc(data, seed, csv);
+  aw::demo::WriteSgcc(data, seed, csv);
   auto table = aw::awctl::ReadSgcc(csv);
   if (!table.ok() || !table->errors.empty()) std::fprintf(stderr, "the generated file did not read back whole\n");
   return FromTable(*table, labels);
@@ -138,10 +138,10 @@ int Quality(int customers, bool whole) {
   std::printf("quality: held-out synthetic data (seed 2, %d customers × 1,035 days; the generator's own, not SGCC)%s\n",
               customers, whole ? ", attacks over all the days" : "");
   const double from = whole ? 0 : 0.1, to = whole ? 0 : 0.7;
-  const aw::bench::TheftData test = aw::bench::GenerateTheftData(
+  const aw::demo::TheftData test = aw::demo::GenerateTheftData(
       {.seed = 2, .customers = customers, .attack_from = from, .attack_to = to});
   std::stringstream csv;
-  aw::bench::WriteSgcc(test, 2, csv);
+  aw::demo::WriteSgcc(test, 2, csv);
   auto table = aw::awctl::ReadSgcc(csv);
   if (!table.ok()) {
     std::fprintf(stderr, "%s\n", table.status().ToString().c_str());
@@ -161,7 +161,7 @@ int Quality(int customers, bool whole) {
   ByAttack(peer_scores, test);
   // The model learns from the outcomes of another set (seed 1): as a utility's
   // model learns from past inspections.
-  const aw::bench::TheftData train = aw::bench::GenerateTheftData(
+  const aw::demo::TheftData train = aw::demo::GenerateTheftData(
       {.seed = 1, .customers = customers, .attack_from = from, .attack_to = to});
   std::vector<int> train_labels;
   const auto train_file = ViaSgcc(train, 1, &train_labels);
@@ -178,9 +178,9 @@ int Speed() {
   std::printf("\nspeed (on this machine; one thread)\n");
   const std::string path = "/tmp/aw-sgcc-bench.csv";
   {
-    const aw::bench::TheftData big = aw::bench::GenerateTheftData({.seed = 3, .customers = 42372});
+    const aw::demo::TheftData big = aw::demo::GenerateTheftData({.seed = 3, .customers = 42372});
     std::ofstream out(path, std::ios::binary);
-    aw::bench::WriteSgcc(big, 3, out);
+    aw::demo::WriteSgcc(big, 3, out);
   }
   std::ifstream in(path, std::ios::binary);
   absl::StatusOr<aw::awctl::SgccTable> table;
@@ -198,7 +198,7 @@ int Speed() {
   std::printf("  %-52s %7.2f s\n", "  analysed: scores, reasons", score);
   std::remove(path.c_str());
 
-  aw::bench::TheftData wide = aw::bench::GenerateTheftData({.seed = 4, .customers = 200000, .days = 365});
+  aw::demo::TheftData wide = aw::demo::GenerateTheftData({.seed = 4, .customers = 200000, .days = 365});
   auto many = FromSynthetic(wide, true);
   const double wide_analyse = Seconds([&] { features = theft::ComputeFeatures(many); });
   const double wide_score = Seconds([&] { scores = Scores(features); });

@@ -183,6 +183,7 @@ TEST_CASE("A theft suspect at level 1 becomes an inspection order, and its outco
   CHECK(run.events_opened() == 7);
   CHECK(run.events_suppressed() == 1);  // S1-C005
   CHECK(run.audit().created_by() == "centre.li");
+  CHECK(run.days_read() == kDays);
   // The same request id: the same run.
   v1::TheftAnalysis again;
   Ok(*centre, &v1::MonitorService::Stub::AnalyzeTheft, analyze, &again);
@@ -311,6 +312,7 @@ TEST_CASE("A theft suspect at level 1 becomes an inspection order, and its outco
   Ok(*centre, &v1::MonitorService::Stub::AnalyzeTheft, analyze, &run2);
   CHECK(run2.id() != run.id());
   CHECK(run2.events_opened() == 0);  // their events are still open
+  CHECK(run2.days_read() == 0);      // the same window: nothing new to read
   list.set_analysis_id(run2.id());
   list.set_compare_to(run.id());
   Ok(*centre, &v1::MonitorService::Stub::ListTheftSuspects, list, &suspects);
@@ -321,6 +323,51 @@ TEST_CASE("A theft suspect at level 1 becomes an inspection order, and its outco
   Ok(*centre, &v1::MonitorService::Stub::ListTheftAnalyses, runs, &listed);
   REQUIRE(listed.analyses_size() == 2);
   CHECK(listed.analyses(0).id() == run2.id());  // newest first
+
+  // A day's new data: the window moves on by a day and only that day is read;
+  // the result is the one a whole read of the new window gives.
+  v1::ConsumptionBatch day;
+  day.set_batch_id("next-day");
+  day.set_source("metering");
+  for (int i = 0; i < 150; ++i) {
+    v1::ConsumptionRow* d = day.add_rows();
+    d->mutable_daily()->set_customer_id(absl::StrFormat("%s-C%03d", i < 100 ? "S1" : "S2", i < 100 ? i : i - 100));
+    d->mutable_daily()->set_first_day("2026-04-01");
+    d->mutable_daily()->add_kwh(i < 100 && i < 6 ? 0.8f : 9.0f);
+  }
+  {
+    grpc::ClientContext ctx;
+    auto stream = gw.ingest().IngestConsumption(&ctx);
+    REQUIRE(stream->Write(day));
+    stream->WritesDone();
+    v1::BatchResult r;
+    REQUIRE(stream->Read(&r));
+    CHECK(r.accepted() == 150);
+    REQUIRE(stream->Finish().ok());
+  }
+  analyze.set_first_day("2025-04-02");
+  analyze.set_last_day("2026-04-01");
+  analyze.set_request_id("run-3");
+  v1::TheftAnalysis moved;
+  Ok(*centre, &v1::MonitorService::Stub::AnalyzeTheft, analyze, &moved);
+  CHECK(moved.days_read() == 1);
+  analyze.set_request_id("run-4");
+  analyze.set_full_read(true);
+  v1::TheftAnalysis whole;
+  Ok(*centre, &v1::MonitorService::Stub::AnalyzeTheft, analyze, &whole);
+  CHECK(whole.days_read() == kDays);
+  for (int level = 0; level < 4; ++level) CHECK(moved.per_level(level) == whole.per_level(level));
+  auto all_of = [&](int64_t id) {
+    v1::ListTheftSuspectsRequest req;
+    req.set_analysis_id(id);
+    req.mutable_page()->set_page_size(1000);
+    v1::ListTheftSuspectsResponse r;
+    Ok(*centre, &v1::MonitorService::Stub::ListTheftSuspects, req, &r);
+    std::vector<std::tuple<std::string, int, double>> out;
+    for (const auto& s : r.suspects()) out.emplace_back(s.customer_id(), s.rank(), s.score());
+    return out;
+  };
+  CHECK(all_of(moved.id()) == all_of(whole.id()));
 }
 
 TEST_CASE("Theft analyses refuse what they cannot run, naming the field", "[e2e][theft]") {

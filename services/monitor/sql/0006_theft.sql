@@ -5,6 +5,13 @@
 ALTER TABLE events ADD COLUMN subject text NOT NULL DEFAULT '';
 DROP INDEX events_one_open;
 CREATE UNIQUE INDEX events_one_open ON events (rule_code, unit_code, period_key, subject) WHERE state <> 4;
+-- A theft rule's events by customer (a run links its suspects to them).
+CREATE INDEX events_subject ON events (rule_code, subject) WHERE subject <> '';
+-- Events of a unit and period, now down to the rule and subject: a station's
+-- thousands of suspects share its unit and period, and an event looked up by
+-- its key must not scan them all whichever index the planner picks.
+DROP INDEX events_unit;
+CREATE INDEX events_unit ON events (unit_code, period_key, rule_code, subject);
 
 -- One analysis: a rule's scope scored over a window of days.
 CREATE TABLE theft_runs (
@@ -20,6 +27,7 @@ CREATE TABLE theft_runs (
   events_suppressed int NOT NULL,
   events_resolved int NOT NULL,
   seconds double precision NOT NULL,
+  days_read int NOT NULL,             -- days read from ingest (the window, or those since the last run)
   request_id text UNIQUE,
   created_by text NOT NULL,
   created_at timestamptz NOT NULL

@@ -1,4 +1,4 @@
-#include "tests/bench/theft_synthetic.h"
+#include "services/awctl/theft_synthetic.h"
 
 #include <csv.h>
 
@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
-namespace aw::bench {
+namespace aw::demo {
 namespace {
 
 constexpr double kPi = 3.14159265358979323846;
@@ -159,4 +159,4 @@ void WriteSgcc(const TheftData& data, uint64_t seed, std::ostream& out) {
   }
 }
 
-}  // namespace aw::bench
+}  // namespace aw::demo

@@ -13,7 +13,7 @@
 
 #include "absl/time/civil_time.h"
 
-namespace aw::bench {
+namespace aw::demo {
 
 struct SyntheticCustomer {
   std::string id, station, category;
@@ -43,4 +43,4 @@ TheftData GenerateTheftData(const TheftDataOptions& options);
 // The SGCC layout: CONS_NO,FLAG, then the days in an order shuffled by `seed`.
 void WriteSgcc(const TheftData& data, uint64_t seed, std::ostream& out);
 
-}  // namespace aw::bench
+}  // namespace aw::demo
