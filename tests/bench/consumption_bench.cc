@@ -98,8 +98,10 @@ int Run(int customers, int days) {
 
   aw::testing::TestDatabase db;
   aw::testing::AuditwatchProcess process("ingest,monitor,gateway", db.url());
-  if (aw::testing::WaitForHealth(process.address("gateway"), "auditwatch.v1.GatewayService", "SERVING") !=
-      "SERVING") {
+  if (aw::testing::WaitForHealth(process.address("ingest"), "", "SERVING") != "SERVING" ||
+      aw::testing::WaitForHealth(process.address("monitor"), "", "SERVING") != "SERVING" ||
+      aw::testing::WaitForHealth(process.address("gateway"), "auditwatch.v1.GatewayService", "SERVING") !=
+          "SERVING") {
     std::fprintf(stderr, "the gateway did not start: %s\n", process.Logs().c_str());
     return 1;
   }
