@@ -32,11 +32,7 @@ Flags As(const Flags& flags, const std::string& key_flag) {
   return Flags(args);
 }
 
-std::unique_ptr<grpc::ClientContext> Context() {
-  auto ctx = std::make_unique<grpc::ClientContext>();
-  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-  return ctx;
-}
+std::unique_ptr<grpc::ClientContext> Context() { return Deadline(30); }
 
 // This run's commands: a retry within the run reuses its key, another run has its own.
 const std::string& RunId() {

@@ -166,6 +166,18 @@ std::shared_ptr<grpc::Channel> Connect(const Flags& flags, bool need_credentials
   return nullptr;
 }
 
+bool Refused(const grpc::Status& status, const std::string& what) {
+  if (status.ok()) return false;
+  Failed(what, status);
+  return true;
+}
+
+std::unique_ptr<grpc::ClientContext> Deadline(int seconds) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
+  return ctx;
+}
+
 int Failed(const std::string& what, const grpc::Status& status) {
   // gRPC's codes are Abseil's, number for number.
   std::fprintf(stderr, "awctl: %s: %s: %s\n", what.c_str(),

@@ -62,6 +62,11 @@ absl::StatusOr<std::string> ApiKey(const Flags& flags);
 
 // Prints "awctl: <what>: <status>" to stderr; returns 1.
 int Failed(const std::string& what, const grpc::Status& status);
+// True (having printed it as Failed does) when `status` is not OK.
+bool Refused(const grpc::Status& status, const std::string& what);
+
+// A context for one call that must end within `seconds`.
+std::unique_ptr<grpc::ClientContext> Deadline(int seconds);
 
 // One line of progress on stderr: "<verb> [####....]  42%  <detail>",
 // redrawn in place on a terminal, every tenth on a log.

@@ -22,11 +22,7 @@ namespace {
 
 namespace v1 = ::auditwatch::v1;
 
-std::unique_ptr<grpc::ClientContext> Context(int seconds) {
-  auto ctx = std::make_unique<grpc::ClientContext>();
-  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
-  return ctx;
-}
+std::unique_ptr<grpc::ClientContext> Context(int seconds) { return Deadline(seconds); }
 
 const std::map<std::string, v1::ReportKind>& Kinds() {
   static const auto* kinds = new std::map<std::string, v1::ReportKind>{

@@ -24,17 +24,7 @@ namespace {
 
 namespace v1 = ::auditwatch::v1;
 
-std::unique_ptr<grpc::ClientContext> Context(int seconds = 60) {
-  auto ctx = std::make_unique<grpc::ClientContext>();
-  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
-  return ctx;
-}
-
-bool Failed(const grpc::Status& s, const std::string& what) {
-  if (s.ok()) return false;
-  std::fprintf(stderr, "%s: %s (%d)\n", what.c_str(), s.error_message().c_str(), static_cast<int>(s.error_code()));
-  return true;
-}
+std::unique_ptr<grpc::ClientContext> Context(int seconds = 60) { return Deadline(seconds); }
 
 v1::Period PeriodOf(const std::string& key) {
   v1::Period p;
@@ -52,7 +42,7 @@ std::vector<v1::RankingRow> Ranking(v1::ScoringService::Stub& scoring, const std
   req.mutable_page()->set_page_size(1000);
   for (;;) {
     v1::ListRankingsResponse resp;
-    if (Failed(scoring.ListRankings(Context().get(), req, &resp), "ListRankings " + parent)) {
+    if (Refused(scoring.ListRankings(Context().get(), req, &resp), "ListRankings " + parent)) {
       *ok = false;
       return rows;
     }
@@ -96,8 +86,8 @@ int ScoreDrive(const Flags& flags) {
     v1::UpsertSchemeRequest up;
     *up.mutable_scheme() = aw::demo::DefaultScheme(*synthetic);
     up.set_reason("demo scheme of the synthetic province");
-    if (Failed(admin->UpsertScheme(Context().get(), up, &scheme), "UpsertScheme")) return 1;
-  } else if (Failed(found, "GetScheme")) {
+    if (Refused(admin->UpsertScheme(Context().get(), up, &scheme), "UpsertScheme")) return 1;
+  } else if (Refused(found, "GetScheme")) {
     return 1;
   }
   std::printf("scheme %d version %lld: %d items, weights main %.0f %% / process %.0f %% / business %.0f %%, "
@@ -118,7 +108,7 @@ int ScoreDrive(const Flags& flags) {
     req.set_publish(true);
     v1::EvaluationRun run;
     const absl::Time t0 = absl::Now();
-    if (Failed(scoring->RunEvaluation(Context(300).get(), req, &run), "RunEvaluation " + periods[i])) return 1;
+    if (Refused(scoring->RunEvaluation(Context(300).get(), req, &run), "RunEvaluation " + periods[i])) return 1;
     std::fprintf(stderr, "  [%2zu/%zu] %-8s run %-5lld %5d units %6d readings %3d deductions %5d missing  %.2f s\n",
                  i + 1, periods.size(), periods[i].c_str(), static_cast<long long>(run.id()), run.units(),
                  run.readings(), run.deductions(), run.missing_values(), absl::ToDoubleSeconds(absl::Now() - t0));
@@ -147,7 +137,7 @@ int ScoreDrive(const Flags& flags) {
   *ge.mutable_period() = PeriodOf(year_key);
   ge.set_weakest(3);
   v1::Evaluation e;
-  if (Failed(scoring->GetEvaluation(Context().get(), ge, &e), "GetEvaluation " + station)) return 1;
+  if (Refused(scoring->GetEvaluation(Context().get(), ge, &e), "GetEvaluation " + station)) return 1;
   std::printf("breakdown of %s, %s (run %lld, scheme %d v%lld):\n", station.c_str(), year_key.c_str(),
               static_cast<long long>(e.run_id()), e.scheme_year(), static_cast<long long>(e.scheme_version()));
   std::printf("  %-8s %-7s %12s %10s %10s %8s %7s %7s  %s\n", "item", "class", "value", "base", "full", "progress",
@@ -186,7 +176,7 @@ int ScoreDrive(const Flags& flags) {
   *tr.mutable_periods()->mutable_first() = PeriodOf(periods.front());
   *tr.mutable_periods()->mutable_last() = PeriodOf(periods[11]);
   v1::GetTrendResponse trend;
-  if (Failed(scoring->GetTrend(Context().get(), tr, &trend), "GetTrend")) return 1;
+  if (Refused(scoring->GetTrend(Context().get(), tr, &trend), "GetTrend")) return 1;
   std::printf("  trend:");
   for (const auto& p : trend.points()) std::printf(" %s %.2f", p.period().key().substr(5).c_str(), p.composite());
   std::printf("\n");
@@ -194,7 +184,7 @@ int ScoreDrive(const Flags& flags) {
   fr.set_unit_code(station);
   *fr.mutable_through() = PeriodOf(periods[11]);
   v1::ForecastResponse forecast;
-  if (Failed(scoring->Forecast(Context().get(), fr, &forecast), "Forecast")) return 1;
+  if (Refused(scoring->Forecast(Context().get(), fr, &forecast), "Forecast")) return 1;
   std::printf("  forecast %s: %.2f (80 %% interval %.2f … %.2f) by %s\n", forecast.period().key().c_str(),
               forecast.composite().point(), forecast.composite().lower(), forecast.composite().upper(),
               forecast.method().c_str());
@@ -224,7 +214,7 @@ int ScoreDrive(const Flags& flags) {
     *req.mutable_theme() = t;
     req.set_actor("awctl");
     v1::Theme out;
-    if (Failed(monitor->UpsertTheme(Context().get(), req, &out), "UpsertTheme " + t.code())) return 1;
+    if (Refused(monitor->UpsertTheme(Context().get(), req, &out), "UpsertTheme " + t.code())) return 1;
   }
   for (const auto& r : rules.rules) {
     v1::UpsertRuleRequest req;
@@ -232,7 +222,7 @@ int ScoreDrive(const Flags& flags) {
     req.set_actor("awctl");
     req.set_reason("warnings on scores");
     v1::Rule out;
-    if (Failed(monitor->UpsertRule(Context().get(), req, &out), "UpsertRule " + r.code())) return 1;
+    if (Refused(monitor->UpsertRule(Context().get(), req, &out), "UpsertRule " + r.code())) return 1;
   }
   for (;;) {
     v1::EvaluatorStatus status;
@@ -248,7 +238,7 @@ int ScoreDrive(const Flags& flags) {
   le.add_theme_codes("T-SCORE");
   le.mutable_page()->set_page_size(1);
   v1::ListEventsResponse events;
-  if (Failed(monitor->ListEvents(Context().get(), le, &events), "ListEvents T-SCORE")) return 1;
+  if (Refused(monitor->ListEvents(Context().get(), le, &events), "ListEvents T-SCORE")) return 1;
   std::printf("warnings on scores (theme T-SCORE, rules R-SCORE-STATIC and R-SCORE-CHANGE): %lld events\n",
               static_cast<long long>(events.page().total_size()));
   return 0;

@@ -23,17 +23,7 @@ namespace {
 
 namespace v1 = ::auditwatch::v1;
 
-std::unique_ptr<grpc::ClientContext> Context(int seconds = 60) {
-  auto ctx = std::make_unique<grpc::ClientContext>();
-  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
-  return ctx;
-}
-
-bool Failed(const grpc::Status& s, const std::string& what) {
-  if (s.ok()) return false;
-  std::fprintf(stderr, "%s: %s (%d)\n", what.c_str(), s.error_message().c_str(), static_cast<int>(s.error_code()));
-  return true;
-}
+std::unique_ptr<grpc::ClientContext> Context(int seconds = 60) { return Deadline(seconds); }
 
 bool Count(const Flags& flags, const char* name, int fallback, int min, int* out) {
   const std::string text = flags.Get(name, std::to_string(fallback));
@@ -92,7 +82,7 @@ int TheftDrive(const Flags& flags) {
   theme.mutable_theme()->set_name("违约窃电");
   theme.mutable_theme()->set_category(v1::BUSINESS_CATEGORY_INSPECTION);
   v1::Theme saved_theme;
-  if (Failed(monitor->UpsertTheme(Context().get(), theme, &saved_theme), "UpsertTheme T-THEFT")) return 1;
+  if (Refused(monitor->UpsertTheme(Context().get(), theme, &saved_theme), "UpsertTheme T-THEFT")) return 1;
   v1::UpsertRuleRequest save;
   v1::Rule* rule = save.mutable_rule();
   rule->set_code("THEFT-" + unit);
@@ -113,7 +103,7 @@ int TheftDrive(const Flags& flags) {
   }
   save.set_reason("demo");
   v1::Rule saved_rule;
-  if (Failed(monitor->UpsertRule(Context().get(), save, &saved_rule), "UpsertRule " + rule->code())) return 1;
+  if (Refused(monitor->UpsertRule(Context().get(), save, &saved_rule), "UpsertRule " + rule->code())) return 1;
 
   v1::AnalyzeTheftRequest analyze;
   analyze.set_rule_code(saved_rule.code());
@@ -121,7 +111,7 @@ int TheftDrive(const Flags& flags) {
   analyze.set_last_day(last_day);
   analyze.set_request_id(absl::StrCat("theft-drive-", saved_rule.code(), "-", first_day, "-", last_day));
   v1::TheftAnalysis run;
-  if (Failed(monitor->AnalyzeTheft(Context(600).get(), analyze, &run), "AnalyzeTheft")) return 1;
+  if (Refused(monitor->AnalyzeTheft(Context(600).get(), analyze, &run), "AnalyzeTheft")) return 1;
   std::printf("analysis %lld of %s, %s to %s, by the %s: %d customers; levels 1-4: %d / %d / %d / %d; "
               "%d events opened, %d whitelisted (%.2f s)\n",
               static_cast<long long>(run.id()), run.rule_code().c_str(), run.first_day().c_str(),
@@ -135,7 +125,7 @@ int TheftDrive(const Flags& flags) {
   list.set_analysis_id(run.id());
   list.mutable_page()->set_page_size(5);
   v1::ListTheftSuspectsResponse top;
-  if (Failed(monitor->ListTheftSuspects(Context().get(), list, &top), "ListTheftSuspects")) return 1;
+  if (Refused(monitor->ListTheftSuspects(Context().get(), list, &top), "ListTheftSuspects")) return 1;
   std::printf("the most likely:\n");
   for (const v1::TheftSuspect& s : top.suspects()) {
     std::string reasons;
@@ -160,7 +150,7 @@ int TheftDrive(const Flags& flags) {
     req.add_theme_codes("T-THEFT");
     req.mutable_page()->set_page_size(1000);
     v1::ListWorkOrdersResponse resp;
-    if (Failed(audit->ListWorkOrders(Context().get(), req, &resp), "ListWorkOrders")) return 1;
+    if (Refused(audit->ListWorkOrders(Context().get(), req, &resp), "ListWorkOrders")) return 1;
     orders = 0;
     for (const v1::WorkOrder& o : resp.work_orders()) {
       if (o.subject().empty()) continue;

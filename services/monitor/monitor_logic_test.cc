@@ -465,24 +465,7 @@ TEST_CASE("Notifications say which events, in a JSON body written by a library",
   CHECK(body["events"][1]["message"] == "电费回收率低");
 }
 
-v1::Rule TheftRule() {
-  v1::Rule r;
-  r.set_code("THEFT");
-  r.set_name("违约窃电");
-  r.set_theme_code("T-THEFT");
-  r.set_kind(v1::RULE_KIND_THEFT_SUSPICION);
-  r.set_period_type(v1::PERIOD_TYPE_MONTH);
-  r.set_enabled(true);
-  const double cutoffs[] = {0.9, 0.75, 0.5};
-  for (int level = 1; level <= 3; ++level) {
-    v1::RuleLevel* l = r.add_levels();
-    l->set_level(level);
-    l->set_threshold(cutoffs[level - 1]);
-    if (level == 1) l->add_actions(v1::WARNING_ACTION_ONLINE_AUDIT);
-    if (level == 2) l->add_actions(v1::WARNING_ACTION_NOTIFY);
-  }
-  return r;
-}
+v1::Rule TheftRule() { return aw::testing::MakeTheftRule("THEFT", "T-THEFT"); }
 
 TEST_CASE("A theft-suspicion rule has levels 1 to 3 as falling score cut-offs, no indicator, and no action at level 3",
           "[monitor][theft]") {

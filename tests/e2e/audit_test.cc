@@ -21,6 +21,7 @@
 #include "auditwatch/v1/monitor.grpc.pb.h"
 #include "common/timestamp.h"
 #include "tests/support/gateway.h"
+#include "tests/support/orders.h"
 #include "tests/support/readings.h"
 #include "tests/support/rules.h"
 
@@ -40,15 +41,6 @@ google::protobuf::Timestamp In(absl::Duration d) {
   google::protobuf::Timestamp t;
   SetTimestamp(absl::Now() + d, &t);
   return t;
-}
-
-v1::WorkOrderCommand Cmd(const v1::WorkOrder& order, const std::string& key, const std::string& comment = "") {
-  v1::WorkOrderCommand c;
-  c.set_work_order_id(order.id());
-  c.set_expected_version(order.audit().version());
-  c.set_idempotency_key(key);
-  c.set_comment(comment);
-  return c;
 }
 
 // Everything in one process behind the gateway, with the two-county tree,

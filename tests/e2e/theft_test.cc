@@ -19,7 +19,9 @@
 #include "auditwatch/v1/monitor.grpc.pb.h"
 #include "common/timestamp.h"
 #include "tests/support/gateway.h"
+#include "tests/support/orders.h"
 #include "tests/support/readings.h"
+#include "tests/support/rules.h"
 
 namespace aw::testing {
 namespace {
@@ -92,23 +94,10 @@ void LoadConsumption(v1::IngestService::Stub& ingest) {
   REQUIRE(stream->Finish().ok());
 }
 
+// The rule of the tests: over the province, level 1 launching an inspection.
 v1::Rule TheftRule() {
-  v1::Rule r;
-  r.set_code("THEFT-1");
-  r.set_name("违约窃电嫌疑");
-  r.set_theme_code("T-THEFT");
-  r.set_kind(v1::RULE_KIND_THEFT_SUSPICION);
-  r.set_period_type(v1::PERIOD_TYPE_MONTH);
-  r.mutable_scope()->set_unit_code("P");
-  r.mutable_scope()->set_include_descendants(true);
-  r.set_enabled(true);
-  const double cutoffs[] = {0.9, 0.75, 0.5};
-  for (int level = 1; level <= 3; ++level) {
-    v1::RuleLevel* l = r.add_levels();
-    l->set_level(level);
-    l->set_threshold(cutoffs[level - 1]);
-    if (level == 1) l->add_actions(v1::WARNING_ACTION_ONLINE_AUDIT);
-  }
+  v1::Rule r = MakeTheftRule("THEFT-1", "T-THEFT", "P");
+  r.mutable_levels(1)->clear_actions();
   return r;
 }
 
@@ -124,13 +113,13 @@ void Ok(Stub& stub, Method method, const Request& req, Response* out) {
   REQUIRE(s.ok());
 }
 
-v1::WorkOrderCommand Cmd(const v1::WorkOrder& order, const std::string& key, const std::string& comment = "") {
-  v1::WorkOrderCommand c;
-  c.set_work_order_id(order.id());
-  c.set_expected_version(order.audit().version());
-  c.set_idempotency_key(key);
-  c.set_comment(comment);
-  return c;
+void SaveTheme(v1::MonitorService::Stub& monitor) {
+  v1::UpsertThemeRequest theme;
+  theme.mutable_theme()->set_code("T-THEFT");
+  theme.mutable_theme()->set_name("违约窃电");
+  theme.mutable_theme()->set_category(v1::BUSINESS_CATEGORY_METERING);
+  v1::Theme saved;
+  Ok(monitor, &v1::MonitorService::Stub::UpsertTheme, theme, &saved);
 }
 
 TEST_CASE("A theft suspect at level 1 becomes an inspection order, and its outcome comes back as a label",
@@ -145,12 +134,7 @@ TEST_CASE("A theft suspect at level 1 becomes an inspection order, and its outco
   auto chen = v1::AuditService::NewStub(gw.Channel(gw.Key("d1.chen", {v1::ROLE_UNIT_SPECIALIST}, {"D1"})));
   auto s2_viewer = v1::MonitorService::NewStub(gw.Channel(gw.Key("s2.li", {v1::ROLE_UNIT_SPECIALIST}, {"S2"})));
 
-  v1::UpsertThemeRequest theme;
-  theme.mutable_theme()->set_code("T-THEFT");
-  theme.mutable_theme()->set_name("违约窃电");
-  theme.mutable_theme()->set_category(v1::BUSINESS_CATEGORY_METERING);
-  v1::Theme saved_theme;
-  Ok(*centre, &v1::MonitorService::Stub::UpsertTheme, theme, &saved_theme);
+  SaveTheme(*centre);
   v1::UpsertRuleRequest rule;
   *rule.mutable_rule() = TheftRule();
   v1::Rule saved_rule;
@@ -375,12 +359,7 @@ TEST_CASE("Theft analyses refuse what they cannot run, naming the field", "[e2e]
   Gateway gw(db);
   CreateUnits(gw.ingest(), TwoCounties(), "2025-01-01");
   auto centre = v1::MonitorService::NewStub(gw.Channel(gw.Key("centre.li", {v1::ROLE_CENTRE_AUDITOR})));
-  v1::UpsertThemeRequest theme;
-  theme.mutable_theme()->set_code("T-THEFT");
-  theme.mutable_theme()->set_name("违约窃电");
-  theme.mutable_theme()->set_category(v1::BUSINESS_CATEGORY_METERING);
-  v1::Theme saved_theme;
-  Ok(*centre, &v1::MonitorService::Stub::UpsertTheme, theme, &saved_theme);
+  SaveTheme(*centre);
 
   v1::UpsertRuleRequest bad_rule;
   *bad_rule.mutable_rule() = TheftRule();

@@ -15,6 +15,7 @@
 #include "services/monitor/theft_analysis.h"
 #include "services/monitor/theft_logic.h"
 #include "services/monitor/theft_store.h"
+#include "tests/support/rules.h"
 #include "tests/support/test_db.h"
 
 namespace aw::monitor {
@@ -24,20 +25,7 @@ namespace {
 
 using aw::testing::TestDatabase;
 
-v1::Rule Rule() {
-  v1::Rule r;
-  r.set_code("THEFT");
-  r.set_theme_code("T-THEFT");
-  r.set_kind(v1::RULE_KIND_THEFT_SUSPICION);
-  r.set_period_type(v1::PERIOD_TYPE_MONTH);
-  const double cutoffs[] = {0.9, 0.75, 0.5};
-  for (int level = 1; level <= 3; ++level) {
-    v1::RuleLevel* l = r.add_levels();
-    l->set_level(level);
-    l->set_threshold(cutoffs[level - 1]);
-  }
-  return r;
-}
+v1::Rule Rule() { return aw::testing::MakeTheftRule("THEFT", "T-THEFT"); }
 
 struct Stack {
   explicit Stack(const TestDatabase& db)
