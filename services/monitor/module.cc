@@ -123,6 +123,9 @@ class MonitorModule final : public Module {
   void BeginShutdown() override {
     feed_.Shutdown();
     evaluator_.Stop();
+    // Before any server stops: audit, whose feed this reads, may run in this
+    // process and stop first.
+    outcomes_.Stop();
   }
   void Stop() override {
     retrain_.Stop();

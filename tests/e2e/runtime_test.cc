@@ -101,8 +101,13 @@ TEST_CASE("Migrations are applied once and not again after a restart", "[e2e]") 
           std::to_string(d.migration_files().size()));
   }
   CHECK(db.Query("SELECT string_agg(applied_at::text, ',' ORDER BY version) FROM audit.schema_migrations") == applied_at);
-  CHECK(second.Logs().find("schema audit at version 2: 0 migration(s) applied now, 2 before") !=
-        std::string::npos);
+  size_t audit_files = 0;
+  for (const ModuleDef& d : AllModules()) {
+    if (d.name == "audit") audit_files = d.migration_files().size();
+  }
+  REQUIRE(audit_files >= 3);
+  CHECK(second.Logs().find(absl::StrCat("schema audit at version ", audit_files, ": 0 migration(s) applied now, ",
+                                        audit_files, " before")) != std::string::npos);
 }
 
 TEST_CASE("A changed migration makes the service refuse to start", "[e2e]") {
