@@ -216,10 +216,22 @@ std::vector<Features> ComputeFeatures(const std::vector<Customer>& customers, st
   std::vector<double> means(customers.size());
   ParallelFor(customers.size(), threads, [&](size_t i) { means[i] = SimpleMean(customers[i].daily); });
 
+  // Each group's daily profile, then every customer against its group's in
+  // one pass over all of them (one set of threads, however many groups).
+  std::vector<std::vector<double>> profiles;
+  std::vector<size_t> group_of(customers.size());
   for (const auto& [key, members] : groups) {
-    const std::vector<double> profile = ProfileOf(customers, members, means, days);
-    std::vector<Raw> raws(members.size());
-    ParallelFor(members.size(), threads, [&](size_t j) { raws[j] = RawOf(customers[members[j]].daily, profile); });
+    for (size_t m : members) group_of[m] = profiles.size();
+    profiles.push_back(ProfileOf(customers, members, means, days));
+  }
+  std::vector<Raw> all_raws(customers.size());
+  ParallelFor(customers.size(), threads,
+              [&](size_t i) { all_raws[i] = RawOf(customers[i].daily, profiles[group_of[i]]); });
+
+  for (const auto& [key, members] : groups) {
+    std::vector<Raw> raws;
+    raws.reserve(members.size());
+    for (size_t m : members) raws.push_back(all_raws[m]);
     std::vector<double> level, shape, erratic, cv, load;
     for (size_t j = 0; j < members.size(); ++j) {
       const Customer& c = customers[members[j]];
